@@ -1,0 +1,62 @@
+// npm run bench: how fast the generator writes, as a ratio to how fast node
+// itself can write to the same kind of pipe in the same run (these machines
+// are shared and noisy, so absolute figures alone mean little).
+//
+// Every case runs as a shell pipeline into `wc -c` (a reader as fast as cat
+// that also counts), REPEAT times; the median wall time counts, start-up
+// included. Peak RSS is reported by the process itself via report-rss.ts.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const START = '--start 2024-01-01T00:00:00Z';
+const NODE = `node --import tsx --import ./bench/report-rss.ts`;
+
+interface Run {
+  seconds: number;
+  bytes: number;
+  lines: number;
+  peakRssMb: number;
+}
+
+/** Runs `command | wc -lc` (or `> /dev/null`) and returns what it measured. */
+function run(command: string, sink: 'pipe' | 'devnull'): Run {
+  const shell = sink === 'pipe' ? `${command} | wc -lc` : `${command} > /dev/null`;
+  const started = process.hrtime.bigint();
+  const result = spawnSync('sh', ['-c', shell], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.status !== 0) throw new Error(`${shell} failed: ${result.stderr}`);
+  const [lines = 0, bytes = 0] = sink === 'pipe' ? result.stdout.trim().split(/\s+/).map(Number) : [];
+  const rss = /bench-peak-rss-kb (\d+)/.exec(result.stderr);
+  return { seconds, bytes, lines, peakRssMb: rss ? Number(rss[1]) / 1024 : NaN };
+}
+
+/** The run with the median wall time of REPEAT. */
+function median(command: string, sink: 'pipe' | 'devnull'): Run {
+  const runs = Array.from({ length: REPEAT }, () => run(command, sink)).sort((a, b) => a.seconds - b.seconds);
+  return runs[Math.floor(runs.length / 2)]!;
+}
+
+const mbps = (bytes: number, seconds: number) => bytes / 1e6 / seconds;
+const fmt = (value: number, digits = 0) => value.toFixed(digits).padStart(7);
+
+const generator = (flags: string) => `${NODE} generate.ts ${START} ${flags}`;
+const defaults = median(generator('--count 2000'), 'pipe');
+const rawStream = median(`${NODE} bench/raw-write.ts stream ${defaults.bytes}`, 'pipe');
+const rawPool = median(`${NODE} bench/raw-write.ts pool ${defaults.bytes}`, 'pipe');
+const raw = Math.max(mbps(rawStream.bytes, rawStream.seconds), mbps(rawPool.bytes, rawPool.seconds));
+const toDevNull = median(generator('--count 2000'), 'devnull');
+const big = run(generator('--count 3000'), 'devnull');
+
+console.log(`generate.ts benchmark, median of ${REPEAT} runs, start-up included (${new Date().toISOString()})`);
+console.log(`raw node pipe write, process.stdout   ${fmt(mbps(rawStream.bytes, rawStream.seconds))} MB/s`);
+console.log(`raw node pipe write, fs.write (pool)  ${fmt(mbps(rawPool.bytes, rawPool.seconds))} MB/s`);
+console.log(
+  `defaults --count 2000 | wc           ${fmt(mbps(defaults.bytes, defaults.seconds))} MB/s ` +
+    `${fmt(defaults.lines / defaults.seconds)} messages/s  ${(defaults.bytes / 1e9).toFixed(2)} GB in ${defaults.seconds.toFixed(2)} s`,
+);
+console.log(`  ratio to the faster raw pipe write   ${fmt(mbps(defaults.bytes, defaults.seconds) / raw, 2)}  (target >= 0.6)`);
+console.log(`defaults --count 2000 > /dev/null     ${fmt(mbps(defaults.bytes, toDevNull.seconds))} MB/s  (target >= 1000)`);
+console.log(`peak RSS, --count 2000 | wc           ${fmt(defaults.peakRssMb)} MB`);
+console.log(`peak RSS, --count 3000 > /dev/null    ${fmt(big.peakRssMb)} MB  (target < 150)`);
