@@ -2,11 +2,15 @@
 // checks (node's test runner). Run with `npm test`.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
+  EventType,
   FLAGS,
+  IncrementalSource,
+  NodeType,
   type Config,
   type Distribution,
   generateSession,
@@ -75,7 +79,7 @@ function parseSnapshotMessage(value: string): SnapshotMessage {
 }
 
 /** Groups a session's messages by chunk_id, in order of first appearance, as PostHog reassembles them. */
-function reassemble(messages: SnapshotMessage[]): { data: string; hasFullSnapshot: boolean; indexes: number[] }[] {
+function reassemble(messages: SnapshotMessage[]): { data: string; hasFullSnapshot: boolean; indexes: number[]; first: SnapshotMessage }[] {
   const groups = new Map<string, SnapshotMessage[]>();
   for (const message of messages) groups.set(message.chunkId, [...(groups.get(message.chunkId) ?? []), message]);
   return [...groups.values()].map((chunks) => {
@@ -86,6 +90,7 @@ function reassemble(messages: SnapshotMessage[]): { data: string; hasFullSnapsho
       data: ordered.map((chunk) => chunk.data).join(''),
       hasFullSnapshot: chunks[0]!.hasFullSnapshot,
       indexes: ordered.map((chunk) => chunk.chunkIndex),
+      first: ordered[0]!,
     };
   });
 }
@@ -277,6 +282,265 @@ describe('determinism', () => {
   });
 });
 
+// --- rrweb: real recordings, the snapshot-items format, windows --------------
+
+/** What rrweb writes: an event with a type, data and a timestamp. */
+interface RecordedEvent {
+  type: number;
+  data: Record<string, any>;
+  timestamp: number;
+}
+
+/**
+ * Replays one window's events as rrweb's player would, asserting each refers
+ * only to nodes that exist at that moment; a FullSnapshot (after its Meta)
+ * starts a new page.
+ */
+class WindowReplay {
+  /** Node id to parent id (0 for the document). */
+  private readonly parents = new Map<number, number>();
+  private expectFullSnapshot = false;
+  started = false;
+
+  apply(event: RecordedEvent): void {
+    assert.ok(Number.isInteger(event.timestamp) && event.timestamp > 0, 'every event has a positive timestamp');
+    if (this.expectFullSnapshot) assert.equal(event.type, EventType.FullSnapshot, 'a Meta event is followed by a FullSnapshot');
+    this.expectFullSnapshot = event.type === EventType.Meta;
+    if (event.type === EventType.Meta) {
+      assert.ok(event.data.href && event.data.width > 0 && event.data.height > 0);
+    } else if (event.type === EventType.FullSnapshot) {
+      this.parents.clear();
+      this.add(event.data.node, 0);
+      assert.equal(event.data.node.type, NodeType.Document);
+      this.started = true;
+    } else {
+      assert.equal(event.type, EventType.IncrementalSnapshot, `event type ${event.type} is one rrweb writes`);
+      assert.ok(this.started, "a window's first snapshot is full");
+      this.incremental(event.data);
+    }
+  }
+
+  private add(node: Record<string, any>, parentId: number): void {
+    assert.ok(Number.isInteger(node.id) && !this.parents.has(node.id), `node id ${node.id} is new`);
+    assert.ok([NodeType.Document, NodeType.DocumentType, NodeType.Element, NodeType.Text].includes(node.type));
+    if (node.type === NodeType.Element) assert.equal(typeof node.tagName, 'string');
+    this.parents.set(node.id, parentId);
+    for (const child of node.childNodes ?? []) this.add(child, node.id);
+  }
+
+  private remove(id: number): void {
+    this.parents.delete(id);
+    for (const [child, parent] of [...this.parents]) if (parent === id) this.remove(child);
+  }
+
+  private exists(id: number, what: string): void {
+    assert.ok(this.parents.has(id), `${what} refers to node ${id}, which exists`);
+  }
+
+  private incremental(data: Record<string, any>): void {
+    switch (data.source) {
+      case IncrementalSource.Mutation:
+        // rrweb applies removes, then adds, then text and attribute changes.
+        for (const { parentId, id } of data.removes) {
+          this.exists(id, 'a remove');
+          assert.equal(this.parents.get(id), parentId, 'a remove names the parent');
+          this.remove(id);
+        }
+        for (const { parentId, node } of data.adds) {
+          this.exists(parentId, 'an add');
+          this.add(node, parentId);
+        }
+        for (const { id } of data.texts) this.exists(id, 'a text change');
+        for (const { id } of data.attributes) this.exists(id, 'an attribute change');
+        break;
+      case IncrementalSource.MouseMove:
+        assert.ok(data.positions.length > 0);
+        for (const { id } of data.positions) this.exists(id, 'a mouse move');
+        break;
+      case IncrementalSource.MouseInteraction:
+      case IncrementalSource.Scroll:
+      case IncrementalSource.Input:
+        this.exists(data.id, `source ${data.source}`);
+        break;
+      case IncrementalSource.ViewportResize:
+        assert.ok(data.width > 0 && data.height > 0);
+        break;
+      default:
+        assert.fail(`incremental source ${data.source} is one rrweb writes`);
+    }
+  }
+}
+
+/** Decodes `gzip-base64` snapshot data as PostHog's reader does: base64, gunzip, UTF-16 with BOM, JSON. */
+function decodeSnapshotData(data: string): RecordedEvent[] {
+  const bytes = gunzipSync(Buffer.from(data, 'base64'));
+  assert.deepEqual([...bytes.subarray(0, 2)], [0xff, 0xfe], 'UTF-16LE with a byte-order mark');
+  return JSON.parse(bytes.subarray(2).toString('utf16le'));
+}
+
+/** Small rrweb-sized flag sets: sizes from 1 kB, several windows, chunking. */
+const rrwebFlagSets = fc
+  .record({
+    fullSizeMean: fc.integer({ min: 2000, max: 60000 }),
+    incrementalSizeMean: fc.integer({ min: 1000, max: 12000 }),
+    windowMean: fc.double({ min: 1, max: 3, noNaN: true }),
+    chunkSize: fc.integer({ min: 2000, max: 50000 }),
+    seed: fc.integer(),
+  })
+  .map((flags) => configFrom([
+    '--payload', 'rrweb',
+    '--full-snapshot-count-mean', '2', '--full-snapshot-count-standard-deviation', '1',
+    '--incremental-snapshot-count-mean', '6', '--incremental-snapshot-count-standard-deviation', '4',
+    '--full-snapshot-size-mean', String(flags.fullSizeMean), '--full-snapshot-size-standard-deviation', String(flags.fullSizeMean / 2),
+    '--incremental-snapshot-size-mean', String(flags.incrementalSizeMean),
+    '--incremental-snapshot-size-standard-deviation', String(flags.incrementalSizeMean),
+    '--window-count-mean', String(flags.windowMean), '--window-count-standard-deviation', '1',
+    '--chunk-size', String(flags.chunkSize), `--seed-value=${flags.seed}`,
+  ]));
+
+describe('--payload rrweb', () => {
+  it("decodes, chunks regrouped, to valid rrweb events of each window's page, sized within 5% of the plan", () => {
+    fc.assert(
+      fc.property(rrwebFlagSets, fc.integer({ min: 0, max: 10_000 }), (config, index) => {
+        const plan = planSnapshots(config, index);
+        const messages = sessionLines(config, index).map((line) => parseSnapshotMessage(line));
+        const snapshots = reassemble(messages);
+        assert.equal(snapshots.length, plan.length);
+        const windows = new Map<string, WindowReplay>();
+        snapshots.forEach((snapshot, at) => {
+          const planned = plan[at]!;
+          if (planned.size >= 1000) assert.ok(Math.abs(snapshot.data.length / planned.size - 1) <= 0.05, `${snapshot.data.length} chars for ${planned.size} planned`);
+          const events = decodeSnapshotData(snapshot.data);
+          const full = events.some((event) => event.type === EventType.FullSnapshot);
+          assert.equal(full, planned.kind === 'full');
+          assert.equal(snapshot.hasFullSnapshot, full);
+          if (full) assert.deepEqual(events.slice(0, 2).map((event) => event.type), [EventType.Meta, EventType.FullSnapshot]);
+          const { windowId, sent_at } = snapshot.first;
+          const replay = windows.get(windowId) ?? new WindowReplay();
+          windows.set(windowId, replay);
+          let previous = 0;
+          for (const event of events) {
+            replay.apply(event);
+            assert.ok(event.timestamp >= previous, 'timestamps increase through a batch');
+            assert.ok(event.timestamp <= Date.parse(sent_at), 'no event is later than the batch was sent');
+            assert.ok(event.timestamp >= planned.firstEventMs, 'no event is earlier than the previous batch was sent');
+            previous = event.timestamp;
+          }
+        });
+      }),
+      { seed: SEED, numRuns: 25 },
+    );
+  });
+
+  it('gives the same bytes for the same flags, and other bytes for another seed', () => {
+    fc.assert(
+      fc.property(rrwebFlagSets, fc.integer({ min: 0, max: 10_000 }), (config, index) => {
+        assert.deepEqual(sessionLines({ ...config }, index), sessionLines(config, index));
+        assert.notDeepEqual(sessionLines({ ...config, seed: config.seed + 1 }, index), sessionLines(config, index));
+      }),
+      { seed: SEED, numRuns: 10 },
+    );
+  });
+});
+
+describe('windows', () => {
+  it('each start with a full snapshot, have their own ids, and interleave', () => {
+    const config = configFrom(['--window-count-mean', '3', '--window-count-standard-deviation', '2', '--incremental-snapshot-count-mean', '20']);
+    let interleaved = 0;
+    for (let index = 0; index < 300; index++) {
+      const plan = planSnapshots(config, index);
+      const { session } = generateSession(config, index);
+      const windows = 1 + Math.max(...plan.map((snapshot) => snapshot.window));
+      assert.equal(new Set([...session.windowIds, session.sessionId]).size, windows + 1, 'window ids are distinct and not the session id');
+      for (let window = 0; window < windows; window++) {
+        assert.equal(plan.find((snapshot) => snapshot.window === window)!.kind, 'full');
+      }
+      const order = plan.map((snapshot) => snapshot.window).join(',');
+      if (/(\d),(?!\1)\d.*,\1(,|$)/.test(order)) interleaved++;
+    }
+    assert.ok(interleaved > 100, `${interleaved} of 300 sessions switch back to a window after another`);
+  });
+
+  it('number what --window-count-mean asks for, one by default', () => {
+    const count = (args: string[]) => {
+      const config = configFrom([...args, '--incremental-snapshot-count-mean', '1']);
+      const windows = Array.from({ length: SESSIONS / 4 }, (_, index) => 1 + Math.max(...planSnapshots(config, index).map((snapshot) => snapshot.window)));
+      return { windows, config };
+    };
+    assert.ok(count([]).windows.every((windows) => windows === 1));
+    const { windows, config } = count(['--window-count-mean', '2.5', '--window-count-standard-deviation', '1.5']);
+    assertMatchesFlags(windows, config.windowCount, 1, true, 'windows per session');
+  });
+});
+
+/** The checks PostHog's current parser makes of a session_recording_snapshot_item_events value. */
+function parseItemsMessage(value: string) {
+  const envelope = JSON.parse(value);
+  assert.deepEqual(Object.keys(envelope), ['uuid', 'distinct_id', 'ip', 'site_url', 'data', 'team_id', 'now', 'sent_at', 'token']);
+  const event = JSON.parse(envelope.data);
+  assert.equal(event.event, '$snapshot_items');
+  assert.deepEqual(Object.keys(event.properties), ['distinct_id', '$session_id', '$window_id', '$snapshot_source', '$lib', '$snapshot_items']);
+  const { $session_id: sessionId, $snapshot_items: items, $snapshot_source: source, $lib: lib } = event.properties;
+  assert.match(sessionId, /^[A-Za-z0-9-]{1,70}$/, 'a session id capture accepts');
+  assert.equal(source, 'web');
+  assert.equal(lib, 'web');
+  assert.ok(Array.isArray(items) && items.length > 0, '$snapshot_items is a non-empty list');
+  for (const item of items) assert.ok(item.timestamp > 0);
+  return { envelope, windowId: event.properties.$window_id as string, items: items as RecordedEvent[] };
+}
+
+describe('--format snapshot-items', () => {
+  const itemsFlagSets = fc
+    .record({ maxMessageBytes: fc.integer({ min: 10_000, max: 200_000 }), seed: fc.integer(), windowMean: fc.double({ min: 1, max: 2.5, noNaN: true }) })
+    .map((flags) => configFrom([
+      '--format', 'snapshot-items', '--max-message-bytes', String(flags.maxMessageBytes), `--seed-value=${flags.seed}`,
+      '--full-snapshot-size-mean', '60000', '--full-snapshot-size-standard-deviation', '60000',
+      '--incremental-snapshot-count-mean', '8', '--incremental-snapshot-size-mean', '5000',
+      '--window-count-mean', String(flags.windowMean), '--window-count-standard-deviation', '1',
+    ]));
+
+  it('lines pass PostHog\'s parser, fit the limit, carry valid events of each window, as much JSON as planned', () => {
+    fc.assert(
+      fc.property(itemsFlagSets, fc.integer({ min: 0, max: 10_000 }), (config, index) => {
+        const plan = planSnapshots(config, index);
+        const { session } = generateSession(config, index);
+        const windows = new Map<string, WindowReplay>();
+        let planned = 0;
+        let carried = 0;
+        for (const line of sessionLines(config, index)) {
+          assert.ok(Buffer.byteLength(line) <= config.maxMessageBytes);
+          const { envelope, windowId, items } = parseItemsMessage(line);
+          assert.equal(JSON.parse(envelope.data).properties.$session_id, session.sessionId);
+          const replay = windows.get(windowId) ?? new WindowReplay();
+          windows.set(windowId, replay);
+          for (const item of items) {
+            replay.apply(item);
+            assert.ok(item.timestamp <= Date.parse(envelope.sent_at));
+            carried += JSON.stringify(item).length;
+          }
+        }
+        for (const snapshot of plan) planned += snapshot.size;
+        assert.ok(Math.abs(carried / planned - 1) <= 0.05, `${carried} characters of events for ${planned} planned`);
+        assert.equal(windows.size, 1 + Math.max(...plan.map((snapshot) => snapshot.window)));
+      }),
+      { seed: SEED, numRuns: 25 },
+    );
+  });
+
+  it('spreads a snapshot too large for one message over several, at event boundaries', () => {
+    const config = configFrom(['--format', 'snapshot-items', '--max-message-bytes', '20000', '--full-snapshot-size-mean', '100000', '--incremental-snapshot-count-mean', '2']);
+    const lines = sessionLines(config, 0);
+    const plan = planSnapshots(config, 0);
+    assert.ok(lines.length > plan.length, `${lines.length} messages for ${plan.length} snapshots`);
+    for (const line of lines) assert.ok(Buffer.byteLength(line) <= 20_000);
+  });
+
+  it('gives the same bytes for the same flags', () => {
+    const config = configFrom(['--format', 'snapshot-items', '--count', '2']);
+    assert.deepEqual(sessionLines({ ...config }, 1), sessionLines(config, 1));
+  });
+});
+
 // --- Statistics: observed means and spreads match the flags -----------------
 //
 // Tolerances come from the distribution: Z standard errors, with a fixed seed
@@ -411,6 +675,11 @@ describe('command line', () => {
     ['an unparsable start', ['--start', 'yesterday']],
     ['an impossible date', ['--start', '2024-02-31T00:00:00Z']],
     ['a fractional seed', ['--seed-value', '1.5']],
+    ['an unknown format', ['--format', 'avro']],
+    ['an unknown payload', ['--payload', 'zeros']],
+    ['a payload for snapshot-items', ['--format', 'snapshot-items', '--payload', 'rrweb']],
+    ['fewer than one window on average', ['--window-count-mean', '0.5']],
+    ['an items message limit too small for an event', ['--format', 'snapshot-items', '--max-message-bytes', '5000']],
   ];
   for (const [what, args] of badInputs) {
     it(`refuses ${what} with exit 2, one line on stderr naming the flag, nothing on stdout`, () => {
