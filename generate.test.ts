@@ -2,6 +2,9 @@
 // checks (node's test runner). Run with `npm test`.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -541,6 +544,151 @@ describe('--format snapshot-items', () => {
   });
 });
 
+// --- Running it: shards, rate, progress and stats, vegeta targets -------------
+
+/** Flags for small, quick runs of the command line. */
+const SMALL = ['--start', START, '--full-snapshot-size-mean', '3000', '--incremental-snapshot-size-mean', '500', '--incremental-snapshot-count-mean', '5'];
+
+describe('--shard', () => {
+  it('the N shards together are exactly the lines of the run without --shard', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 7 }), fc.constantFrom('snapshot', 'snapshot-items'), (shards, seed, count, format) => {
+        const args = [...SMALL, '--count', String(count), '--seed-value', String(seed), '--format', format];
+        const whole = cli(args);
+        assert.equal(whole.status, 0);
+        const parts = Array.from({ length: shards }, (_, index) => cli([...args, '--shard', `${index}/${shards}`]));
+        for (const part of parts) assert.equal(part.status, 0);
+        const sorted = (text: string) => text.split('\n').filter(Boolean).sort();
+        assert.deepEqual(sorted(parts.map((part) => part.stdout).join('')), sorted(whole.stdout));
+      }),
+      { seed: SEED, numRuns: 5 },
+    );
+  });
+});
+
+describe('--stats and --progress', () => {
+  it('leave stdout as it was, and --stats sums up the run in 80 columns', () => {
+    const args = [...SMALL, '--count', '12', '--payload', 'rrweb'];
+    const plain = cli(args);
+    const watched = cli([...args, '--stats', '--progress']);
+    assert.equal(watched.status, 0);
+    assertSameText(watched.stdout, plain.stdout, 'stdout with --stats and --progress against without');
+    const lines = watched.stderr.trimEnd().split('\n');
+    assert.match(lines[0]!, /^sessions 12\/12, \d+ messages, [\d.]+ MB, [\d.]+ MB\/s, ETA /, 'the final progress line');
+    const config = configFrom(args);
+    const planned = { full: 0, incremental: 0 };
+    for (let index = 0; index < 12; index++) for (const snapshot of planSnapshots(config, index)) planned[snapshot.kind]++;
+    assert.match(watched.stderr, new RegExp(`^sessions 12, messages ${plain.stdout.split('\n').length - 1}, bytes ${Buffer.byteLength(plain.stdout)} `, 'm'));
+    for (const kind of ['full', 'incremental'] as const) {
+      const row = lines.find((line) => line.trimStart().startsWith(kind))!.trim().split(/\s+/).map(Number);
+      assert.equal(row[1], planned[kind], `${kind} snapshots counted`);
+      const [, , p50, p90, p99, max] = row as number[];
+      assert.ok(p50! <= p90! && p90! <= p99! && p99! <= max!, 'percentiles in order');
+    }
+    const histogram = lines.slice(lines.findIndex((line) => line.startsWith('histogram')) + 1);
+    assert.ok(histogram.length > 3);
+    const counted = histogram.reduce((sum, line) => sum + Number(line.trim().split(/\s+/).at(-1)), 0);
+    assert.equal(counted, planned.full + planned.incremental, 'the histogram counts every snapshot');
+    for (const line of lines) assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+  });
+});
+
+describe('--rate', () => {
+  it('spaces messages evenly: message k arrives no sooner than k/rate seconds after the run starts, and not all at the end', async () => {
+    const rate = 25;
+    const started = performance.now();
+    const child = spawn(process.execPath, [...CLI, ...SMALL, '--count', '3', '--rate', String(rate)], { cwd: ROOT });
+    const arrivals: number[] = [];
+    let pending = '';
+    child.stdout.on('data', (data: Buffer) => {
+      const now = performance.now();
+      pending += data.toString();
+      const complete = pending.split('\n');
+      pending = complete.pop()!;
+      for (let line = 0; line < complete.length; line++) arrivals.push(now);
+    });
+    const [status] = await once(child, 'close');
+    assert.equal(status, 0);
+    assert.ok(arrivals.length > 5, `${arrivals.length} messages`);
+    arrivals.forEach((arrival, k) => assert.ok(arrival - started >= (k * 1000) / rate, `message ${k} at ${(arrival - started).toFixed(0)} ms`));
+    const duration = ((arrivals.length - 1) * 1000) / rate;
+    assert.ok(arrivals.at(-1)! - started >= duration);
+    // Lines held back and released together would arrive in a burst; paced ones span the run.
+    assert.ok(arrivals.at(-1)! - arrivals[0]! >= duration / 2, `all ${arrivals.length} within ${(arrivals.at(-1)! - arrivals[0]!).toFixed(0)} ms`);
+  });
+});
+
+describe('--format vegeta', () => {
+  const vegetaConfig = configFrom([...SMALL, '--format', 'vegeta', '--token', 'phc_test', '--window-count-mean', '2', '--window-count-standard-deviation', '1']);
+
+  it('writes targets with only vegeta\'s keys whose bodies decode to posthog-js $snapshot batches of valid events', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10_000 }), (index) => {
+        const plan = planSnapshots(vegetaConfig, index);
+        const { session } = generateSession(vegetaConfig, index);
+        const targets = sessionLines(vegetaConfig, index).map((line) => JSON.parse(line));
+        assert.equal(targets.length, plan.length);
+        const windows = new Map<string, WindowReplay>();
+        targets.forEach((target, at) => {
+          assert.deepEqual(Object.keys(target), ['method', 'url', 'body', 'header']);
+          assert.equal(target.method, 'POST');
+          assert.equal(target.url, vegetaConfig.captureUrl);
+          for (const values of Object.values(target.header)) assert.ok(Array.isArray(values) && values.every((value) => typeof value === 'string'));
+          const batch = JSON.parse(gunzipSync(Buffer.from(target.body, 'base64')).toString());
+          assert.equal(batch.length, 1);
+          const [{ event, properties }] = batch;
+          assert.equal(event, '$snapshot');
+          assert.deepEqual(Object.keys(properties), ['token', 'distinct_id', '$session_id', '$window_id', '$snapshot_bytes', '$snapshot_data']);
+          assert.equal(properties.token, 'phc_test');
+          assert.equal(properties.$session_id, session.sessionId);
+          const data = JSON.stringify(properties.$snapshot_data);
+          assert.equal(properties.$snapshot_bytes, data.length);
+          if (plan[at]!.size >= 1000) assert.ok(Math.abs(data.length / plan[at]!.size - 1) <= 0.05);
+          const replay = windows.get(properties.$window_id) ?? new WindowReplay();
+          windows.set(properties.$window_id, replay);
+          for (const recorded of properties.$snapshot_data) replay.apply(recorded);
+        });
+      }),
+      { seed: SEED, numRuns: 15 },
+    );
+  });
+
+  it('posts, as vegeta would, gzip bodies a server can read', async () => {
+    const received: unknown[] = [];
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(chunks);
+        assert.deepEqual([...body.subarray(0, 2)], [0x1f, 0x8b], 'a gzip body');
+        received.push({ url: request.url, type: request.headers['content-type'], batch: JSON.parse(gunzipSync(body).toString()) });
+        response.end('{"status":1}');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const result = cli([...SMALL, '--format', 'vegeta', '--count', '1', '--capture-url', `http://127.0.0.1:${port}/s/?compression=gzip-js`]);
+      const targets = result.stdout.trim().split('\n').slice(0, 4).map((line) => JSON.parse(line));
+      for (const target of targets) {
+        const headers = Object.fromEntries(Object.entries(target.header as Record<string, string[]>).map(([name, values]) => [name, values.join(', ')]));
+        const response = await fetch(target.url, { method: target.method, headers, body: Buffer.from(target.body, 'base64') });
+        assert.equal(response.status, 200);
+      }
+      assert.equal(received.length, targets.length);
+      for (const request of received as { url: string; type: string; batch: { event: string; properties: { $snapshot_data: unknown[] } }[] }[]) {
+        assert.equal(request.url, '/s/?compression=gzip-js');
+        assert.equal(request.type, 'application/json');
+        assert.equal(request.batch[0]!.event, '$snapshot');
+        assert.ok(request.batch[0]!.properties.$snapshot_data.length > 0);
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
+
 // --- Statistics: observed means and spreads match the flags -----------------
 //
 // Tolerances come from the distribution: Z standard errors, with a fixed seed
@@ -680,6 +828,14 @@ describe('command line', () => {
     ['a payload for snapshot-items', ['--format', 'snapshot-items', '--payload', 'rrweb']],
     ['fewer than one window on average', ['--window-count-mean', '0.5']],
     ['an items message limit too small for an event', ['--format', 'snapshot-items', '--max-message-bytes', '5000']],
+    ['a shard index equal to the count', ['--shard', '3/3']],
+    ['a shard count of zero', ['--shard', '0/0']],
+    ['a shard that is not I/N', ['--shard', 'one/two']],
+    ['a shard of three numbers', ['--shard', '1/2/3']],
+    ['a negative rate', ['--rate', '-5']],
+    ['a key on vegeta targets', ['--format', 'vegeta', '--key']],
+    ['a capture URL that is not http', ['--capture-url', 'ftp://example.com/s/']],
+    ['both --progress and --no-progress', ['--progress', '--no-progress']],
   ];
   for (const [what, args] of badInputs) {
     it(`refuses ${what} with exit 2, one line on stderr naming the flag, nothing on stdout`, () => {

@@ -53,7 +53,7 @@
 
 import { createCipheriv, createHash, type Cipher } from 'node:crypto';
 import { realpathSync, write as writeToFd } from 'node:fs';
-import { constants as zlibConstants, crc32, deflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { faker } from '@faker-js/faker/locale/en';
@@ -72,8 +72,8 @@ export interface Distribution {
   standardDeviation: number;
 }
 
-/** What each line is: a `session_recording_events` or a `session_recording_snapshot_item_events` message. */
-export type Format = 'snapshot' | 'snapshot-items';
+/** What each line is: a message of `session_recording_events` or `session_recording_snapshot_item_events`, or a vegeta target. */
+export type Format = 'snapshot' | 'snapshot-items' | 'vegeta';
 /** What `--format snapshot` carries as snapshot data: opaque random text or real rrweb events. */
 export type Payload = 'random' | 'rrweb';
 
@@ -96,6 +96,15 @@ export interface Config {
   chunkSize: number;
   maxMessageBytes: number;
   key: boolean;
+  /** Where vegeta targets post. */
+  captureUrl: string;
+  /** Messages a second at most; 0 for as fast as possible. */
+  rate: number;
+  /** This run makes the sessions whose index is `index` modulo `count`. */
+  shard: { index: number; count: number };
+  /** The live progress line: asked for, refused, or on when stderr is a terminal. */
+  progress: 'on' | 'off' | 'auto';
+  stats: boolean;
 }
 
 /** Bad command-line input: main prints the message as one line and exits 2. */
@@ -151,6 +160,23 @@ const oneOf = <T extends string>(...choices: T[]): Parse<T> => (text, flag) => {
   return text as T;
 };
 
+/** `I/N` with 0 <= I < N. */
+const shardSpec: Parse<{ index: number; count: number }> = (text, flag) => {
+  const match = /^(\d+)\/(\d+)$/.exec(text);
+  const [index, count] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
+  if (!(count >= 1 && index < count) || !Number.isSafeInteger(count)) {
+    throw new UsageError(`--${flag} accepts I/N with N >= 1 and 0 <= I < N (shard I of N), got '${text}'`);
+  }
+  return { index, count };
+};
+
+const httpUrl: Parse<string> = (text, flag) => {
+  if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol)) {
+    throw new UsageError(`--${flag} accepts an http or https URL, got '${text}'`);
+  }
+  return text;
+};
+
 interface FlagSpec {
   /** Default shown in --help; absent means "not set". */
   default?: string;
@@ -167,9 +193,10 @@ interface FlagSpec {
 export const FLAGS = {
   count: { default: '100', parse: wholeNumberAtLeast(0), valueName: 'N', help: 'number of sessions to generate' },
   format: {
-    default: 'snapshot', parse: oneOf<Format>('snapshot', 'snapshot-items'), valueName: 'FORMAT',
+    default: 'snapshot', parse: oneOf<Format>('snapshot', 'snapshot-items', 'vegeta'), valueName: 'FORMAT',
     help: 'snapshot: $snapshot messages of the session_recording_events topic, data chunked; snapshot-items: ' +
-      '$snapshot_items messages of session_recording_snapshot_item_events, rrweb events as JSON, split at event boundaries',
+      '$snapshot_items messages of session_recording_snapshot_item_events, rrweb events as JSON, split at event boundaries; ' +
+      'vegeta: one target per snapshot for vegeta attack -lazy -format=json, posting it to --capture-url as posthog-js does',
   },
   payload: {
     parse: oneOf<Payload>('random', 'rrweb'), valueName: 'PAYLOAD',
@@ -225,6 +252,21 @@ export const FLAGS = {
     default: '1000000', parse: wholeNumberAtLeast(1), valueName: 'BYTES',
     help: "hard limit on the bytes of every message value; librdkafka's (so kcat's) default message.max.bytes",
   },
+  'capture-url': {
+    default: 'http://127.0.0.1:8000/s/?compression=gzip-js', parse: httpUrl, valueName: 'URL',
+    help: "PostHog's capture endpoint for recordings, which vegeta targets post to",
+  },
+  rate: {
+    default: '0', parse: numberAtLeast(0), valueName: 'N',
+    help: 'at most N messages (or targets) a second, evenly spaced; 0 for as fast as possible',
+  },
+  shard: {
+    default: '0/1', parse: shardSpec, valueName: 'I/N',
+    help: 'make only the sessions whose index is I modulo N; the N shards together are exactly the run without --shard',
+  },
+  progress: { help: 'a live line on stderr: sessions, messages, MB, MB/s, time left (on when stderr is a terminal)' },
+  'no-progress': { help: 'no progress line, even on a terminal' },
+  stats: { help: 'a summary on stderr at the end: totals, speed, size percentiles per kind and a histogram of sizes' },
   key: { help: "prefix each line with its Kafka key, the $session_id, and a tab (kcat -K '\\t', kafka-console-producer --property parse.key=true)" },
   verbose: { help: 'describe each session on stderr as it is written' },
   help: { help: 'show this help and exit' },
@@ -273,7 +315,9 @@ move forward through each session; session i starts about i seconds after
 --start, and its events fall between its batches' sent_at times.
 
 Session i comes from random streams derived from (--seed-value, i) alone: the
-same flags and --start give the same bytes, and memory stays flat.
+same flags and --start give the same bytes, memory stays flat, and the N
+shards of --shard I/N together are exactly the run without it. --rate,
+--progress and --stats never change a byte of stdout.
 
 Flags:
 ${flags.join('\n')}
@@ -283,6 +327,8 @@ Examples:
   npx tsx ./generate.ts --count 100 --key | kcat -P -K '\\t' -b localhost:9092 -t session_recording_events
   npx tsx ./generate.ts --count 100 --payload rrweb | kafka-console-producer.sh --topic session_recording_events --bootstrap-server localhost:9092
   npx tsx ./generate.ts --count 100 --format snapshot-items --key | kcat -P -K '\\t' -b localhost:9092 -t session_recording_snapshot_item_events
+  npx tsx ./generate.ts --count 1000 --format vegeta --token phc_x | vegeta attack -lazy -format=json -rate=200 | vegeta report
+  npx tsx ./generate.ts --count 10000 --rate 500 --stats --shard 0/4 | kcat -P -b localhost:9092 -t session_recording_events
 
 Exit status: 0 when done, or when the reader goes away (| head); 2 on bad input
 (one line on stderr, nothing on stdout); 130 after Ctrl-C, which stops after
@@ -347,6 +393,8 @@ export function parseFlags(argv: readonly string[], now = Date.now()): Config | 
   if (format !== 'snapshot' && values.payload !== undefined) {
     throw new UsageError(`--payload applies to --format snapshot only; --format ${format} always carries rrweb events`);
   }
+  if (format === 'vegeta' && values.key) throw new UsageError('--key applies to the Kafka formats, not --format vegeta: its targets have no key');
+  if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
   const config: Config = {
     count: get<number>('count')!,
     format,
@@ -364,8 +412,15 @@ export function parseFlags(argv: readonly string[], now = Date.now()): Config | 
     chunkSize: get<number>('chunk-size')!,
     maxMessageBytes: get<number>('max-message-bytes')!,
     key: get<boolean>('key') ?? false,
+    captureUrl: get<string>('capture-url')!,
+    rate: get<number>('rate')!,
+    shard: get<{ index: number; count: number }>('shard')!,
+    progress: values.progress ? 'on' : values['no-progress'] ? 'off' : 'auto',
+    stats: get<boolean>('stats') ?? false,
   };
 
+  // Vegeta targets are HTTP requests, bounded by capture's limit on bodies, not Kafka's on messages.
+  if (config.format === 'vegeta') return config;
   const envelope = maxEnvelopeBytes(config);
   // A snapshot message needs room for one character of data; an items message for a whole rrweb event.
   const least = envelope + (config.format === 'snapshot' ? 1 : MIN_EVENT_ROOM_BYTES);
@@ -1597,6 +1652,8 @@ export interface Message {
   data: PayloadText;
   dataLength: number;
   tail: string;
+  /** On the first message of each snapshot: its kind and the size its data came to. */
+  snapshot?: { kind: SnapshotKind; size: number };
 }
 
 /** A message's data when it is all in its head and tail. */
@@ -1627,7 +1684,10 @@ export function generateSession(config: Config, index: number): SessionOutput {
   const plan = planSnapshots(config, index);
   const session = sampleSession(config, index, 1 + Math.max(...plan.map((snapshot) => snapshot.window)));
   const notes: SessionNotes = { imagesSpread: 0 };
-  const messages = config.format === 'snapshot' ? snapshotMessages(config, session, plan) : itemsMessages(config, session, plan, notes);
+  const messages =
+    config.format === 'snapshot' ? snapshotMessages(config, session, plan)
+    : config.format === 'snapshot-items' ? itemsMessages(config, session, plan, notes)
+    : vegetaTargets(config, session, plan);
   return { session, plan, messages, notes };
 }
 
@@ -1661,6 +1721,7 @@ function* snapshotMessages(config: Config, session: Session, plan: PlannedSnapsh
         data: data.text,
         dataLength: Math.min(capacity, data.length - chunkIndex * capacity),
         tail: frame.snapshotTail(fields),
+        ...(chunkIndex === 0 && { snapshot: { kind: snapshot.kind, size: data.length } }),
       };
     }
   }
@@ -1683,9 +1744,13 @@ function* itemsMessages(config: Config, session: Session, plan: PlannedSnapshot[
     const fields: ItemsFields = {
       uuid: '', windowId: session.windowIds[snapshot.window]!, now: isoString(snapshot.receivedAtMs), sentAt: isoString(snapshot.sentAtMs),
     };
+    let first: Message['snapshot'] = { kind: snapshot.kind, size: jsonLength(events) };
     const message = (batch: string[]): Message => {
       fields.uuid = uuid4(ids);
-      return { key: session.sessionId, head: frame.itemsHead(fields) + `[${batch.join(',')}]` + frame.itemsTail(fields), data: NO_DATA, dataLength: 0, tail: '' };
+      const head = frame.itemsHead(fields) + `[${batch.join(',')}]` + frame.itemsTail(fields);
+      const result: Message = { key: session.sessionId, head, data: NO_DATA, dataLength: 0, tail: '', snapshot: first };
+      first = undefined;
+      return result;
     };
     let batch: string[] = [];
     let batchBytes = 0;
@@ -1700,6 +1765,34 @@ function* itemsMessages(config: Config, session: Session, plan: PlannedSnapshot[
       batchBytes += 1 + text.length;
     }
     yield message(batch);
+  }
+}
+
+/** Rust capture's limit on a recording request's body. */
+const CAPTURE_MAX_BODY_BYTES = 25_000_000;
+/** gzip level for vegeta bodies: level 1 keeps the generator ahead; the server reads any level alike. */
+const BODY_GZIP = { level: 1 };
+
+/**
+ * Format 3: one vegeta target per snapshot (`vegeta attack -lazy
+ * -format=json`), posting to --capture-url what posthog-js sends: a gzipped
+ * JSON list holding one `$snapshot` event with the batch's rrweb events.
+ * Targets have exactly vegeta's keys; the body is base64, as vegeta requires.
+ */
+function* vegetaTargets(config: Config, session: Session, plan: PlannedSnapshot[]): Generator<Message> {
+  const recorder = new Recorder(config, session);
+  const head = `{"method":"POST","url":${json(config.captureUrl)},"body":"`;
+  const tail = '","header":{"Content-Type":["application/json"]}}';
+  for (const [ordinal, snapshot] of plan.entries()) {
+    // JSON compresses, so a batch of no more JSON than capture's limit has a body within it.
+    const { events } = eventsOfLength(recorder, snapshot, Math.min(snapshot.size, CAPTURE_MAX_BODY_BYTES - 1000));
+    const random = imageRandom(config.seed, session.index, ordinal);
+    const snapshotData = renderEvents(events, (chars) => lettersOf(random(chars)));
+    const properties =
+      `{"token":${json(config.token)},"distinct_id":${json(session.distinctId)},"$session_id":${json(session.sessionId)},` +
+      `"$window_id":${json(session.windowIds[snapshot.window])},"$snapshot_bytes":${snapshotData.length},"$snapshot_data":${snapshotData}}`;
+    const body = base64Of(gzipSync(`[{"event":"$snapshot","properties":${properties}}]`, BODY_GZIP));
+    yield { key: session.sessionId, head, data: body.text, dataLength: body.length, tail, snapshot: { kind: snapshot.kind, size: snapshotData.length } };
   }
 }
 
@@ -1729,11 +1822,16 @@ export function writeLine(config: Config, message: Message, target: Buffer, offs
   message.data.writeNext(target, at, message.dataLength);
   at += message.dataLength;
   at += target.write(message.tail, at, 'utf8');
-  if (at - valueStart > config.maxMessageBytes) {
-    throw new Error(`internal error: a message of ${at - valueStart} bytes exceeds --max-message-bytes`);
+  if (at - valueStart > maxValueBytes(config)) {
+    throw new Error(`internal error: a line of ${at - valueStart} bytes exceeds its limit of ${maxValueBytes(config)}`);
   }
   target[at++] = 0x0a; // newline
   return at;
+}
+
+/** The most bytes a line's value may take: a Kafka message's limit, or for vegeta a target whose body capture accepts. */
+export function maxValueBytes(config: Config): number {
+  return config.format === 'vegeta' ? Math.ceil(CAPTURE_MAX_BODY_BYTES / 3) * 4 + 1000 : config.maxMessageBytes;
 }
 
 /** One message as a complete line, for tests and for code that imports this file. */
@@ -1765,14 +1863,18 @@ export class BlockWriter {
     this.blocks = [Buffer.allocUnsafe(blockBytes), Buffer.allocUnsafe(blockBytes)];
   }
 
-  /** Room left in the block being filled. */
-  get room(): number {
-    return this.blocks[0].length - this.filled;
-  }
-
-  /** Adds a line; the caller makes room first with flush() when `room` is short. */
-  put(config: Config, message: Message): void {
-    this.filled = writeLine(config, message, this.blocks[0], this.filled);
+  /**
+   * Adds a line of `bytes` bytes, writing the filled block first if the line
+   * does not fit; a line longer than a block is written on its own.
+   */
+  async add(config: Config, message: Message, bytes: number): Promise<void> {
+    if (bytes > this.blocks[0].length - this.filled) await this.flush();
+    if (bytes <= this.blocks[0].length) {
+      this.filled = writeLine(config, message, this.blocks[0], this.filled);
+      return;
+    }
+    await this.inFlight;
+    this.inFlight = this.writeAll(renderLine(config, message));
   }
 
   /** Starts writing the filled block and swaps in the other once its own write is done. */
@@ -1831,10 +1933,144 @@ export function makeStdioBlocking(): void {
   }
 }
 
-/** Smallest block: large writes amortize the system call; a block holds at least one whole line. */
+/** Block size: large writes amortize the system call; a block holds a whole Kafka message. */
 const MIN_BLOCK_BYTES = 1 << 20;
 
 const MB = 1e6;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Spaces messages at a steady rate: message k is written no sooner than k/rate
+ * seconds after the first. A generator that falls behind (a slow reader, a
+ * stall) does not burst to catch up by more than MAX_CATCH_UP_MS: a producer
+ * under test sees an even stream.
+ *
+ * @example
+ * const pacer = new Pacer(100);
+ * for (const message of messages) { await pacer.wait(() => writer.flush()); await writer.add(...); }
+ */
+export class Pacer {
+  private originMs = performance.now();
+  private sent = 0;
+  constructor(private readonly perSecond: number) {}
+
+  /** Waits until the next message is due, first handing what is written so far (`flush`) to the reader. */
+  async wait(flush: () => Promise<void>): Promise<void> {
+    const dueMs = this.originMs + (this.sent++ * 1000) / this.perSecond;
+    let nowMs = performance.now();
+    if (nowMs - dueMs > MAX_CATCH_UP_MS) this.originMs += nowMs - dueMs - MAX_CATCH_UP_MS;
+    if (dueMs > nowMs) await flush();
+    // Timers count whole milliseconds and may round down: sleep until the due time has truly passed.
+    for (; dueMs > nowMs; nowMs = performance.now()) await sleep(Math.ceil(dueMs - nowMs));
+  }
+}
+
+const MAX_CATCH_UP_MS = 100;
+
+/** Log-scale buckets: this many to a doubling, about 4.4% wide, so percentiles are that close. */
+const BUCKETS_PER_DOUBLING = 16;
+
+/**
+ * The distribution of snapshot sizes in log-scale buckets: percentiles and a
+ * histogram in flat memory, however long the run.
+ */
+export class SizeHistogram {
+  count = 0;
+  max = 0;
+  readonly buckets = new Float64Array(BUCKETS_PER_DOUBLING * 64);
+
+  add(size: number): void {
+    this.count++;
+    this.max = Math.max(this.max, size);
+    this.buckets[SizeHistogram.bucketOf(size)]!++;
+  }
+
+  static bucketOf(size: number): number {
+    return Math.max(0, Math.ceil(Math.log2(size) * BUCKETS_PER_DOUBLING));
+  }
+
+  /** The size below which a share `q` of sizes fall: a bucket's upper edge, never above the maximum. */
+  quantile(q: number): number {
+    let seen = 0;
+    for (let bucket = 0; bucket < this.buckets.length; bucket++) {
+      seen += this.buckets[bucket]!;
+      if (seen >= q * this.count) return Math.min(this.max, Math.round(2 ** (bucket / BUCKETS_PER_DOUBLING)));
+    }
+    return this.max;
+  }
+
+  /** How many sizes fall in (2^(k-1), 2^k], for the histogram's doublings. */
+  perDoubling(): number[] {
+    const counts: number[] = [];
+    this.buckets.forEach((count, bucket) => {
+      const doubling = Math.ceil(bucket / BUCKETS_PER_DOUBLING);
+      counts[doubling] = (counts[doubling] ?? 0) + count;
+    });
+    return counts;
+  }
+}
+
+/** What a run wrote, for --progress and --stats. */
+export class RunStats {
+  sessions = 0;
+  messages = 0;
+  bytes = 0;
+  readonly sizes = { full: new SizeHistogram(), incremental: new SizeHistogram() };
+  private readonly startMs = performance.now();
+
+  constructor(readonly totalSessions: number) {}
+
+  get seconds(): number {
+    return (performance.now() - this.startMs) / 1000;
+  }
+
+  /** One live line: sessions done of total, messages, MB, MB/s, time left. */
+  progressLine(): string {
+    const seconds = this.seconds;
+    const left = this.sessions > 0 ? (seconds / this.sessions) * (this.totalSessions - this.sessions) : NaN;
+    const eta = Number.isFinite(left) ? `${Math.floor(left / 60)}:${String(Math.round(left % 60)).padStart(2, '0')}` : '?';
+    return `sessions ${this.sessions}/${this.totalSessions}, ${this.messages} messages, ${(this.bytes / MB).toFixed(1)} MB, ` +
+      `${(this.bytes / MB / seconds).toFixed(1)} MB/s, ETA ${eta}`;
+  }
+
+  /** The --stats summary: totals, speed, per kind the count and size percentiles, and a histogram in 80 columns. */
+  summary(): string {
+    const seconds = this.seconds;
+    const lines = [
+      `sessions ${this.sessions}, messages ${this.messages}, bytes ${this.bytes} (${(this.bytes / MB).toFixed(1)} MB) in ${seconds.toFixed(2)} s`,
+      `${(this.bytes / MB / seconds).toFixed(1)} MB/s, ${(this.messages / seconds).toFixed(0)} messages/s`,
+      'snapshot sizes (characters of data; percentiles within 5%):',
+      `  ${'kind'.padEnd(12)}${'count'.padStart(10)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p99'.padStart(11)}${'max'.padStart(11)}`,
+    ];
+    for (const [kind, sizes] of Object.entries(this.sizes)) {
+      const cells = [0.5, 0.9, 0.99].map((q) => String(sizes.quantile(q)).padStart(11)).join('');
+      lines.push(`  ${kind.padEnd(12)}${String(sizes.count).padStart(10)}${cells}${String(sizes.max).padStart(11)}`);
+    }
+    const full = this.sizes.full.perDoubling();
+    const incremental = this.sizes.incremental.perDoubling();
+    const doublings = [...full.keys(), ...incremental.keys()].filter((k) => (full[k] ?? 0) + (incremental[k] ?? 0) > 0);
+    if (doublings.length > 0) {
+      const label = (k: number) => `${shortSize(k === 0 ? 0 : 2 ** (k - 1))}-${shortSize(2 ** k)}`.padStart(11);
+      const most = Math.max(...doublings.map((k) => (full[k] ?? 0) + (incremental[k] ?? 0)));
+      const width = 80 - 11 - 2 - 1 - 10; // label, " |", a space, the count
+      lines.push(`histogram of sizes (# full, = incremental):`);
+      for (let k = Math.min(...doublings); k <= Math.max(...doublings); k++) {
+        const [f, i] = [full[k] ?? 0, incremental[k] ?? 0];
+        const bar = '#'.repeat(Math.round((f / most) * width)) + '='.repeat(Math.round((i / most) * width));
+        lines.push(`${label(k)} |${bar.padEnd(width)} ${String(f + i).padStart(9)}`);
+      }
+    }
+    return lines.join('\n') + '\n';
+  }
+}
+
+/** 1536 as 1.5k, 3145728 as 3M: sizes in a histogram label. */
+function shortSize(size: number): string {
+  for (const [unit, scale] of [['G', 2 ** 30], ['M', 2 ** 20], ['k', 2 ** 10]] as const) {
+    if (size >= scale) return `${+(size / scale).toFixed(1)}${unit}`;
+  }
+  return String(size);
+}
 
 /**
  * Runs the generator: parses `argv`, writes every session's lines to fd 1,
@@ -1860,20 +2096,30 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
 
   makeStdioBlocking();
-  // The longest line: the key (a UUID), a tab, a value at the limit, a newline.
-  const writer = new BlockWriter(1, Math.max(MIN_BLOCK_BYTES, config.maxMessageBytes + 64));
-  for (let index = 0; index < config.count && !interrupted && !writer.closed; index++) {
+  const writer = new BlockWriter(1, Math.max(MIN_BLOCK_BYTES, config.maxMessageBytes + 64)); // 64: key, tab, newline
+  const { index: first, count: step } = config.shard;
+  const stats = new RunStats(Math.ceil(Math.max(0, config.count - first) / step));
+  const pacer = config.rate > 0 ? new Pacer(config.rate) : undefined;
+  const progress = config.progress === 'on' || (config.progress === 'auto' && process.stderr.isTTY);
+  // On a terminal the line is rewritten in place; elsewhere a new line each second.
+  const [progressEvery, progressEnd] = process.stderr.isTTY ? [250, '\x1b[K\r'] : [1000, '\n'];
+  let progressAtMs = 0;
+  for (let index = first; index < config.count && !interrupted && !writer.closed; index += step) {
     const { session, plan, messages, notes } = generateSession(config, index);
     let lines = 0;
     let bytes = 0;
     for (const message of messages) {
+      if (pacer) await pacer.wait(() => writer.flush());
       const size = lineBytes(config, message);
-      if (size > writer.room) await writer.flush();
-      writer.put(config, message);
+      await writer.add(config, message, size);
       lines++;
       bytes += size;
+      if (message.snapshot) stats.sizes[message.snapshot.kind].add(message.snapshot.size);
       if (interrupted || writer.closed) break;
     }
+    stats.sessions++;
+    stats.messages += lines;
+    stats.bytes += bytes;
     if (config.verbose) {
       const full = plan.filter((snapshot) => snapshot.kind === 'full').length;
       process.stderr.write(
@@ -1883,8 +2129,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           '\n',
       );
     }
+    if (progress && performance.now() - progressAtMs >= progressEvery) {
+      progressAtMs = performance.now();
+      process.stderr.write(stats.progressLine() + progressEnd);
+    }
   }
   await writer.close();
+  if (progress) process.stderr.write(`${stats.progressLine()}\n`);
+  if (config.stats) process.stderr.write(stats.summary());
   return interrupted ? 130 : 0;
 }
 

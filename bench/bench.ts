@@ -5,7 +5,8 @@
 // Every case runs as a shell pipeline into `wc -c` (a reader as fast as cat
 // that also counts), REPEAT times; the median wall time counts, start-up
 // included. Peak RSS is reported by the process itself via report-rss.ts.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
@@ -52,6 +53,20 @@ const big = run(generator('--count 3000'), 'devnull');
 const rrweb = median(generator('--payload rrweb --count 500'), 'pipe');
 const items = median(generator('--format snapshot-items --count 500'), 'pipe');
 
+/** How close --rate gets: messages over the time from the first to the last, as a reader sees them. */
+async function achievedRate(rate: number, messages: number): Promise<number> {
+  const child = spawn('node', ['--import', 'tsx', 'generate.ts', ...START.split(' '), '--rate', String(rate), '--count', '1000000'], { cwd: root });
+  const arrivals: number[] = [];
+  child.stdout.on('data', (data: Buffer) => {
+    for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, at + 1)) arrivals.push(performance.now());
+    if (arrivals.length >= messages) child.kill();
+  });
+  await once(child, 'close');
+  return (messages - 1) / ((arrivals[messages - 1]! - arrivals[0]!) / 1000);
+}
+const rates = [];
+for (const [rate, messages] of [[100, 300], [1000, 3000], [10000, 20000]] as const) rates.push({ rate, achieved: await achievedRate(rate, messages) });
+
 const line = (label: string, result: Run) =>
   `${label.padEnd(38)}${fmt(mbps(result.bytes, result.seconds))} MB/s ${fmt(result.lines / result.seconds)} messages/s  ` +
   `${(result.bytes / 1e9).toFixed(2)} GB in ${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMb.toFixed(0)} MB`;
@@ -64,3 +79,6 @@ console.log(`defaults --count 2000 > /dev/null       ${fmt(mbps(defaults.bytes, 
 console.log(`peak RSS, --count 3000 > /dev/null      ${fmt(big.peakRssMb)} MB  (target < 150)`);
 console.log(line('--payload rrweb --count 500 | wc', rrweb) + '  (target >= 100 MB/s)');
 console.log(line('--format snapshot-items --count 500', items));
+for (const { rate, achieved } of rates) {
+  console.log(`--rate ${String(rate).padEnd(6)} achieved ${fmt(achieved, 1)} messages/s (${fmt((100 * achieved) / rate, 1)}% of the rate asked)`);
+}
