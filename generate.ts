@@ -1135,7 +1135,7 @@ const MIN_IMAGE_EVENT_BYTES = 160;
  *
  * @example
  * const recorder = new Recorder(config, session);
- * const events = recorder.record(plan[0], 0, 20000); // Meta and FullSnapshot of a new page
+ * const events = recorder.record(plan[0], 20000); // Meta and FullSnapshot of a new page
  */
 export class Recorder {
   private readonly rng: RandomGenerator;
@@ -1145,11 +1145,7 @@ export class Recorder {
     this.rng = sessionStream(config.seed, session.index, 'content');
   }
 
-  get sessionIndex(): number {
-    return this.session.index;
-  }
-
-  /** Snapshot `ordinal`'s events, with about `textChars` characters of JSON besides image data. */
+  /** The snapshot's events, with about `textChars` characters of JSON besides image data. */
   record(snapshot: PlannedSnapshot, textChars: number): EventText[] {
     const text = (event: RrwebEvent) => eventText(this.rng, event);
     if (snapshot.kind === 'full') {
@@ -1167,12 +1163,11 @@ export class Recorder {
   imageEvent(snapshot: PlannedSnapshot): EventText {
     return eventText(this.rng, imageMutation(this.windows.get(snapshot.window)!.page, this.rng, snapshot.sentAtMs));
   }
-
 }
 
 /**
  * The random bytes behind snapshot `ordinal`'s image data: a keystream of its
- * own, so it can be drawn in any thread, in any order of snapshots.
+ * own, so how much one snapshot draws never shifts another's.
  */
 export function imageRandom(seed: number, session: number, ordinal: number): (bytes: number) => Buffer {
   const keystream = sessionKeystream(seed, session, `images/${ordinal}`);
@@ -1230,7 +1225,7 @@ export function eventsOfLength(recorder: Recorder, snapshot: PlannedSnapshot, ta
   if (snapshot.kind === 'incremental') events.push(recorder.imageEvent(snapshot));
   shareImageChars(events, Math.max(0, targetChars - jsonLength(events)));
   let overflow = 0;
-  for (const event of events) {
+  for (const event of Number.isFinite(maxEventChars) ? events : []) {
     // Trim the event's images, last first, until it fits.
     let excess = escapedLength(event) - maxEventChars;
     for (let image = event.imageChars.length - 1; image >= 0 && excess > 0; image--) {
@@ -1515,7 +1510,7 @@ export function gzipEvents(events: readonly EventText[], targetBytes: number, ra
  * smallest batch of its kind). Call it in plan order: it records the events
  * of the snapshot's window.
  */
-export function rrwebSnapshotData(config: Config, recorder: Recorder, snapshot: PlannedSnapshot, ordinal: number): Buffer {
+export function rrwebSnapshotData(recorder: Recorder, snapshot: PlannedSnapshot, random: (bytes: number) => Buffer): Buffer {
   const targetBytes = Math.floor((snapshot.size * 3) / 4);
   const fixedBytes = gzip.header.length + gzip.end.length + gzip.trailerBytes + gzip.bom.length;
   const share = STRUCTURE_SHARE[snapshot.kind];
@@ -1524,7 +1519,7 @@ export function rrwebSnapshotData(config: Config, recorder: Recorder, snapshot: 
   const events = recorder.record(snapshot, share * jsonChars);
   // An image only where the bytes left for it are expected to be worth an event.
   if (snapshot.kind === 'incremental' && (1 - share) * targetBytes >= MIN_IMAGE_EVENT_BYTES) events.push(recorder.imageEvent(snapshot));
-  return gzipEvents(events, targetBytes, imageRandom(config.seed, recorder.sessionIndex, ordinal));
+  return gzipEvents(events, targetBytes, random);
 }
 
 // ---------------------------------------------------------------------------
@@ -1701,7 +1696,9 @@ function* snapshotMessages(config: Config, session: Session, plan: PlannedSnapsh
   const random = randomPayload(config, session.index);
   const recorder = config.payload === 'rrweb' ? new Recorder(config, session) : undefined;
   for (const [ordinal, snapshot] of plan.entries()) {
-    const data = recorder ? base64Of(rrwebSnapshotData(config, recorder, snapshot, ordinal)) : { text: random, length: snapshot.size };
+    const data = recorder
+      ? base64Of(rrwebSnapshotData(recorder, snapshot, imageRandom(config.seed, session.index, ordinal)))
+      : { text: random, length: snapshot.size };
     const fields: ChunkFields = {
       uuid: '',
       windowId: session.windowIds[snapshot.window]!,
