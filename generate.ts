@@ -1524,7 +1524,8 @@ export function rrwebSnapshotData(recorder: Recorder, snapshot: PlannedSnapshot,
 
 // ---------------------------------------------------------------------------
 // Chunk: split each snapshot's data into messages that fit the limit, and
-// frame each chunk in the message JSON.
+// frame them in each format's JSON: chunks of `$snapshot` data, batches of
+// `$snapshot_items` events, vegeta targets.
 // ---------------------------------------------------------------------------
 
 /** The fields of one chunk's message besides its data: ids, numbers and times, none needing JSON escaping. */
@@ -1795,7 +1796,9 @@ function* vegetaTargets(config: Config, session: Session, plan: PlannedSnapshot[
 
 // ---------------------------------------------------------------------------
 // Emit lines: lay messages out as bytes and write them to stdout in large
-// blocks, never a partial line; stop quietly when the reader goes away.
+// blocks, never a partial line; stop quietly when the reader goes away. Pace
+// them for --rate, count them for --progress and --stats, pick the sessions
+// of --shard.
 // ---------------------------------------------------------------------------
 
 /** Bytes `message` takes as a line (key, value, newline). */
