@@ -1338,17 +1338,32 @@ export function lettersOf(random: Buffer): string {
  * find it: the zero byte of every UTF-16 unit gets 1 bit, each of the 63
  * letters and end-of-block 7, a complete code. Every letter with its zero
  * byte is exactly one byte of output, so a block's size is known before it is
- * made. Built on first use.
+ * made; and the block's header is made a whole number of bytes, so each
+ * letter's code is a byte looked up in a table. Built on first use.
  */
-let letterCode: { header: BitWriter; letterByte: Uint8Array; endOfBlock: number } | undefined;
+let letterCode: { header: Buffer; letterByte: Uint8Array; tail: Buffer } | undefined;
 
 function buildLetterCode(): NonNullable<typeof letterCode> {
-  const literalLengths = new Array<number>(257).fill(0);
+  // Length and distance codes declared but unused change only the header's length:
+  // take the first counts of them that end the header on a byte boundary.
+  for (let unusedLengths = 0; unusedLengths <= 29; unusedLengths++) {
+    for (let unusedDistances = 0; unusedDistances <= 29; unusedDistances++) {
+      const code = letterCodeDeclaring(unusedLengths, unusedDistances);
+      if (code) return code;
+    }
+  }
+  throw new Error('internal error: no header for the letter code ends on a byte boundary');
+}
+
+/** The letter code with unused codes declared (zero-length), if its header is whole bytes. */
+function letterCodeDeclaring(unusedLengths: number, unusedDistances: number): NonNullable<typeof letterCode> | undefined {
+  const literalLengths = new Array<number>(257 + unusedLengths).fill(0);
   literalLengths[0] = 1;
   for (const letter of IMAGE_LETTERS) literalLengths[letter.charCodeAt(0)] = 7;
   literalLengths[256] = 7;
   const literalCodes = canonicalCodes(literalLengths);
-  const distanceLengths = [1]; // no distances are used; one code of one bit says so
+  // No distances are used; one code of one bit says so.
+  const distanceLengths = [1, ...new Array<number>(unusedDistances).fill(0)];
 
   // The code lengths, run-length coded: 16 repeats the previous length 3-6 times, 17 and 18 are runs of zeros.
   const lengths = [...literalLengths, ...distanceLengths];
@@ -1387,6 +1402,8 @@ function buildLetterCode(): NonNullable<typeof letterCode> {
     header.code(runCodes[symbol]!, runLengths[symbol]!);
     header.write(extra, extraBits);
   }
+  if (header.pendingBits !== 0) return undefined;
+
   const reversed = (code: number, length: number) => {
     let bits = 0;
     for (let bit = 0; bit < length; bit++) bits |= ((code >> bit) & 1) << (length - 1 - bit);
@@ -1394,15 +1411,17 @@ function buildLetterCode(): NonNullable<typeof letterCode> {
   };
   const zeroByte = reversed(literalCodes[0]!, 1) << 7;
   const letterByte = Uint8Array.from(LETTER_OF_BYTE, (letter) => reversed(literalCodes[letter]!, 7) | zeroByte);
-  return { header, letterByte, endOfBlock: literalCodes[256]! };
+  const tail = new BitWriter();
+  tail.code(literalCodes[256]!, 7); // end of block
+  tail.write(0, 3); // then an empty stored block, as zlib's sync flush ends: not last, stored...
+  tail.write(0, 8 - tail.pendingBits); // ...to the byte...
+  return { header: Buffer.from(header.bytes), letterByte, tail: Buffer.from([...tail.bytes, 0x00, 0x00, 0xff, 0xff]) }; // ...LEN 0, NLEN
 }
 
-/** Bytes a block of `letters` random letters takes: one a letter, plus the code and the flush. */
+/** Bytes a block of `letters` random letters takes: its header, one a letter, its end. */
 function letterBlockBytes(letters: number): number {
   letterCode ??= buildLetterCode();
-  const { header } = letterCode;
-  // Header, letters, end-of-block (7 bits), a stored block's 3 header bits to the byte, its LEN and NLEN.
-  return header.bytes.length + letters + Math.ceil((header.pendingBits + 10) / 8) + 4;
+  return letterCode.header.length + letters + letterCode.tail.length;
 }
 
 /** Scratch UTF-16 text of letters for their checksum; odd bytes stay zero. */
@@ -1415,29 +1434,19 @@ const letterText = Buffer.alloc(2 * 32768);
  */
 function writeLetterBlock(random: Buffer, target: Buffer, offset: number, crc: number): number {
   letterCode ??= buildLetterCode();
-  const { header, letterByte, endOfBlock } = letterCode;
-  target.set(header.bytes, offset);
-  // Each letter's byte of code lands `shift` bits into the stream's next byte.
-  const shift = header.pendingBits;
-  let carry = header.pending;
-  let at = offset + header.bytes.length;
+  const { header, letterByte, tail } = letterCode;
+  target.set(header, offset);
+  let at = offset + header.length;
   for (let start = 0; start < random.length; start += letterText.length / 2) {
     const end = Math.min(random.length, start + letterText.length / 2);
     for (let letter = start; letter < end; letter++) {
       const byte = random[letter]!;
       letterText[2 * (letter - start)] = LETTER_OF_BYTE[byte]!;
-      const code = letterByte[byte]!;
-      target[at++] = (carry | (code << shift)) & 0xff;
-      carry = code >> (8 - shift);
+      target[at++] = letterByte[byte]!;
     }
     crc = crc32(letterText.subarray(0, 2 * (end - start)), crc);
   }
-  const tail = new BitWriter();
-  tail.write(carry, shift);
-  tail.code(endOfBlock, 7);
-  tail.write(0, 3); // an empty stored block, as zlib's sync flush ends: not last, stored...
-  if (tail.pendingBits > 0) tail.write(0, 8 - tail.pendingBits); // ...to the byte
-  target.set([...tail.bytes, 0x00, 0x00, 0xff, 0xff], at); // ...LEN 0, NLEN
+  target.set(tail, at);
   return crc;
 }
 
