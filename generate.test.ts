@@ -17,6 +17,7 @@ import {
   type Config,
   type Distribution,
   generateSession,
+  isoString,
   parseFlags,
   planSnapshots,
   randomPayload,
@@ -209,6 +210,18 @@ describe('messages', () => {
         }
       }),
       { seed: SEED, numRuns: 40 },
+    );
+  });
+});
+
+describe('isoString', () => {
+  it('writes what Date#toISOString writes, for any millisecond from 1970 to 9999', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: Date.UTC(9999, 0, 1) - 1 }), fc.integer({ min: 0, max: 1_000_000 }), (ms, later) => {
+        assert.equal(isoString(ms), new Date(ms).toISOString());
+        assert.equal(isoString(ms + later), new Date(ms + later).toISOString());
+      }),
+      { seed: SEED, numRuns: 2000 },
     );
   });
 });

@@ -537,20 +537,21 @@ export interface Session {
 
 /**
  * Draws session `index`'s identity, with `windows` window ids, from its own
- * stream (faker, for the ip and site, is seeded from it).
+ * stream: ids, a public-looking ip, and a site named from faker's words (as
+ * faker's own url() does; calling it costs 50 µs a session for reseeding).
  *
  * @example
  * sampleSession(config, 0, 1).sessionId; // a UUID, the same for the same seed
  */
 export function sampleSession(config: Config, index: number, windows: number): Session {
   const rng = sessionStream(config.seed, index, 'identity');
-  faker.seed(rng.next());
+  const { domain_suffix: suffixes = ['com'] } = faker.definitions.internet;
   return {
     index,
     sessionId: uuid4(rng),
     distinctId: uuid4(rng),
-    ip: faker.internet.ipv4(),
-    siteUrl: faker.internet.url({ appendSlash: false }),
+    ip: [between(rng, 1, 223), between(rng, 0, 255), between(rng, 0, 255), between(rng, 1, 254)].join('.'),
+    siteUrl: `https://${pick(rng, words())}-${pick(rng, words())}.${pick(rng, suffixes)}`,
     windowIds: Array.from({ length: windows }, () => uuid4(rng)),
   };
 }
@@ -1696,7 +1697,27 @@ export function generateSession(config: Config, index: number): SessionOutput {
   return { session, plan, messages, notes };
 }
 
-const isoString = (ms: number) => new Date(ms).toISOString();
+const DAY_MS = 86_400_000;
+const twoDigits = (value: number) => (value < 10 ? `0${value}` : `${value}`);
+let isoDay = { day: NaN, prefix: '' };
+
+/**
+ * `new Date(ms).toISOString()`, five times faster: two a message made it 5%
+ * of a run. The date part is kept from the last call; the time is arithmetic.
+ *
+ * @example
+ * isoString(1704067261234); // '2024-01-01T00:01:01.234Z'
+ */
+export function isoString(ms: number): string {
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== isoDay.day) isoDay = { day, prefix: new Date(day * DAY_MS).toISOString().slice(0, 11) };
+  const time = ms - day * DAY_MS;
+  const millis = time % 1000;
+  return (
+    `${isoDay.prefix}${twoDigits(Math.floor(time / 3_600_000))}:${twoDigits(Math.floor(time / 60_000) % 60)}:` +
+    `${twoDigits(Math.floor(time / 1000) % 60)}.${millis < 100 ? (millis < 10 ? '00' : '0') : ''}${millis}Z`
+  );
+}
 
 /** Format 1: each snapshot's data (random text or rrweb gzip-base64) in chunks of one chunk_id. */
 function* snapshotMessages(config: Config, session: Session, plan: PlannedSnapshot[]): Generator<Message> {
@@ -1873,15 +1894,20 @@ export class BlockWriter {
   }
 
   /**
-   * Adds a line of `bytes` bytes, writing the filled block first if the line
-   * does not fit; a line longer than a block is written on its own.
+   * Adds a line of `bytes` bytes if it fits in the block being filled, and
+   * says whether it did; if not, the caller awaits `addAfterFlush`. (Most
+   * lines fit: awaiting for each would cost a tenth of the run.)
    */
-  async add(config: Config, message: Message, bytes: number): Promise<void> {
-    if (bytes > this.blocks[0].length - this.filled) await this.flush();
-    if (bytes <= this.blocks[0].length) {
-      this.filled = writeLine(config, message, this.blocks[0], this.filled);
-      return;
-    }
+  add(config: Config, message: Message, bytes: number): boolean {
+    if (bytes > this.blocks[0].length - this.filled) return false;
+    this.filled = writeLine(config, message, this.blocks[0], this.filled);
+    return true;
+  }
+
+  /** Writes the filled block, then adds the line; a line longer than a block is written on its own. */
+  async addAfterFlush(config: Config, message: Message, bytes: number): Promise<void> {
+    await this.flush();
+    if (this.add(config, message, bytes)) return;
     await this.inFlight;
     this.inFlight = this.writeAll(renderLine(config, message));
   }
@@ -2120,7 +2146,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const message of messages) {
       if (pacer) await pacer.wait(() => writer.flush());
       const size = lineBytes(config, message);
-      await writer.add(config, message, size);
+      if (!writer.add(config, message, size)) await writer.addAfterFlush(config, message, size);
       lines++;
       bytes += size;
       if (message.snapshot) stats.sizes[message.snapshot.kind].add(message.snapshot.size);
