@@ -51,7 +51,7 @@
  * script calls `main`. `--help` documents every flag.
  */
 
-import { createCipheriv, createHash, type Cipher } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { realpathSync, write as writeToFd } from 'node:fs';
 import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -453,16 +453,26 @@ export function parseFlags(argv: readonly string[], now = Date.now()): Config | 
  * const rng = sessionStream(0, 7, 'session'); // the same numbers every time
  */
 export function sessionStream(seed: number, session: number, purpose: string): RandomGenerator {
-  const digest = createHash('sha256').update(`${seed}/${session}/${purpose}`).digest();
+  const digest = sessionDigest(seed, session, purpose);
   const state = [0, 4, 8, 12].map((offset) => digest.readInt32LE(offset));
   // xoroshiro128+ must not start from the all-zero state.
   return xoroshiro128plusFromState(state.some((word) => word !== 0) ? state : [1, 0, 0, 0]);
 }
 
-/** The 16-byte key and 16-byte counter block that seed a session's AES-CTR byte stream. */
-function sessionKeystream(seed: number, session: number, purpose: string): Cipher {
-  const digest = createHash('sha256').update(`${seed}/${session}/${purpose}`).digest();
-  return createCipheriv('aes-128-ctr', digest.subarray(0, 16), digest.subarray(16, 32));
+/** 32 bytes that (seed, session, purpose) alone determine. */
+const sessionDigest = (seed: number, session: number, purpose: string): Buffer =>
+  createHash('sha256').update(`${seed}/${session}/${purpose}`).digest();
+
+/**
+ * Random bytes in bulk for one purpose of one session: an AES-128-CTR
+ * keystream keyed by the digest, at memory speed. Each call returns the next
+ * `count` bytes.
+ */
+function sessionBytes(seed: number, session: number, purpose: string): (count: number) => Buffer {
+  const digest = sessionDigest(seed, session, purpose);
+  const keystream = createCipheriv('aes-128-ctr', digest.subarray(0, 16), digest.subarray(16, 32));
+  // The keystream is the encryption of zeros; the shared zero buffer serves the usual small requests.
+  return (count) => keystream.update(count <= ZEROS.length ? ZEROS.subarray(0, count) : Buffer.alloc(count));
 }
 
 /** Uniform in [0, 1). */
@@ -676,8 +686,7 @@ export class Base64Text implements PayloadText {
  * snapshots read consecutive stretches of it.
  */
 export function randomPayload(config: Config, index: number): PayloadText {
-  const keystream = sessionKeystream(config.seed, index, 'payload');
-  return new Base64Text((count) => keystream.update(ZEROS.subarray(0, count)));
+  return new Base64Text(sessionBytes(config.seed, index, 'payload'));
 }
 
 /** Base64 of a whole buffer, such as a gzip member, and its length in characters. */
@@ -1171,8 +1180,7 @@ export class Recorder {
  * own, so how much one snapshot draws never shifts another's.
  */
 export function imageRandom(seed: number, session: number, ordinal: number): (bytes: number) => Buffer {
-  const keystream = sessionKeystream(seed, session, `images/${ordinal}`);
-  return (bytes) => keystream.update(Buffer.alloc(bytes));
+  return sessionBytes(seed, session, `images/${ordinal}`);
 }
 
 /** Characters of the events as a JSON array, images included. */
@@ -1261,6 +1269,10 @@ const gzip = {
   end: Buffer.from([0x03, 0x00]),
   trailerBytes: 8,
   bom: Buffer.from([0xff, 0xfe]),
+  /** What a member takes besides its deflate blocks: header, final block, trailer. */
+  get frameBytes(): number {
+    return this.header.length + this.end.length + this.trailerBytes;
+  },
 };
 const TEXT_DEFLATE = { level: 1, finishFlush: zlibConstants.Z_SYNC_FLUSH };
 /** Short text between images is stored, not compressed: a call to zlib costs about 10 µs whatever its size. */
@@ -1477,7 +1489,7 @@ export function gzipEvents(events: readonly EventText[], targetBytes: number, ra
   const plainTexts = texts.map((text) => Buffer.from(text, 'utf16le'));
   plainTexts[0] = Buffer.concat([gzip.bom, plainTexts[0]!]);
   const deflatedTexts = plainTexts.map((text, at) => deflateText(text, at === 0));
-  let left = targetBytes - gzip.header.length - gzip.end.length - gzip.trailerBytes;
+  let left = targetBytes - gzip.frameBytes;
   for (const bytes of deflatedTexts) left -= bytes.length;
 
   const slots = events.flatMap((event) => event.imageWeights.map((weight, image) => ({ event, image, weight })));
@@ -1522,7 +1534,7 @@ export function gzipEvents(events: readonly EventText[], targetBytes: number, ra
  */
 export function rrwebSnapshotData(recorder: Recorder, snapshot: PlannedSnapshot, random: (bytes: number) => Buffer): Buffer {
   const targetBytes = Math.floor((snapshot.size * 3) / 4);
-  const fixedBytes = gzip.header.length + gzip.end.length + gzip.trailerBytes + gzip.bom.length;
+  const fixedBytes = gzip.frameBytes + gzip.bom.length;
   const share = STRUCTURE_SHARE[snapshot.kind];
   // JSON characters for which text at TEXT_BYTES_PER_CHAR takes `share` of the bytes and images the rest.
   const jsonChars = (targetBytes - fixedBytes) / (share * TEXT_BYTES_PER_CHAR + (1 - share) * IMAGE_BYTES_PER_CHAR);
