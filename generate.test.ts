@@ -1,5 +1,7 @@
-// The promises of generate.ts, as properties (fast-check) and command-line
-// checks (node's test runner). Run with `npm test`.
+// The promises of generate.ts, one per `it`: fast-check properties over
+// generated flag sets, oracles that read lines as PostHog's consumers, kcat
+// and kafka-console-producer do, and command-line checks where the exit
+// behaviour is the point. Run with `npm test`.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,295 +12,145 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
-  EventType,
-  FLAGS,
-  IncrementalSource,
-  NodeType,
+  Arrivals,
   type Config,
   type Distribution,
-  generateSession,
-  isoString,
+  FLAGS,
+  helpText,
+  InFlight,
+  Line,
+  lineOrder,
+  meanSessionMs,
   parseFlags,
-  planSnapshots,
-  randomPayload,
-  renderLine,
+  scheduleSnapshots,
+  SessionMessages,
+  SessionPlan,
+  SessionRandom,
   UsageError,
 } from './generate.ts';
 
 const START = '2024-01-01T00:00:00Z';
+const START_MS = Date.parse(START);
 const ROOT = fileURLToPath(new URL('.', import.meta.url));
 /** fast-check's seed: every property sees the same cases on every run. */
-const SEED = 20261128;
+fc.configureGlobal({ seed: 20261129 });
+
+// --- Readers: the lines as PostHog's consumers and Kafka's tools read them ------
 
 /** A Config from flags, with a fixed --start so output is reproducible. */
 function configFrom(args: string[]): Config {
   const config = parseFlags(['--start', START, ...args]);
-  assert.notEqual(config, 'help');
-  return config as Config;
+  assert.ok(config !== 'help' && !('merge' in config));
+  return config;
 }
 
-/** Session `index` as the lines main would print, without their newlines. */
-function sessionLines(config: Config, index: number): string[] {
-  return [...generateSession(config, index).messages].map((message) => renderLine(config, message).toString('utf8').slice(0, -1));
+/** Session `index`, arriving at `arrivalMs`, as the lines main would print (without newlines). */
+function sessionLines(config: Config, index: number, arrivalMs = config.startMs): string[] {
+  const session = new SessionMessages(config, index, arrivalMs);
+  const lines: string[] = [];
+  for (let snapshot = session.next(); snapshot; snapshot = session.next()) {
+    for (const message of snapshot.messages) lines.push(new Line(config, session.identity.sessionId, message).render().toString('utf8').slice(0, -1));
+  }
+  return lines;
 }
 
-/** The value part of a line: after the key and tab when --key is on. */
-const valueOf = (config: Config, line: string) => (config.key ? line.slice(line.indexOf('\t') + 1) : line);
+/** The whole run as main prints it, from the library. */
+function runLines(config: Config): string[] {
+  const lines: string[] = [];
+  for (const { session, snapshot } of scheduleSnapshots(config, new InFlight())) {
+    for (const message of snapshot.messages) lines.push(new Line(config, session.identity.sessionId, message).render().toString('utf8').slice(0, -1));
+  }
+  return lines;
+}
 
-interface SnapshotMessage {
-  uuid: string;
-  distinct_id: string;
-  now: string;
-  sent_at: string;
-  team_id: number | null;
-  token: string | null;
-  event: string;
+/** A line split as kafka-console-producer does with parse.headers and parse.key (each on if the flag is): headers, key, value. */
+function splitLine(config: Config, line: string): { headers: Map<string, string> | undefined; key: string | undefined; value: string } {
+  let rest = line;
+  let headers: Map<string, string> | undefined;
+  if (config.headers) {
+    const tab = rest.indexOf('\t');
+    assert.ok(tab > 0, 'a non-empty header section, then a tab');
+    headers = new Map(rest.slice(0, tab).split(',').map((pair) => {
+      const colon = pair.indexOf(':');
+      assert.ok(colon > 0, `header ${pair} has a name and a value`);
+      return [pair.slice(0, colon), pair.slice(colon + 1)] as const;
+    }));
+    rest = rest.slice(tab + 1);
+  }
+  let key: string | undefined;
+  if (config.key) {
+    const tab = rest.indexOf('\t');
+    key = rest.slice(0, tab);
+    rest = rest.slice(tab + 1);
+  }
+  return { headers, key, value: rest };
+}
+
+/** JSON as Python's json.dumps writes it by default: ", " and ": ", everything outside printable ASCII escaped. */
+function pythonDumps(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pythonDumps).join(', ')}]`;
+  if (value !== null && typeof value === 'object') return `{${Object.entries(value).map(([k, v]) => `${pythonDumps(k)}: ${pythonDumps(v)}`).join(', ')}}`;
+  if (typeof value === 'string') return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value);
+}
+
+/** JSON as serde_json writes a Value without preserve_order: compact, every object's keys sorted. */
+function serdeValueJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(serdeValueJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${serdeValueJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const LEGACY_KEYS = ['uuid', 'distinct_id', 'ip', 'site_url', 'data', 'team_id', 'now', 'sent_at', 'token'];
+const ITEMS_KEYS = ['uuid', 'distinct_id', 'ip', 'data', 'now', 'sent_at', 'token', 'event', 'timestamp'];
+const PYTHON_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$/;
+const CHRONO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z$/;
+
+interface LegacyMessage {
+  envelope: Record<string, any>;
   sessionId: string;
   windowId: string;
-  chunkId: string;
-  chunkIndex: number;
-  chunkCount: number;
-  data: string;
-  compression: string;
-  hasFullSnapshot: boolean;
+  chunk: { chunk_id: string; chunk_index: number; chunk_count: number; data: string; compression: string; has_full_snapshot: boolean; events_summary: unknown[] | null };
 }
 
-/** Parses a format-1 value the way PostHog's consumer does: the envelope, then `data`. */
-function parseSnapshotMessage(value: string): SnapshotMessage {
+/** A `session_recording_events` value read as PostHog's v1 consumer does, checked against Python's json.dumps. */
+function readLegacy(value: string): LegacyMessage {
   const envelope = JSON.parse(value);
+  assert.deepEqual(Object.keys(envelope), LEGACY_KEYS);
   const event = JSON.parse(envelope.data);
-  const snapshot = event.properties.$snapshot_data;
-  return {
-    ...envelope,
-    event: event.event,
-    sessionId: event.properties.$session_id,
-    windowId: event.properties.$window_id,
-    chunkId: snapshot.chunk_id,
-    chunkIndex: snapshot.chunk_index,
-    chunkCount: snapshot.chunk_count,
-    data: snapshot.data,
-    compression: snapshot.compression,
-    hasFullSnapshot: snapshot.has_full_snapshot,
-  };
+  assert.equal(value, pythonDumps({ ...envelope, data: pythonDumps(event) }), 'the value is what json.dumps wrote');
+  assert.equal(event.event, '$snapshot');
+  assert.deepEqual(Object.keys(event.properties), ['distinct_id', '$session_id', '$window_id', '$snapshot_data']);
+  const chunk = event.properties.$snapshot_data;
+  assert.deepEqual(Object.keys(chunk), ['chunk_id', 'chunk_index', 'chunk_count', 'data', 'compression', 'has_full_snapshot', 'events_summary']);
+  assert.equal(chunk.compression, 'gzip-base64');
+  assert.match(envelope.now, PYTHON_TIME);
+  assert.match(envelope.sent_at, PYTHON_TIME);
+  return { envelope, sessionId: event.properties.$session_id, windowId: event.properties.$window_id, chunk };
 }
 
-/** Groups a session's messages by chunk_id, in order of first appearance, as PostHog reassembles them. */
-function reassemble(messages: SnapshotMessage[]): { data: string; hasFullSnapshot: boolean; indexes: number[]; first: SnapshotMessage }[] {
-  const groups = new Map<string, SnapshotMessage[]>();
-  for (const message of messages) groups.set(message.chunkId, [...(groups.get(message.chunkId) ?? []), message]);
-  return [...groups.values()].map((chunks) => {
-    assert.ok(chunks.every((chunk) => chunk.chunkCount === chunks.length), 'chunk_count is the number of chunks');
-    assert.ok(chunks.every((chunk) => chunk.hasFullSnapshot === chunks[0]!.hasFullSnapshot), 'chunks agree on has_full_snapshot');
-    const ordered = [...chunks].sort((a, b) => a.chunkIndex - b.chunkIndex);
-    return {
-      data: ordered.map((chunk) => chunk.data).join(''),
-      hasFullSnapshot: chunks[0]!.hasFullSnapshot,
-      indexes: ordered.map((chunk) => chunk.chunkIndex),
-      first: ordered[0]!,
-    };
-  });
+/** A `session_recording_snapshot_item_events` value read as PostHog's v2 KafkaMessageParser does, checked against capture-rs's serialization. */
+function readItems(value: string): { envelope: Record<string, any>; sessionId: string; windowId: string; items: RecordedEvent[] } {
+  const envelope = JSON.parse(value);
+  assert.deepEqual(Object.keys(envelope), ITEMS_KEYS);
+  assert.equal(value, JSON.stringify(envelope), 'the envelope is compact JSON in its struct order');
+  assert.equal(typeof envelope.distinct_id, 'string');
+  const event = JSON.parse(envelope.data);
+  assert.equal(envelope.data, serdeValueJson(event), 'data is serde_json of a Value: sorted keys at every depth');
+  assert.equal(event.event, '$snapshot_items');
+  const { $session_id: sessionId, $window_id: windowId, $snapshot_items: items, $snapshot_source: source, $lib: lib } = event.properties;
+  assert.match(sessionId, /^[A-Za-z0-9-]{1,70}$/, 'a session id capture accepts');
+  assert.equal(typeof windowId, 'string');
+  assert.equal(source, 'web');
+  assert.equal(lib, 'web');
+  assert.ok(Array.isArray(items) && items.length > 0, '$snapshot_items is a non-empty list');
+  for (const item of items) assert.ok(typeof item.timestamp === 'number' && item.timestamp > 0, 'every item keeps a positive numeric timestamp');
+  for (const time of [envelope.now, envelope.timestamp]) assert.match(time, CHRONO_TIME);
+  assert.match(envelope.sent_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/);
+  return { envelope, sessionId, windowId, items };
 }
-
-/** Small but varied flag sets: every size and count flag, chunking, ids, key. */
-const flagSets = fc
-  .record({
-    fullCountMean: fc.double({ min: 1, max: 4, noNaN: true }),
-    fullCountSd: fc.double({ min: 0, max: 4, noNaN: true }),
-    incrementalCountMean: fc.double({ min: 0.1, max: 12, noNaN: true }),
-    incrementalCountSd: fc.double({ min: 0, max: 30, noNaN: true }),
-    fullSizeMean: fc.integer({ min: 1, max: 6000 }),
-    fullSizeSd: fc.integer({ min: 0, max: 6000 }),
-    incrementalSizeMean: fc.integer({ min: 1, max: 2000 }),
-    incrementalSizeSd: fc.integer({ min: 0, max: 4000 }),
-    chunkSize: fc.integer({ min: 40, max: 3000 }),
-    spareBytes: fc.integer({ min: 0, max: 2000 }),
-    seed: fc.integer(),
-    teamId: fc.option(fc.nat()),
-    token: fc.option(fc.string({ maxLength: 30 })),
-    key: fc.boolean(),
-  })
-  .map((flags) => {
-    const args = [
-      '--full-snapshot-count-mean', String(flags.fullCountMean),
-      '--full-snapshot-count-standard-deviation', String(flags.fullCountSd),
-      '--incremental-snapshot-count-mean', String(flags.incrementalCountMean),
-      '--incremental-snapshot-count-standard-deviation', String(flags.incrementalCountSd),
-      '--full-snapshot-size-mean', String(flags.fullSizeMean),
-      '--full-snapshot-size-standard-deviation', String(flags.fullSizeSd),
-      '--incremental-snapshot-size-mean', String(flags.incrementalSizeMean),
-      '--incremental-snapshot-size-standard-deviation', String(flags.incrementalSizeSd),
-      '--chunk-size', String(flags.chunkSize),
-      // Envelopes take under 900 bytes with a 30-character token; the spare bytes vary how tight the limit is.
-      '--max-message-bytes', String(flags.chunkSize + 900 + flags.spareBytes),
-      `--seed-value=${flags.seed}`,
-      ...(flags.teamId === null ? [] : ['--team-id', String(flags.teamId)]),
-      ...(flags.token === null ? [] : [`--token=${flags.token}`]),
-      ...(flags.key ? ['--key'] : []),
-    ];
-    return { args, config: configFrom(args) };
-  });
-
-const sessionIndexes = fc.integer({ min: 0, max: 1_000_000 });
-
-describe('messages', () => {
-  it('parse as SPEC format 1: envelope keys in order, $ properties, canonical JSON', () => {
-    fc.assert(
-      fc.property(flagSets, sessionIndexes, ({ config }, index) => {
-        for (const line of sessionLines(config, index)) {
-          const value = valueOf(config, line);
-          const envelope = JSON.parse(value);
-          assert.deepEqual(Object.keys(envelope), ['uuid', 'distinct_id', 'ip', 'site_url', 'data', 'team_id', 'now', 'sent_at', 'token']);
-          const event = JSON.parse(envelope.data);
-          assert.deepEqual(Object.keys(event), ['event', 'properties']);
-          assert.equal(event.event, '$snapshot');
-          assert.deepEqual(Object.keys(event.properties), ['distinct_id', '$session_id', '$window_id', '$snapshot_data']);
-          assert.deepEqual(Object.keys(event.properties.$snapshot_data), [
-            'chunk_id', 'chunk_index', 'chunk_count', 'data', 'compression', 'has_full_snapshot',
-          ]);
-          assert.equal(event.properties.$snapshot_data.compression, 'gzip-base64');
-          assert.equal(event.properties.distinct_id, envelope.distinct_id);
-          assert.equal(envelope.team_id, config.teamId);
-          assert.equal(envelope.token, config.token);
-          // Byte for byte what JSON.stringify writes for the same content: nothing hand-assembled leaks through.
-          assert.equal(value, JSON.stringify({ ...envelope, data: JSON.stringify(event) }));
-        }
-      }),
-      { seed: SEED, numRuns: 60 },
-    );
-  });
-
-  it('each fit --max-message-bytes, and --key prefixes the $session_id and a tab', () => {
-    fc.assert(
-      fc.property(flagSets, sessionIndexes, ({ config }, index) => {
-        for (const line of sessionLines(config, index)) {
-          const value = valueOf(config, line);
-          assert.ok(Buffer.byteLength(value) <= config.maxMessageBytes, `${Buffer.byteLength(value)} > ${config.maxMessageBytes}`);
-          assert.ok(!value.includes('\n'));
-          if (config.key) assert.equal(line.slice(0, line.indexOf('\t')), parseSnapshotMessage(value).sessionId);
-          else assert.ok(!line.includes('\t'));
-        }
-      }),
-      { seed: SEED, numRuns: 60 },
-    );
-  });
-
-  it('give every message its own v4 uuid and every session its own ids, with a window id that is not the session id', () => {
-    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-    fc.assert(
-      fc.property(flagSets, sessionIndexes, ({ config }, index) => {
-        const messages = [0, 1].flatMap((offset) => sessionLines(config, index + offset).map((line) => parseSnapshotMessage(valueOf(config, line))));
-        for (const message of messages) {
-          for (const id of [message.uuid, message.sessionId, message.windowId, message.chunkId, message.distinct_id]) assert.match(id, uuid);
-          assert.notEqual(message.windowId, message.sessionId);
-        }
-        assert.equal(new Set(messages.map((message) => message.uuid)).size, messages.length);
-        assert.equal(new Set(messages.map((message) => message.sessionId)).size, 2);
-      }),
-      { seed: SEED, numRuns: 40 },
-    );
-  });
-
-  it('move forward in time from --start: sent_at before now, both non-decreasing through a session', () => {
-    fc.assert(
-      fc.property(flagSets, fc.integer({ min: 0, max: 1000 }), ({ config }, index) => {
-        let previous = config.startMs;
-        for (const line of sessionLines(config, index)) {
-          const { now, sent_at } = parseSnapshotMessage(valueOf(config, line));
-          assert.match(now, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-          assert.ok(Date.parse(sent_at) >= previous && Date.parse(now) >= Date.parse(sent_at));
-          previous = Date.parse(sent_at);
-        }
-      }),
-      { seed: SEED, numRuns: 40 },
-    );
-  });
-});
-
-describe('isoString', () => {
-  it('writes what Date#toISOString writes, for any millisecond from 1970 to 9999', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: Date.UTC(9999, 0, 1) - 1 }), fc.integer({ min: 0, max: 1_000_000 }), (ms, later) => {
-        assert.equal(isoString(ms), new Date(ms).toISOString());
-        assert.equal(isoString(ms + later), new Date(ms + later).toISOString());
-      }),
-      { seed: SEED, numRuns: 2000 },
-    );
-  });
-});
-
-describe('chunks', () => {
-  it('regroup by chunk_id into exactly the planned snapshots: indexes 0..count-1, planned sizes and kinds, the planned data', () => {
-    fc.assert(
-      fc.property(flagSets, sessionIndexes, ({ config }, index) => {
-        const plan = planSnapshots(config, index);
-        const messages = sessionLines(config, index).map((line) => parseSnapshotMessage(valueOf(config, line)));
-        const snapshots = reassemble(messages);
-        // The data each snapshot should carry: consecutive stretches of the session's payload text.
-        const payload = randomPayload(config, index);
-        const planned = plan.map(({ size }) => {
-          const text = Buffer.alloc(size);
-          payload.writeNext(text, 0, size);
-          return text.toString('latin1');
-        });
-        assert.equal(snapshots.length, plan.length);
-        snapshots.forEach((snapshot, at) => {
-          assert.deepEqual(snapshot.indexes, [...Array(snapshot.indexes.length).keys()]);
-          assert.equal(snapshot.hasFullSnapshot, plan[at]!.kind === 'full');
-          assert.equal(snapshot.data.length, plan[at]!.size);
-          assert.equal(snapshot.data, planned[at]);
-          assert.match(snapshot.data, /^[A-Za-z0-9+/]*$/);
-        });
-        for (const message of messages) assert.ok(message.data.length <= config.chunkSize);
-      }),
-      { seed: SEED, numRuns: 60 },
-    );
-  });
-});
-
-describe('plans', () => {
-  it('start with a full snapshot and keep counts and sizes in bounds', () => {
-    fc.assert(
-      fc.property(flagSets, sessionIndexes, ({ config }, index) => {
-        const plan = planSnapshots(config, index);
-        assert.equal(plan[0]!.kind, 'full');
-        for (const snapshot of plan) assert.ok(Number.isInteger(snapshot.size) && snapshot.size >= 1);
-      }),
-      { seed: SEED, numRuns: 300 },
-    );
-  });
-
-  it('place later full snapshots among the incrementals, not all first', () => {
-    const config = configFrom([]);
-    let fullAfterIncremental = 0;
-    for (let index = 0; index < 500; index++) {
-      const kinds = planSnapshots(config, index).map((snapshot) => snapshot.kind).join(' ');
-      if (/incremental.* full/.test(kinds)) fullAfterIncremental++;
-    }
-    assert.ok(fullAfterIncremental > 50, `${fullAfterIncremental} of 500 sessions have a full snapshot after an incremental one`);
-  });
-});
-
-describe('determinism', () => {
-  it('the same flags and --start give the same bytes; another seed gives other bytes', () => {
-    fc.assert(
-      fc.property(flagSets, sessionIndexes, ({ args, config }, index) => {
-        const again = configFrom(args);
-        assert.deepEqual(sessionLines(again, index), sessionLines(config, index));
-        const reseeded = { ...config, seed: config.seed + 1 };
-        assert.notDeepEqual(sessionLines(reseeded, index), sessionLines(config, index));
-      }),
-      { seed: SEED, numRuns: 30 },
-    );
-  });
-
-  it('session i does not depend on how many sessions the run has', () => {
-    const few = configFrom(['--count', '3', '--incremental-snapshot-count-mean', '3']);
-    const many = configFrom(['--count', '300', '--incremental-snapshot-count-mean', '3']);
-    assert.deepEqual(sessionLines(few, 2), sessionLines(many, 2));
-  });
-});
-
-// --- rrweb: real recordings, the snapshot-items format, windows --------------
 
 /** What rrweb writes: an event with a type, data and a timestamp. */
 interface RecordedEvent {
@@ -307,402 +159,391 @@ interface RecordedEvent {
   timestamp: number;
 }
 
-/**
- * Replays one window's events as rrweb's player would, asserting each refers
- * only to nodes that exist at that moment; a FullSnapshot (after its Meta)
- * starts a new page.
- */
-class WindowReplay {
-  /** Node id to parent id (0 for the document). */
-  private readonly parents = new Map<number, number>();
-  private expectFullSnapshot = false;
-  started = false;
-
-  apply(event: RecordedEvent): void {
-    assert.ok(Number.isInteger(event.timestamp) && event.timestamp > 0, 'every event has a positive timestamp');
-    if (this.expectFullSnapshot) assert.equal(event.type, EventType.FullSnapshot, 'a Meta event is followed by a FullSnapshot');
-    this.expectFullSnapshot = event.type === EventType.Meta;
-    if (event.type === EventType.Meta) {
-      assert.ok(event.data.href && event.data.width > 0 && event.data.height > 0);
-    } else if (event.type === EventType.FullSnapshot) {
-      this.parents.clear();
-      this.add(event.data.node, 0);
-      assert.equal(event.data.node.type, NodeType.Document);
-      this.started = true;
-    } else {
-      assert.equal(event.type, EventType.IncrementalSnapshot, `event type ${event.type} is one rrweb writes`);
-      assert.ok(this.started, "a window's first snapshot is full");
-      this.incremental(event.data);
+/** Groups legacy messages by chunk_id, in order of first appearance, as PostHog reassembles them. */
+function reassemble(messages: LegacyMessage[]): { data: string; first: LegacyMessage; count: number }[] {
+  const groups = new Map<string, LegacyMessage[]>();
+  for (const message of messages) groups.set(message.chunk.chunk_id, [...(groups.get(message.chunk.chunk_id) ?? []), message]);
+  return [...groups.values()].map((chunks) => {
+    const ordered = [...chunks].sort((a, b) => a.chunk.chunk_index - b.chunk.chunk_index);
+    assert.deepEqual(ordered.map((chunk) => chunk.chunk.chunk_index), [...ordered.keys()], 'chunk indexes are 0..count-1');
+    for (const chunk of chunks) {
+      assert.equal(chunk.chunk.chunk_count, chunks.length, 'chunk_count is the number of chunks');
+      assert.equal(chunk.chunk.has_full_snapshot, chunks[0]!.chunk.has_full_snapshot, 'chunks agree on has_full_snapshot');
+      if (chunk.chunk.chunk_index > 0) assert.equal(chunk.chunk.events_summary, null, 'only chunk 0 may carry events_summary');
     }
-  }
-
-  private add(node: Record<string, any>, parentId: number): void {
-    assert.ok(Number.isInteger(node.id) && !this.parents.has(node.id), `node id ${node.id} is new`);
-    assert.ok([NodeType.Document, NodeType.DocumentType, NodeType.Element, NodeType.Text].includes(node.type));
-    if (node.type === NodeType.Element) assert.equal(typeof node.tagName, 'string');
-    this.parents.set(node.id, parentId);
-    for (const child of node.childNodes ?? []) this.add(child, node.id);
-  }
-
-  private remove(id: number): void {
-    this.parents.delete(id);
-    for (const [child, parent] of [...this.parents]) if (parent === id) this.remove(child);
-  }
-
-  private exists(id: number, what: string): void {
-    assert.ok(this.parents.has(id), `${what} refers to node ${id}, which exists`);
-  }
-
-  private incremental(data: Record<string, any>): void {
-    switch (data.source) {
-      case IncrementalSource.Mutation:
-        // rrweb applies removes, then adds, then text and attribute changes.
-        for (const { parentId, id } of data.removes) {
-          this.exists(id, 'a remove');
-          assert.equal(this.parents.get(id), parentId, 'a remove names the parent');
-          this.remove(id);
-        }
-        for (const { parentId, node } of data.adds) {
-          this.exists(parentId, 'an add');
-          this.add(node, parentId);
-        }
-        for (const { id } of data.texts) this.exists(id, 'a text change');
-        for (const { id } of data.attributes) this.exists(id, 'an attribute change');
-        break;
-      case IncrementalSource.MouseMove:
-        assert.ok(data.positions.length > 0);
-        for (const { id } of data.positions) this.exists(id, 'a mouse move');
-        break;
-      case IncrementalSource.MouseInteraction:
-      case IncrementalSource.Scroll:
-      case IncrementalSource.Input:
-        this.exists(data.id, `source ${data.source}`);
-        break;
-      case IncrementalSource.ViewportResize:
-        assert.ok(data.width > 0 && data.height > 0);
-        break;
-      default:
-        assert.fail(`incremental source ${data.source} is one rrweb writes`);
-    }
-  }
+    return { data: ordered.map((chunk) => chunk.chunk.data).join(''), first: ordered[0]!, count: chunks.length };
+  });
 }
 
-/** Decodes `gzip-base64` snapshot data as PostHog's reader does: base64, gunzip, UTF-16 with BOM, JSON. */
-function decodeSnapshotData(data: string): RecordedEvent[] {
+/** PostHog's `decompress`: base64, gunzip, UTF-16 with its byte-order mark, then json.loads. */
+function decompress(data: string): RecordedEvent[] {
+  assert.match(data, /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'padded base64');
   const bytes = gunzipSync(Buffer.from(data, 'base64'));
   assert.deepEqual([...bytes.subarray(0, 2)], [0xff, 0xfe], 'UTF-16LE with a byte-order mark');
   return JSON.parse(bytes.subarray(2).toString('utf16le'));
 }
 
-/** Small rrweb-sized flag sets: sizes from 1 kB, several windows, chunking. */
-const rrwebFlagSets = fc
-  .record({
-    fullSizeMean: fc.integer({ min: 2000, max: 60000 }),
-    incrementalSizeMean: fc.integer({ min: 1000, max: 12000 }),
-    windowMean: fc.double({ min: 1, max: 3, noNaN: true }),
-    chunkSize: fc.integer({ min: 2000, max: 50000 }),
-    seed: fc.integer(),
-  })
-  .map((flags) => configFrom([
-    '--payload', 'rrweb',
-    '--full-snapshot-count-mean', '2', '--full-snapshot-count-standard-deviation', '1',
-    '--incremental-snapshot-count-mean', '6', '--incremental-snapshot-count-standard-deviation', '4',
-    '--full-snapshot-size-mean', String(flags.fullSizeMean), '--full-snapshot-size-standard-deviation', String(flags.fullSizeMean / 2),
-    '--incremental-snapshot-size-mean', String(flags.incrementalSizeMean),
-    '--incremental-snapshot-size-standard-deviation', String(flags.incrementalSizeMean),
-    '--window-count-mean', String(flags.windowMean), '--window-count-standard-deviation', '1',
-    '--chunk-size', String(flags.chunkSize), `--seed-value=${flags.seed}`,
-  ]));
-
-describe('--payload rrweb', () => {
-  it("decodes, chunks regrouped, to valid rrweb events of each window's page, sized within 5% of the plan", () => {
-    fc.assert(
-      fc.property(rrwebFlagSets, fc.integer({ min: 0, max: 10_000 }), (config, index) => {
-        const plan = planSnapshots(config, index);
-        const messages = sessionLines(config, index).map((line) => parseSnapshotMessage(line));
-        const snapshots = reassemble(messages);
-        assert.equal(snapshots.length, plan.length);
-        const windows = new Map<string, WindowReplay>();
-        snapshots.forEach((snapshot, at) => {
-          const planned = plan[at]!;
-          if (planned.size >= 1000) assert.ok(Math.abs(snapshot.data.length / planned.size - 1) <= 0.05, `${snapshot.data.length} chars for ${planned.size} planned`);
-          const events = decodeSnapshotData(snapshot.data);
-          const full = events.some((event) => event.type === EventType.FullSnapshot);
-          assert.equal(full, planned.kind === 'full');
-          assert.equal(snapshot.hasFullSnapshot, full);
-          if (full) assert.deepEqual(events.slice(0, 2).map((event) => event.type), [EventType.Meta, EventType.FullSnapshot]);
-          const { windowId, sent_at } = snapshot.first;
-          const replay = windows.get(windowId) ?? new WindowReplay();
-          windows.set(windowId, replay);
-          let previous = 0;
-          for (const event of events) {
-            replay.apply(event);
-            assert.ok(event.timestamp >= previous, 'timestamps increase through a batch');
-            assert.ok(event.timestamp <= Date.parse(sent_at), 'no event is later than the batch was sent');
-            assert.ok(event.timestamp >= planned.firstEventMs, 'no event is earlier than the previous batch was sent');
-            previous = event.timestamp;
-          }
-        });
-      }),
-      { seed: SEED, numRuns: 25 },
-    );
-  });
-
-  it('gives the same bytes for the same flags, and other bytes for another seed', () => {
-    fc.assert(
-      fc.property(rrwebFlagSets, fc.integer({ min: 0, max: 10_000 }), (config, index) => {
-        assert.deepEqual(sessionLines({ ...config }, index), sessionLines(config, index));
-        assert.notDeepEqual(sessionLines({ ...config, seed: config.seed + 1 }, index), sessionLines(config, index));
-      }),
-      { seed: SEED, numRuns: 10 },
-    );
-  });
-});
-
-describe('windows', () => {
-  it('each start with a full snapshot, have their own ids, and interleave', () => {
-    const config = configFrom(['--window-count-mean', '3', '--window-count-standard-deviation', '2', '--incremental-snapshot-count-mean', '20']);
-    let interleaved = 0;
-    for (let index = 0; index < 300; index++) {
-      const plan = planSnapshots(config, index);
-      const { session } = generateSession(config, index);
-      const windows = 1 + Math.max(...plan.map((snapshot) => snapshot.window));
-      assert.equal(new Set([...session.windowIds, session.sessionId]).size, windows + 1, 'window ids are distinct and not the session id');
-      for (let window = 0; window < windows; window++) {
-        assert.equal(plan.find((snapshot) => snapshot.window === window)!.kind, 'full');
+/** PostHog's get_events_summary_from_snapshot_data, written from its Python source. */
+function summaryOf(events: RecordedEvent[]): unknown[] {
+  const kept = ['type', 'source', 'tag', 'plugin', 'href', 'width', 'height'];
+  const plain = (value: unknown) => typeof value === 'string' || Number.isInteger(value);
+  return events
+    .map((event) => {
+      const data: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(event.data)) if (kept.includes(key) && plain(value)) data[key] = value;
+      const payload = event.data.payload;
+      if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
+        data.payload = Object.fromEntries(Object.entries(payload).filter(([key, value]) => ['href', 'level'].includes(key) && plain(value)));
       }
-      const order = plan.map((snapshot) => snapshot.window).join(',');
-      if (/(\d),(?!\1)\d.*,\1(,|$)/.test(order)) interleaved++;
-    }
-    assert.ok(interleaved > 100, `${interleaved} of 300 sessions switch back to a window after another`);
-  });
-
-  it('number what --window-count-mean asks for, one by default', () => {
-    const count = (args: string[]) => {
-      const config = configFrom([...args, '--incremental-snapshot-count-mean', '1']);
-      const windows = Array.from({ length: SESSIONS / 4 }, (_, index) => 1 + Math.max(...planSnapshots(config, index).map((snapshot) => snapshot.window)));
-      return { windows, config };
-    };
-    assert.ok(count([]).windows.every((windows) => windows === 1));
-    const { windows, config } = count(['--window-count-mean', '2.5', '--window-count-standard-deviation', '1.5']);
-    assertMatchesFlags(windows, config.windowCount, 1, true, 'windows per session');
-  });
-});
-
-/** The checks PostHog's current parser makes of a session_recording_snapshot_item_events value. */
-function parseItemsMessage(value: string) {
-  const envelope = JSON.parse(value);
-  assert.deepEqual(Object.keys(envelope), ['uuid', 'distinct_id', 'ip', 'site_url', 'data', 'team_id', 'now', 'sent_at', 'token']);
-  const event = JSON.parse(envelope.data);
-  assert.equal(event.event, '$snapshot_items');
-  assert.deepEqual(Object.keys(event.properties), ['distinct_id', '$session_id', '$window_id', '$snapshot_source', '$lib', '$snapshot_items']);
-  const { $session_id: sessionId, $snapshot_items: items, $snapshot_source: source, $lib: lib } = event.properties;
-  assert.match(sessionId, /^[A-Za-z0-9-]{1,70}$/, 'a session id capture accepts');
-  assert.equal(source, 'web');
-  assert.equal(lib, 'web');
-  assert.ok(Array.isArray(items) && items.length > 0, '$snapshot_items is a non-empty list');
-  for (const item of items) assert.ok(item.timestamp > 0);
-  return { envelope, windowId: event.properties.$window_id as string, items: items as RecordedEvent[] };
+      return { timestamp: event.timestamp, type: event.type, data };
+    })
+    .sort((a, b) => a.timestamp - b.timestamp);
 }
 
-describe('--format snapshot-items', () => {
-  const itemsFlagSets = fc
-    .record({ maxMessageBytes: fc.integer({ min: 10_000, max: 200_000 }), seed: fc.integer(), windowMean: fc.double({ min: 1, max: 2.5, noNaN: true }) })
-    .map((flags) => configFrom([
-      '--format', 'snapshot-items', '--max-message-bytes', String(flags.maxMessageBytes), `--seed-value=${flags.seed}`,
-      '--full-snapshot-size-mean', '60000', '--full-snapshot-size-standard-deviation', '60000',
-      '--incremental-snapshot-count-mean', '8', '--incremental-snapshot-size-mean', '5000',
+/** The time in a UUIDv7 or a UUIDT: its first 48 bits, in ms. */
+const idTimeMs = (id: string) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const UUID_ANY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// --- Arbitraries --------------------------------------------------------------
+
+/** Flags of every format with small sessions: sizes, counts, windows, token, key, headers, seed. */
+const anyFlags = fc
+  .record({
+    format: fc.constantFrom('snapshot', 'snapshot-items', 'vegeta'),
+    rrweb: fc.boolean(),
+    fullSizeMean: fc.integer({ min: 1, max: 20_000 }),
+    incrementalSizeMean: fc.integer({ min: 1, max: 5000 }),
+    incrementalCountMean: fc.double({ min: 0.1, max: 6, noNaN: true }),
+    windowMean: fc.double({ min: 1, max: 2.5, noNaN: true }),
+    seed: fc.integer(),
+    token: fc.option(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((t) => !/[\x00-\x1f\x7f,]/.test(t))),
+    key: fc.boolean(),
+    headers: fc.boolean(),
+  })
+  .map((flags) => {
+    const kafka = flags.format !== 'vegeta';
+    return [
+      '--format', flags.format,
+      ...(flags.format === 'snapshot' && flags.rrweb ? ['--payload', 'rrweb'] : []),
+      '--full-snapshot-size-mean', String(flags.fullSizeMean), '--full-snapshot-size-standard-deviation', String(flags.fullSizeMean),
+      '--incremental-snapshot-size-mean', String(flags.incrementalSizeMean),
+      '--incremental-snapshot-size-standard-deviation', String(flags.incrementalSizeMean),
+      '--incremental-snapshot-count-mean', String(flags.incrementalCountMean), '--incremental-snapshot-count-standard-deviation', '3',
       '--window-count-mean', String(flags.windowMean), '--window-count-standard-deviation', '1',
-    ]));
-
-  it('lines pass PostHog\'s parser, fit the limit, carry valid events of each window, as much JSON as planned', () => {
-    fc.assert(
-      fc.property(itemsFlagSets, fc.integer({ min: 0, max: 10_000 }), (config, index) => {
-        const plan = planSnapshots(config, index);
-        const { session } = generateSession(config, index);
-        const windows = new Map<string, WindowReplay>();
-        let planned = 0;
-        let carried = 0;
-        for (const line of sessionLines(config, index)) {
-          assert.ok(Buffer.byteLength(line) <= config.maxMessageBytes);
-          const { envelope, windowId, items } = parseItemsMessage(line);
-          assert.equal(JSON.parse(envelope.data).properties.$session_id, session.sessionId);
-          const replay = windows.get(windowId) ?? new WindowReplay();
-          windows.set(windowId, replay);
-          for (const item of items) {
-            replay.apply(item);
-            assert.ok(item.timestamp <= Date.parse(envelope.sent_at));
-            carried += JSON.stringify(item).length;
-          }
-        }
-        for (const snapshot of plan) planned += snapshot.size;
-        assert.ok(Math.abs(carried / planned - 1) <= 0.05, `${carried} characters of events for ${planned} planned`);
-        assert.equal(windows.size, 1 + Math.max(...plan.map((snapshot) => snapshot.window)));
-      }),
-      { seed: SEED, numRuns: 25 },
-    );
+      `--seed-value=${flags.seed}`,
+      ...(flags.token === null ? [] : [`--token=${flags.token}`]),
+      ...(kafka && flags.key ? ['--key'] : []),
+      ...(kafka && flags.headers ? ['--headers'] : []),
+    ];
   });
+const anyConfig = anyFlags.map(configFrom);
 
-  it('spreads a snapshot too large for one message over several, at event boundaries', () => {
-    const config = configFrom(['--format', 'snapshot-items', '--max-message-bytes', '20000', '--full-snapshot-size-mean', '100000', '--incremental-snapshot-count-mean', '2']);
-    const lines = sessionLines(config, 0);
-    const plan = planSnapshots(config, 0);
-    assert.ok(lines.length > plan.length, `${lines.length} messages for ${plan.length} snapshots`);
-    for (const line of lines) assert.ok(Buffer.byteLength(line) <= 20_000);
-  });
-
-  it('gives the same bytes for the same flags', () => {
-    const config = configFrom(['--format', 'snapshot-items', '--count', '2']);
-    assert.deepEqual(sessionLines({ ...config }, 1), sessionLines(config, 1));
-  });
-});
-
-// --- Running it: shards, rate, progress and stats, vegeta targets -------------
-
-/** Flags for small, quick runs of the command line. */
-const SMALL = ['--start', START, '--full-snapshot-size-mean', '3000', '--incremental-snapshot-size-mean', '500', '--incremental-snapshot-count-mean', '5'];
-
-describe('--shard', () => {
-  it('the N shards together are exactly the lines of the run without --shard', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 7 }), fc.constantFrom('snapshot', 'snapshot-items'), (shards, seed, count, format) => {
-        const args = [...SMALL, '--count', String(count), '--seed-value', String(seed), '--format', format];
-        const whole = cli(args);
-        assert.equal(whole.status, 0);
-        const parts = Array.from({ length: shards }, (_, index) => cli([...args, '--shard', `${index}/${shards}`]));
-        for (const part of parts) assert.equal(part.status, 0);
-        const sorted = (text: string) => text.split('\n').filter(Boolean).sort();
-        assert.deepEqual(sorted(parts.map((part) => part.stdout).join('')), sorted(whole.stdout));
-      }),
-      { seed: SEED, numRuns: 5 },
-    );
-  });
-});
-
-describe('--stats and --progress', () => {
-  it('leave stdout as it was, and --stats sums up the run in 80 columns', () => {
-    const args = [...SMALL, '--count', '12', '--payload', 'rrweb'];
-    const plain = cli(args);
-    const watched = cli([...args, '--stats', '--progress']);
-    assert.equal(watched.status, 0);
-    assertSameText(watched.stdout, plain.stdout, 'stdout with --stats and --progress against without');
-    const lines = watched.stderr.trimEnd().split('\n');
-    assert.match(lines[0]!, /^sessions 12\/12, \d+ messages, [\d.]+ MB, [\d.]+ MB\/s, ETA /, 'the final progress line');
-    const config = configFrom(args);
-    const planned = { full: 0, incremental: 0 };
-    for (let index = 0; index < 12; index++) for (const snapshot of planSnapshots(config, index)) planned[snapshot.kind]++;
-    assert.match(watched.stderr, new RegExp(`^sessions 12, messages ${plain.stdout.split('\n').length - 1}, bytes ${Buffer.byteLength(plain.stdout)} `, 'm'));
-    for (const kind of ['full', 'incremental'] as const) {
-      const row = lines.find((line) => line.trimStart().startsWith(kind))!.trim().split(/\s+/).map(Number);
-      assert.equal(row[1], planned[kind], `${kind} snapshots counted`);
-      const [, , p50, p90, p99, max] = row as number[];
-      assert.ok(p50! <= p90! && p90! <= p99! && p99! <= max!, 'percentiles in order');
+/** The least --max-message-bytes parseFlags accepts for these flags. */
+function leastLimit(args: string[]): number {
+  let low = 1;
+  let high = 10_000_000;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    try {
+      parseFlags(['--start', START, ...args, '--max-message-bytes', String(middle)]);
+      high = middle;
+    } catch {
+      low = middle + 1;
     }
-    const histogram = lines.slice(lines.findIndex((line) => line.startsWith('histogram')) + 1);
-    assert.ok(histogram.length > 3);
-    const counted = histogram.reduce((sum, line) => sum + Number(line.trim().split(/\s+/).at(-1)), 0);
-    assert.equal(counted, planned.full + planned.incremental, 'the histogram counts every snapshot');
-    for (const line of lines) assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+  }
+  return low;
+}
+
+/** Kafka flag sets with a --max-message-bytes that binds: from the least accepted to a few kB above, and a long token. */
+const bindingLimits = fc
+  .record({
+    format: fc.constantFrom('snapshot', 'snapshot-items'),
+    rrweb: fc.boolean(),
+    tokenLength: fc.integer({ min: 0, max: 400 }),
+    spare: fc.integer({ min: 0, max: 4000 }),
+    seed: fc.integer(),
+    key: fc.boolean(),
+    headers: fc.boolean(),
+  })
+  .map((flags) => {
+    const args = [
+      '--format', flags.format, ...(flags.format === 'snapshot' && flags.rrweb ? ['--payload', 'rrweb'] : []),
+      '--full-snapshot-size-mean', '30000', '--incremental-snapshot-size-mean', '3000', '--incremental-snapshot-count-mean', '4',
+      `--seed-value=${flags.seed}`, ...(flags.tokenLength > 0 ? [`--token=phc_${'x'.repeat(flags.tokenLength)}`] : []),
+      ...(flags.key ? ['--key'] : []), ...(flags.headers ? ['--headers'] : []),
+    ];
+    // The page model of this revision cannot shrink a page below about 20 kB of events.
+    const room = flags.format === 'snapshot-items' ? 20_000 : 0;
+    return configFrom([...args, '--max-message-bytes', String(leastLimit(args) + room + flags.spare)]);
   });
-});
 
-describe('--rate', () => {
-  it('spaces messages evenly: message k arrives no sooner than k/rate seconds after the run starts, and not all at the end', async () => {
-    const rate = 25;
-    const started = performance.now();
-    const child = spawn(process.execPath, [...CLI, ...SMALL, '--count', '3', '--rate', String(rate)], { cwd: ROOT });
-    const arrivals: number[] = [];
-    let pending = '';
-    child.stdout.on('data', (data: Buffer) => {
-      const now = performance.now();
-      pending += data.toString();
-      const complete = pending.split('\n');
-      pending = complete.pop()!;
-      for (let line = 0; line < complete.length; line++) arrivals.push(now);
-    });
-    const [status] = await once(child, 'close');
-    assert.equal(status, 0);
-    assert.ok(arrivals.length > 5, `${arrivals.length} messages`);
-    arrivals.forEach((arrival, k) => assert.ok(arrival - started >= (k * 1000) / rate, `message ${k} at ${(arrival - started).toFixed(0)} ms`));
-    const duration = ((arrivals.length - 1) * 1000) / rate;
-    assert.ok(arrivals.at(-1)! - started >= duration);
-    // Lines held back and released together would arrive in a burst; paced ones span the run.
-    assert.ok(arrivals.at(-1)! - arrivals[0]! >= duration / 2, `all ${arrivals.length} within ${(arrivals.at(-1)! - arrivals[0]!).toFixed(0)} ms`);
-  });
-});
+const sessionIndexes = fc.integer({ min: 0, max: 1_000_000 });
 
-describe('--format vegeta', () => {
-  const vegetaConfig = configFrom([...SMALL, '--format', 'vegeta', '--token', 'phc_test', '--window-count-mean', '2', '--window-count-standard-deviation', '1']);
+// --- Every line ---------------------------------------------------------------
 
-  it('writes targets with only vegeta\'s keys whose bodies decode to posthog-js $snapshot batches of valid events', () => {
+describe('every line', () => {
+  it("is one value of its format, byte for byte as its writer made it: Python capture's json.dumps, capture-rs's serde, vegeta's target", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 10_000 }), (index) => {
-        const plan = planSnapshots(vegetaConfig, index);
-        const { session } = generateSession(vegetaConfig, index);
-        const targets = sessionLines(vegetaConfig, index).map((line) => JSON.parse(line));
-        assert.equal(targets.length, plan.length);
-        const windows = new Map<string, WindowReplay>();
-        targets.forEach((target, at) => {
-          assert.deepEqual(Object.keys(target), ['method', 'url', 'body', 'header']);
-          assert.equal(target.method, 'POST');
-          assert.equal(target.url, vegetaConfig.captureUrl);
-          for (const values of Object.values(target.header)) assert.ok(Array.isArray(values) && values.every((value) => typeof value === 'string'));
-          const batch = JSON.parse(gunzipSync(Buffer.from(target.body, 'base64')).toString());
-          assert.equal(batch.length, 1);
-          const [{ event, properties }] = batch;
-          assert.equal(event, '$snapshot');
-          assert.deepEqual(Object.keys(properties), ['token', 'distinct_id', '$session_id', '$window_id', '$snapshot_bytes', '$snapshot_data']);
-          assert.equal(properties.token, 'phc_test');
-          assert.equal(properties.$session_id, session.sessionId);
-          const data = JSON.stringify(properties.$snapshot_data);
-          assert.equal(properties.$snapshot_bytes, data.length);
-          if (plan[at]!.size >= 1000) assert.ok(Math.abs(data.length / plan[at]!.size - 1) <= 0.05);
-          const replay = windows.get(properties.$window_id) ?? new WindowReplay();
-          windows.set(properties.$window_id, replay);
-          for (const recorded of properties.$snapshot_data) replay.apply(recorded);
+      fc.property(anyConfig, sessionIndexes, (config, index) => {
+        for (const line of sessionLines(config, index)) {
+          const { value } = splitLine(config, line);
+          assert.ok(!value.includes('\n'));
+          if (config.format === 'snapshot') readLegacy(value);
+          else if (config.format === 'snapshot-items') readItems(value);
+          else assert.deepEqual(Object.keys(JSON.parse(value)), ['method', 'url', 'body', 'header']);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('passes kcat (a line of at most message.max.bytes - 1024) and librdkafka (value, key, headers and 36 bytes within it), for limits that bind', () => {
+    fc.assert(
+      fc.property(bindingLimits, sessionIndexes, (config, index) => {
+        const keyed = { ...config, key: true, headers: true };
+        for (const line of sessionLines(keyed, index)) {
+          const { headers, key, value } = splitLine(keyed, line);
+          const varint = (n: number) => (n <= 63 ? 1 : n <= 8191 ? 2 : 3);
+          let headerBytes = 0;
+          for (const [name, text] of headers!) headerBytes += name.length + Buffer.byteLength(text) + varint(name.length) + varint(Buffer.byteLength(text));
+          const [keyBytes, valueBytes] = [Buffer.byteLength(key!), Buffer.byteLength(value)];
+          assert.ok(keyBytes + 1 + valueBytes <= config.maxMessageBytes - 1024, `kcat: line of ${keyBytes + 1 + valueBytes} at ${config.maxMessageBytes}`);
+          assert.ok(valueBytes + keyBytes + headerBytes + 36 <= config.maxMessageBytes, `librdkafka: ${valueBytes + keyBytes + headerBytes + 36}`);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('--key and --headers only prefix the value: the key is the $session_id, the headers parse as kafka-console-producer reads them', () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format !== 'vegeta'), sessionIndexes, (config, index) => {
+        const bare = { ...config, key: false, headers: false };
+        const prefixed = { ...config, key: true, headers: true };
+        const plain = sessionLines(bare, index);
+        const lines = sessionLines(prefixed, index);
+        assert.equal(lines.length, plain.length);
+        lines.forEach((line, at) => {
+          const { headers, key, value } = splitLine(prefixed, line);
+          assert.equal(value, plain[at]);
+          const message = config.format === 'snapshot' ? readLegacy(value) : readItems(value);
+          assert.equal(key, message.sessionId);
+          assert.equal(headers!.get('token'), config.token ?? undefined, 'the token header, when there is a token');
+          assert.equal(headers!.get('distinct_id'), message.envelope.distinct_id);
+          if (config.format === 'snapshot-items') {
+            const { envelope } = message;
+            assert.deepEqual([...headers!.keys()], [...(config.token ? ['token'] : []), 'distinct_id', 'session_id', 'timestamp', 'event', 'uuid', 'now']);
+            assert.equal(headers!.get('session_id'), message.sessionId);
+            assert.equal(headers!.get('timestamp'), String(Math.floor(Date.parse(envelope.timestamp))));
+            assert.equal(headers!.get('event'), '$snapshot_items');
+            assert.equal(headers!.get('uuid'), envelope.uuid);
+            assert.equal(headers!.get('now'), envelope.now);
+          }
         });
       }),
-      { seed: SEED, numRuns: 15 },
+      { numRuns: 40 },
     );
-  });
-
-  it('posts, as vegeta would, gzip bodies a server can read', async () => {
-    const received: unknown[] = [];
-    const server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const body = Buffer.concat(chunks);
-        assert.deepEqual([...body.subarray(0, 2)], [0x1f, 0x8b], 'a gzip body');
-        received.push({ url: request.url, type: request.headers['content-type'], batch: JSON.parse(gunzipSync(body).toString()) });
-        response.end('{"status":1}');
-      });
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    try {
-      const result = cli([...SMALL, '--format', 'vegeta', '--count', '1', '--capture-url', `http://127.0.0.1:${port}/s/?compression=gzip-js`]);
-      const targets = result.stdout.trim().split('\n').slice(0, 4).map((line) => JSON.parse(line));
-      for (const target of targets) {
-        const headers = Object.fromEntries(Object.entries(target.header as Record<string, string[]>).map(([name, values]) => [name, values.join(', ')]));
-        const response = await fetch(target.url, { method: target.method, headers, body: Buffer.from(target.body, 'base64') });
-        assert.equal(response.status, 200);
-      }
-      assert.equal(received.length, targets.length);
-      for (const request of received as { url: string; type: string; batch: { event: string; properties: { $snapshot_data: unknown[] } }[] }[]) {
-        assert.equal(request.url, '/s/?compression=gzip-js');
-        assert.equal(request.type, 'application/json');
-        assert.equal(request.batch[0]!.event, '$snapshot');
-        assert.ok(request.batch[0]!.properties.$snapshot_data.length > 0);
-      }
-    } finally {
-      server.close();
-    }
   });
 });
 
-// --- Statistics: observed means and spreads match the flags -----------------
+// --- Snapshots ------------------------------------------------------------------
+
+describe('snapshots', () => {
+  it('regroup by chunk_id into one snapshot each, indexes 0..n-1, chunk 0 alone carrying events_summary', () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format === 'snapshot'), sessionIndexes, (config, index) => {
+        const messages = sessionLines(config, index).map((line) => readLegacy(splitLine(config, line).value));
+        const session = new SessionMessages(config, index, config.startMs);
+        assert.equal(reassemble(messages).length, session.plan.fullSnapshots + session.plan.incrementalSnapshots);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('--payload random: padded base64 of random bytes, as PostHog\'s decompress base64-decodes it, within 3 characters of the plan', () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format === 'snapshot' && config.payload === 'random'), sessionIndexes, (config, index) => {
+        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs);
+        const snapshots = reassemble(sessionLines(config, index).map((line) => readLegacy(splitLine(config, line).value)));
+        for (const snapshot of snapshots) {
+          const planned = plan.next()!;
+          assert.match(snapshot.data, /^(?:[A-Za-z0-9+/]{4})+$/, 'whole base64 quanta');
+          assert.equal(Buffer.from(snapshot.data, 'base64').toString('base64'), snapshot.data, 'base64 of whole bytes');
+          assert.ok(Math.abs(snapshot.data.length - planned.size) < 4 || snapshot.data.length === 4, `${snapshot.data.length} for ${planned.size}`);
+          assert.equal(snapshot.first.chunk.has_full_snapshot, planned.kind === 'full');
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('--payload rrweb: decompress to rrweb events, sized within 5% of the plan, chunk 0 summarizing them as PostHog did', () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format === 'snapshot' && config.payload === 'rrweb'), sessionIndexes, (config, index) => {
+        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs);
+        for (const snapshot of reassemble(sessionLines(config, index).map((line) => readLegacy(splitLine(config, line).value)))) {
+          const planned = plan.next()!;
+          const events = decompress(snapshot.data);
+          if (planned.size >= 1000) assert.ok(Math.abs(snapshot.data.length / planned.size - 1) <= 0.05, `${snapshot.data.length} for ${planned.size}`);
+          assert.deepEqual(snapshot.first.chunk.events_summary, summaryOf(events));
+          assert.equal(snapshot.first.chunk.has_full_snapshot, events.some((event) => event.type === 2));
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
+
+// --- Ids and times --------------------------------------------------------------
+
+describe('ids and times', () => {
+  it("are posthog-js's UUIDv7s on the session's clock, and capture's own ids and times", () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format !== 'vegeta'), fc.integer({ min: 0, max: 1000 }), (config, index) => {
+        const arrivalMs = START_MS + index * 1000;
+        const lines = sessionLines(config, index, arrivalMs).map((line) => splitLine(config, line).value);
+        const messages = lines.map((value) => (config.format === 'snapshot' ? readLegacy(value) : readItems(value)));
+        const { sessionId } = messages[0]!;
+        assert.match(sessionId, UUID_V7);
+        assert.equal(idTimeMs(sessionId), arrivalMs, 'the session id is minted as the session starts');
+        let previousNow = 0;
+        for (const { envelope, windowId } of messages) {
+          assert.match(windowId, UUID_V7);
+          assert.ok(idTimeMs(windowId) >= arrivalMs, 'window ids are minted as their window opens');
+          const nowMs = Date.parse(envelope.now);
+          assert.ok(nowMs >= previousNow && Date.parse(envelope.sent_at) <= nowMs, 'now moves forward, after sent_at');
+          previousNow = nowMs;
+          if (config.format === 'snapshot') {
+            // Python capture's UUIDT: its time is capture's now; no version bits.
+            assert.match(envelope.uuid, UUID_ANY);
+            assert.equal(idTimeMs(envelope.uuid), Math.floor(nowMs));
+          } else {
+            assert.match(envelope.uuid, UUID_V7);
+            assert.equal(idTimeMs(envelope.uuid), Date.parse(envelope.sent_at), "the batch's event uuid, minted as posthog-js sent it");
+          }
+        }
+        assert.equal(new Set(messages.map((message) => message.envelope.uuid)).size, messages.length, 'every message its own uuid');
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
+// --- Plans ----------------------------------------------------------------------
+
+describe('plans', () => {
+  it('start with a full snapshot, open every window with one, and keep sizes whole and positive', () => {
+    fc.assert(
+      fc.property(anyConfig, sessionIndexes, (config, index) => {
+        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs);
+        const opened = new Set<number>();
+        let count = 0;
+        for (let snapshot = plan.next(); snapshot; snapshot = plan.next(), count++) {
+          if (count === 0) assert.equal(snapshot.kind, 'full');
+          if (!opened.has(snapshot.window)) assert.equal(snapshot.kind, 'full', 'a window opens with a full snapshot');
+          opened.add(snapshot.window);
+          assert.ok(Number.isInteger(snapshot.size) && snapshot.size >= 1);
+          assert.ok(snapshot.firstEventMs <= snapshot.sentAtMs && snapshot.sentAtMs * 1000 <= snapshot.receivedAtUs);
+        }
+        assert.equal(count, plan.fullSnapshots + plan.incrementalSnapshots);
+        assert.equal(opened.size, plan.windows);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('place later full snapshots among the incrementals, not all first', () => {
+    const config = configFrom([]);
+    let fullAfterIncremental = 0;
+    for (let index = 0; index < 500; index++) {
+      const plan = new SessionPlan(config, new SessionRandom(0, index), START_MS);
+      let kinds = '';
+      for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) kinds += snapshot.kind[0];
+      if (/i.*f/.test(kinds)) fullAfterIncremental++;
+    }
+    assert.ok(fullAfterIncremental > 50, `${fullAfterIncremental} of 500 sessions have a full snapshot after an incremental one`);
+  });
+
+  it('stream: a session of 150,000 snapshots is planned one at a time, in constant memory', () => {
+    const config = configFrom(['--incremental-snapshot-count-mean', '150000', '--incremental-snapshot-count-standard-deviation', '0']);
+    const plan = new SessionPlan(config, new SessionRandom(0, 0), START_MS);
+    const before = process.memoryUsage().heapUsed;
+    let count = 0;
+    let previous = 0;
+    for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) {
+      assert.ok(snapshot.receivedAtUs >= previous);
+      previous = snapshot.receivedAtUs;
+      count++;
+    }
+    assert.equal(count, plan.fullSnapshots + 150_000);
+    assert.ok(process.memoryUsage().heapUsed - before < 20e6, 'the plan is not held in memory');
+  });
+});
+
+// --- Runs: interleaving, shards, determinism --------------------------------------
+
+/** Sizes for small, quick runs: as flags, and as a Config's fields. */
+const SMALL_SIZES = { fullSnapshotSize: { mean: 3000, standardDeviation: 1000 }, incrementalSnapshotSize: { mean: 500, standardDeviation: 500 } };
+/** What a snapshot adds to a session's time on average: posthog-js's 2 s flush and 3 s of idleness; and half the latency. */
+const FLUSH_GAP_MEAN_MS = 5000;
+const MAX_LATENCY_MEAN_MS = 125;
+const SMALL = ['--full-snapshot-size-mean', '3000', '--incremental-snapshot-size-mean', '500', '--incremental-snapshot-count-mean', '5', '--incremental-snapshot-count-standard-deviation', '2'];
+
+describe('runs', () => {
+  it("interleave sessions in order of now, ties by session id, each session's messages in its own order", () => {
+    fc.assert(
+      fc.property(anyConfig, fc.integer({ min: 1, max: 40 }), fc.double({ min: 0.5, max: 50, noNaN: true }), (base, count, concurrency) => {
+        const config = { ...base, count, concurrency };
+        let previous = { atUs: -Infinity, sessionId: '' };
+        const lastOrdinal = new Map<string, number>();
+        let switches = 0;
+        let lastSession = '';
+        for (const { session, snapshot } of scheduleSnapshots(config, new InFlight())) {
+          const { sessionId } = session.identity;
+          assert.ok(snapshot.receivedAtUs > previous.atUs || (snapshot.receivedAtUs === previous.atUs && sessionId >= previous.sessionId));
+          previous = { atUs: snapshot.receivedAtUs, sessionId };
+          assert.equal(lastOrdinal.get(sessionId) ?? -1, session.snapshots - 2, "a session's snapshots in order");
+          lastOrdinal.set(sessionId, session.snapshots - 1);
+          if (sessionId !== lastSession) switches++;
+          lastSession = sessionId;
+        }
+        assert.equal(lastOrdinal.size, count);
+        // Sessions some seconds apart, each lasting tens of seconds: they overlap, so the output switches between them.
+        if (concurrency >= 10 && count >= 10) assert.ok(switches > count, `${switches} switches between ${count} sessions`);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('shard: the shards\' lines, merged by the (now, session id) each line shows, are the unsharded run byte for byte', () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format !== 'vegeta'), fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 4 }), (base, count, shards) => {
+        const config = { ...base, count, ...SMALL_SIZES };
+        const whole = runLines(config);
+        const parts = Array.from({ length: shards }, (_, index) => runLines({ ...config, shard: { index, count: shards } }));
+        const keyed = parts.flat().map((line) => ({ line, order: lineOrder(line)! }));
+        // A stable sort keeps each session's lines in their shard's order, as --merge does.
+        keyed.sort((a, b) => a.order.atUs - b.order.atUs || (a.order.sessionId < b.order.sessionId ? -1 : a.order.sessionId > b.order.sessionId ? 1 : 0));
+        assert.deepEqual(keyed.map(({ line }) => line), whole);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('the same flags and --start give the same bytes; another seed gives other bytes', () => {
+    fc.assert(
+      fc.property(anyFlags, sessionIndexes, (args, index) => {
+        const config = configFrom(args);
+        assert.deepEqual(sessionLines(configFrom(args), index), sessionLines(config, index));
+        assert.notDeepEqual(sessionLines({ ...config, seed: config.seed + 1 }, index), sessionLines(config, index));
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
+
+// --- Statistics: observed means and spreads match the flags -------------------------
 //
 // Tolerances come from the distribution: Z standard errors, with a fixed seed
 // so a run never flakes. A log-normal with coefficient of variation c has
@@ -711,7 +552,6 @@ describe('--format vegeta', () => {
 // whole numbers adds between 0 and 1/4 to the variance, and a little to its
 // standard error.
 const Z = 4.5;
-const SESSIONS = 20_000;
 
 function mean(samples: number[]): number {
   return samples.reduce((sum, sample) => sum + sample, 0) / samples.length;
@@ -722,10 +562,7 @@ function variance(samples: number[]): number {
   return samples.reduce((sum, sample) => sum + (sample - m) ** 2, 0) / (samples.length - 1);
 }
 
-/**
- * Asserts samples of `minimum + round(log-normal)` have the flags' mean and,
- * with `spread`, their standard deviation.
- */
+/** Asserts samples of `minimum + round(log-normal)` have the flags' mean and, with `spread`, their standard deviation. */
 function assertMatchesFlags(samples: number[], { mean: m, standardDeviation: sd }: Distribution, minimum: number, spread: boolean, what: string) {
   const n = samples.length;
   const roundingVariance = 0.25;
@@ -745,66 +582,93 @@ function assertMatchesFlags(samples: number[], { mean: m, standardDeviation: sd 
 }
 
 function samplePlans(config: Config, sessions: number) {
-  const full: number[] = [];
-  const incremental: number[] = [];
-  const fullSizes: number[] = [];
-  const incrementalSizes: number[] = [];
+  const samples = { full: [] as number[], incremental: [] as number[], windows: [] as number[], fullSizes: [] as number[], incrementalSizes: [] as number[] };
   for (let index = 0; index < sessions; index++) {
-    const plan = planSnapshots(config, index);
-    let fullCount = 0;
-    for (const snapshot of plan) {
-      if (snapshot.kind === 'full') {
-        fullCount++;
-        fullSizes.push(snapshot.size);
-      } else {
-        incrementalSizes.push(snapshot.size);
-      }
+    const plan = new SessionPlan(config, new SessionRandom(config.seed, index), START_MS);
+    samples.full.push(plan.fullSnapshots);
+    samples.incremental.push(plan.incrementalSnapshots);
+    samples.windows.push(plan.windows);
+    for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) {
+      (snapshot.kind === 'full' ? samples.fullSizes : samples.incrementalSizes).push(snapshot.size);
     }
-    full.push(fullCount);
-    incremental.push(plan.length - fullCount);
   }
-  return { full, incremental, fullSizes, incrementalSizes };
+  return samples;
 }
 
 describe('statistics', () => {
   it('with the defaults, means match the flags (the original gave 1.65 full snapshots, not 2)', () => {
     const config = configFrom([]);
-    const samples = samplePlans(config, SESSIONS);
+    const samples = samplePlans(config, 20_000);
     assertMatchesFlags(samples.full, config.fullSnapshotCount, 1, false, 'full snapshots per session');
     assertMatchesFlags(samples.incremental, config.incrementalSnapshotCount, 0, false, 'incremental snapshots per session');
     assertMatchesFlags(samples.fullSizes, config.fullSnapshotSize, 1, true, 'full snapshot size');
     assertMatchesFlags(samples.incrementalSizes, config.incrementalSnapshotSize, 1, false, 'incremental snapshot size');
   });
 
-  it('for generated flags, means and standard deviations of counts and sizes match', () => {
+  it('for generated flags, means and standard deviations of counts, sizes and windows match', () => {
     // Spreads up to 1.5 times the mean: beyond that a log-normal's sample
     // deviation converges too slowly for any useful tolerance.
     const distribution = (min: number, max: number, floor: number) =>
       fc.record({ mean: fc.double({ min, max, noNaN: true }), cv: fc.double({ min: 0, max: 1.5, noNaN: true }) })
         .map(({ mean: m, cv }) => ({ mean: m, standardDeviation: cv * (m - floor) }));
     fc.assert(
-      fc.property(
-        distribution(1.2, 5, 1), distribution(0.5, 8, 0), distribution(50, 5000, 1), distribution(50, 5000, 1), fc.integer(),
-        (fullCount, incrementalCount, fullSize, incrementalSize, seed) => {
-          const config: Config = { ...configFrom([]), seed, fullSnapshotCount: fullCount, incrementalSnapshotCount: incrementalCount, fullSnapshotSize: fullSize, incrementalSnapshotSize: incrementalSize };
-          const samples = samplePlans(config, 8000);
-          assertMatchesFlags(samples.full, fullCount, 1, true, 'full snapshots per session');
+      fc.property(distribution(1.2, 5, 1), distribution(0.5, 8, 0), distribution(50, 5000, 1), distribution(1, 3, 1), fc.integer(),
+        (fullCount, incrementalCount, size, windows, seed) => {
+          const config: Config = {
+            ...configFrom([]), seed, fullSnapshotCount: fullCount, incrementalSnapshotCount: incrementalCount,
+            fullSnapshotSize: size, incrementalSnapshotSize: size, windowCount: windows,
+          };
+          const samples = samplePlans(config, 6000);
           assertMatchesFlags(samples.incremental, incrementalCount, 0, true, 'incremental snapshots per session');
-          assertMatchesFlags(samples.fullSizes, fullSize, 1, true, 'full snapshot size');
-          assertMatchesFlags(samples.incrementalSizes, incrementalSize, 1, true, 'incremental snapshot size');
-        },
-      ),
-      { seed: SEED, numRuns: 12 },
+          assertMatchesFlags(samples.fullSizes.concat(samples.incrementalSizes), size, 1, true, 'snapshot size');
+          assertMatchesFlags(samples.windows, windows, 1, true, 'windows per session');
+          // A session has at least as many full snapshots as windows: the full count is max(F, W), whose mean meanSessionMs uses.
+          const expectedFull = (meanSessionMs(config) - MAX_LATENCY_MEAN_MS) / FLUSH_GAP_MEAN_MS - incrementalCount.mean;
+          assertMatchesFlags(samples.full, { mean: expectedFull, standardDeviation: fullCount.standardDeviation + windows.standardDeviation }, 1, false, 'full snapshots per session');
+        }),
+      { numRuns: 10 },
     );
+  });
+
+  it('sessions in flight average --concurrency: Poisson arrivals at the rate Little\'s law gives', () => {
+    // Counts with no spread make durations nearly constant, so the time-average converges fast:
+    // its variance over a window T is about rate * E[D^2] / T for this M/G/infinity queue.
+    for (const concurrency of [5, 200]) {
+      const config = { ...configFrom(['--incremental-snapshot-count-standard-deviation', '2', '--full-snapshot-count-standard-deviation', '1']), concurrency, count: 4000 };
+      const arrivals = new Arrivals(config);
+      const intervals: [number, number][] = [];
+      for (let index = 0; index < config.count; index++) {
+        const { atMs } = arrivals.next();
+        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), atMs);
+        let endUs = 0;
+        for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) endUs = snapshot.receivedAtUs;
+        intervals.push([atMs * 1000, endUs]);
+      }
+      // Measure over the middle half of the arrivals, away from the ramp up and the drain.
+      const [fromUs, toUs] = [intervals[config.count / 4]![0], intervals[(3 * config.count) / 4]![0]];
+      let area = 0;
+      for (const [start, end] of intervals) area += Math.max(0, Math.min(end, toUs) - Math.max(start, fromUs));
+      const measured = area / (toUs - fromUs);
+      const durations = intervals.map(([start, end]) => end - start);
+      const rate = config.count / 2 / (toUs - fromUs);
+      const tolerance = Z * Math.sqrt((rate * mean(durations.map((d) => d * d))) / (toUs - fromUs));
+      assert.ok(Math.abs(measured - concurrency) <= tolerance, `${measured} in flight vs ${concurrency} ± ${tolerance}`);
+    }
   });
 });
 
-// --- The command line ----------------------------------------------------------
+// --- The command line -------------------------------------------------------------
 
 const CLI = ['--import', 'tsx', 'generate.ts'];
 
+/** Runs the generator with `args` and input closed, to completion. */
 function cli(args: string[]) {
   return spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 28 });
+}
+
+/** Runs a shell command line with the generator as `$GEN`. */
+function shell(command: string) {
+  return spawnSync('bash', ['-c', command], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, GEN: `${process.execPath} ${CLI.join(' ')}` } });
 }
 
 /** Asserts two long texts are equal, reporting where they part rather than both in full. */
@@ -816,117 +680,276 @@ function assertSameText(actual: string, expected: string, what: string) {
     `${JSON.stringify(actual.slice(at, at + 40))} vs ${JSON.stringify(expected.slice(at, at + 40))}`);
 }
 
-describe('command line', () => {
-  const badInputs: [string, string[]][] = [
-    ['an unknown flag', ['--bogus']],
-    ['a stray argument', ['100']],
-    ['a missing value', ['--count']],
-    ['a flag where a value is due', ['--count', '--verbose']],
-    ['a value for a switch', ['--verbose=yes']],
-    ['a non-number', ['--count', 'many']],
-    ['a fractional count', ['--count', '2.5']],
-    ['a negative count', ['--count', '-1']],
-    ['a negative standard deviation', ['--full-snapshot-size-standard-deviation=-5']],
-    ['a zero size mean', ['--incremental-snapshot-size-mean', '0']],
-    ['a zero incremental count mean', ['--incremental-snapshot-count-mean', '0']],
-    ['fewer than one full snapshot on average', ['--full-snapshot-count-mean', '0.5']],
-    ['a chunk size over the message limit', ['--chunk-size', '1000000']],
-    ['a message limit below the envelope', ['--max-message-bytes', '300']],
-    ['a zero chunk size', ['--chunk-size', '0']],
-    ['an unparsable start', ['--start', 'yesterday']],
-    ['an impossible date', ['--start', '2024-02-31T00:00:00Z']],
-    ['a fractional seed', ['--seed-value', '1.5']],
-    ['an unknown format', ['--format', 'avro']],
-    ['an unknown payload', ['--payload', 'zeros']],
-    ['a payload for snapshot-items', ['--format', 'snapshot-items', '--payload', 'rrweb']],
-    ['fewer than one window on average', ['--window-count-mean', '0.5']],
-    ['an items message limit too small for an event', ['--format', 'snapshot-items', '--max-message-bytes', '5000']],
-    ['a shard index equal to the count', ['--shard', '3/3']],
-    ['a shard count of zero', ['--shard', '0/0']],
-    ['a shard that is not I/N', ['--shard', 'one/two']],
-    ['a shard of three numbers', ['--shard', '1/2/3']],
-    ['a negative rate', ['--rate', '-5']],
-    ['a key on vegeta targets', ['--format', 'vegeta', '--key']],
-    ['a capture URL that is not http', ['--capture-url', 'ftp://example.com/s/']],
-    ['both --progress and --no-progress', ['--progress', '--no-progress']],
-  ];
-  for (const [what, args] of badInputs) {
-    it(`refuses ${what} with exit 2, one line on stderr naming the flag, nothing on stdout`, () => {
-      const result = cli(['--count', '1', ...args]);
-      assert.equal(result.status, 2);
-      assert.equal(result.stdout, '');
-      assert.match(result.stderr, /^generate\.ts: [^\n]+\n$/);
-      const flag = args.find((arg) => arg.startsWith('--'));
-      if (flag && flag !== '--verbose') assert.ok(result.stderr.includes(flag.split('=')[0]!), result.stderr);
-    });
-  }
+/** Bad inputs and the flag each error must name. */
+const BAD_INPUTS: [what: string, args: string[], flag: string][] = [
+  ['an unknown flag', ['--bogus'], '--bogus'],
+  ['a stray argument', ['100'], '100'],
+  ['a missing value', ['--count'], '--count'],
+  ['a flag where a value is due', ['--count', '--verbose'], '--count'],
+  ['a value for a switch', ['--verbose=yes'], '--verbose'],
+  ['a non-number', ['--count', 'many'], '--count'],
+  ['a fractional count', ['--count', '2.5'], '--count'],
+  ['a negative count', ['--count', '-1'], '--count'],
+  ['a negative standard deviation', ['--full-snapshot-size-standard-deviation=-5'], '--full-snapshot-size-standard-deviation'],
+  ['a zero size mean', ['--incremental-snapshot-size-mean', '0'], '--incremental-snapshot-size-mean'],
+  ['a zero incremental count mean', ['--incremental-snapshot-count-mean', '0'], '--incremental-snapshot-count-mean'],
+  ['fewer than one full snapshot on average', ['--full-snapshot-count-mean', '0.5'], '--full-snapshot-count-mean'],
+  ['a chunk size over the message limit', ['--chunk-size', '1000000'], '--chunk-size'],
+  ['a message limit below the envelope (no --chunk-size given)', ['--max-message-bytes', '1000'], '--max-message-bytes'],
+  ['a message limit too small for an items event', ['--format', 'snapshot-items', '--max-message-bytes', '5000'], '--max-message-bytes'],
+  ['a token too long for the message limit', [`--token=${'t'.repeat(600_000)}`], '--token'],
+  ['a token with a newline', ['--token', 'phc\nx'], '--token'],
+  ['a zero chunk size', ['--chunk-size', '0'], '--chunk-size'],
+  ['an unparsable start', ['--start', 'yesterday'], '--start'],
+  ['an impossible date', ['--start', '2024-02-31T00:00:00Z'], '--start'],
+  ['a fractional seed', ['--seed-value', '1.5'], '--seed-value'],
+  ['an unknown format', ['--format', 'avro'], '--format'],
+  ['an unknown payload', ['--payload', 'zeros'], '--payload'],
+  ['a payload for snapshot-items', ['--format', 'snapshot-items', '--payload', 'rrweb'], '--payload'],
+  ['a chunk size for snapshot-items', ['--format', 'snapshot-items', '--chunk-size', '1000'], '--chunk-size'],
+  ['a message limit for vegeta', ['--format', 'vegeta', '--max-message-bytes', '1'], '--max-message-bytes'],
+  ['a key on vegeta targets', ['--format', 'vegeta', '--key'], '--key'],
+  ['headers on vegeta targets', ['--format', 'vegeta', '--headers'], '--headers'],
+  ['a capture URL for a Kafka format', ['--capture-url', 'http://example.com/s/'], '--capture-url'],
+  ['a team id for snapshot-items', ['--format', 'snapshot-items', '--team-id', '2'], '--team-id'],
+  ['fewer than one window on average', ['--window-count-mean', '0.5'], '--window-count-mean'],
+  ['windows beyond the cap', ['--window-count-mean', '5000'], '--window-count-mean'],
+  ['rrweb snapshots beyond capture\'s limit', ['--payload', 'rrweb', '--full-snapshot-size-mean', '2e9'], '--full-snapshot-size-mean'],
+  ['a shard index equal to the count', ['--shard', '3/3'], '--shard'],
+  ['a shard count of zero', ['--shard', '0/0'], '--shard'],
+  ['a shard that is not I/N', ['--shard', 'one/two'], '--shard'],
+  ['a negative rate', ['--rate', '-5'], '--rate'],
+  ['a rate too small for a double', ['--rate', '1e-400'], '--rate'],
+  ['a capture URL that is not http', ['--format', 'vegeta', '--capture-url', 'ftp://example.com/s/'], '--capture-url'],
+  ['a capture URL without a host', ['--format', 'vegeta', '--capture-url', 'http:foo'], '--capture-url'],
+  ['a capture URL with a newline', ['--format', 'vegeta', '--capture-url', 'http://a/\nb'], '--capture-url'],
+  ['both --progress and --no-progress', ['--progress', '--no-progress'], '--progress'],
+  ['a speed without --realtime', ['--speed', '2'], '--speed'],
+  ['a zero speed', ['--realtime', '--speed', '0'], '--speed'],
+  ['a duration without a unit it knows', ['--duration', '10 minutes'], '--duration'],
+  ['a zero concurrency', ['--concurrency', '0'], '--concurrency'],
+  ['an unknown order', ['--order', 'random'], '--order'],
+];
 
-  it('parseFlags throws UsageError for what the command line refuses', () => {
-    for (const [, args] of badInputs) assert.throws(() => parseFlags(['--count', '1', ...args]), UsageError);
+describe('command line', { concurrency: true }, () => {
+  it('refuses every bad input with a UsageError naming the flag at fault', () => {
+    for (const [what, args, flag] of BAD_INPUTS) {
+      assert.throws(() => parseFlags(['--count', '1', ...args]), (error: unknown) => {
+        assert.ok(error instanceof UsageError, what);
+        assert.ok(!error.message.includes('\n'), `${what}: one line`);
+        assert.ok(error.message.includes(flag.replace(/\n.*/s, '')), `${what}: "${error.message}" names ${flag}`);
+        return true;
+      });
+    }
   });
 
-  it('accepts a negative seed given as a separate argument', () => {
-    assert.equal(configFrom(['--seed-value', '-7']).seed, -7);
+  it('bad input: exit 2, one line on stderr, nothing on stdout', async () => {
+    const result = cli(['--count', '1', '--max-message-bytes', '1000']);
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^generate\.ts: --max-message-bytes [^\n]+\n$/);
   });
 
-  it('--help lists every flag with its default and a kcat pipeline', () => {
-    const result = cli(['--help']);
-    assert.equal(result.status, 0);
-    // Each flag's entry: its line and the indented description under it, joined.
-    const entries = result.stdout.split(/\n(?= {2}--)/).map((entry) => entry.replace(/\s+/g, ' ').trim());
+  it('--help lists every flag with its default and format, and a kcat pipeline with the token header', () => {
+    const help = helpText();
+    const entries = help.split(/\n(?= {2}--)/).map((entry) => entry.replace(/\s+/g, ' ').trim());
     for (const [name, spec] of Object.entries(FLAGS)) {
-      const entry = entries.find((text) => text.startsWith(`--${name} `));
+      const entry = entries.find((text) => text.startsWith(`--${name}`));
       assert.ok(entry, `--help lists --${name}`);
       if ('default' in spec) assert.ok(entry.includes(`(default ${spec.default})`), entry);
     }
-    assert.match(result.stdout, /\| kcat -P/);
+    assert.match(help, /\| kcat -P -H token=/);
   });
 
-  it('prints what the library renders, and the same bytes on a second run', () => {
-    const args = ['--count', '3', '--seed-value', '11', '--start', START, '--key'];
-    const first = cli(args);
-    assert.equal(first.status, 0);
-    assert.equal(first.stderr, '');
-    const config = configFrom(args);
-    const expected = [0, 1, 2].flatMap((index) => sessionLines(config, index)).join('\n') + '\n';
-    assertSameText(first.stdout, expected, 'the command line against the library');
-    assertSameText(cli(args).stdout, first.stdout, 'a second run against the first');
+  it('prints what the library renders, the same bytes in another process, for every format and payload', async () => {
+    const formats = [['--format', 'snapshot'], ['--format', 'snapshot', '--payload', 'rrweb'], ['--format', 'snapshot-items'], ['--format', 'vegeta']];
+    await Promise.all(formats.map(async (format) => {
+      const args = ['--count', '4', '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
+      const [first, second] = await Promise.all([run(args), run(args)]);
+      assert.equal(first.status, 0, first.stderr);
+      assert.equal(first.stderr, '');
+      const expected = runLines(configFrom(args)).join('\n') + '\n';
+      assertSameText(first.stdout, expected, `${format.join(' ')}: the command line against the library`);
+      assertSameText(second.stdout, first.stdout, `${format.join(' ')}: a second process against the first`);
+    }));
   });
 
-  it('--verbose describes each session on stderr and leaves stdout as it was', () => {
-    const args = ['--count', '4', '--start', START];
-    const quiet = cli(args);
-    const verbose = cli([...args, '--verbose']);
-    assertSameText(verbose.stdout, quiet.stdout, 'stdout with --verbose against without');
-    const lines = verbose.stderr.trimEnd().split('\n');
-    assert.equal(lines.length, 4);
-    for (const line of lines) assert.match(line, /^session \d\/4 [0-9a-f-]{36}: \d+ full and \d+ incremental snapshots in \d+ messages/);
+  it('session i is the same whatever --count: the sessions of a run of 3 have the same lines in a run of 30', async () => {
+    const args = ['--seed-value', '5', '--start', START, ...SMALL, '--key', '--token', 't'];
+    const [few, many] = await Promise.all([run([...args, '--count', '3']), run([...args, '--count', '30'])]);
+    const bySession = (stdout: string) => {
+      const sessions = new Map<string, string[]>();
+      for (const line of stdout.split('\n').filter(Boolean)) sessions.set(line.slice(0, 36), [...(sessions.get(line.slice(0, 36)) ?? []), line]);
+      return sessions;
+    };
+    const [inFew, inMany] = [bySession(few.stdout), bySession(many.stdout)];
+    assert.equal(inFew.size, 3);
+    assert.equal(inMany.size, 30);
+    for (const [sessionId, lines] of inFew) assert.deepEqual(inMany.get(sessionId), lines);
   });
 
   it('| head -1 ends quietly with status 0', () => {
-    const result = spawnSync('bash', ['-c', `node ${CLI.join(' ')} --count 200 2>err.tmp | head -1 > /dev/null; echo "\${PIPESTATUS[0]}"; cat err.tmp; rm err.tmp`], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
+    const result = shell('$GEN --count 200 | head -1 > /dev/null; echo "${PIPESTATUS[0]}"');
     assert.equal(result.stdout, '0\n');
+    assert.equal(result.stderr.replace(/^generate\.ts: warning: no --token[^\n]*\n/, ''), '');
   });
 
-  it('Ctrl-C ends after a whole line, with status 130', async () => {
-    const child = spawn(process.execPath, [...CLI, '--count', '100000', '--start', START], { cwd: ROOT });
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    child.stderr.on('data', (data: Buffer) => (stderr += data));
-    let received = 0;
-    child.stdout.on('data', (data: Buffer) => {
-      chunks.push(data);
-      received += data.length;
-      if (received > 5_000_000 && !child.killed) child.kill('SIGINT');
+  it('--stats counts what the reader took, not what was made', () => {
+    const stats = (pipe: string) => {
+      const result = shell(`$GEN --count 300 --token t --stats --start ${START} 2>&1 >/dev/null ${pipe}`);
+      return Number(/^sessions \d+, messages (\d+)/m.exec(result.stdout)?.[1]);
+    };
+    // With | head -1 the reader takes one line (and the pipe's buffer a few more); stderr goes on through the shell's 2>&1 first.
+    const whole = stats('');
+    const result = shell(`{ $GEN --count 300 --token t --stats --start ${START} | head -1 >/dev/null; } 2>&1`);
+    const cut = Number(/^sessions \d+, messages (\d+)/m.exec(result.stdout)?.[1]);
+    assert.ok(whole > 100 && cut < whole / 2, `after | head -1: ${cut} of ${whole} messages`);
+  });
+
+  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    it(`${signal} ends after a whole line, with status ${status}`, async () => {
+      const child = spawn(process.execPath, [...CLI, '--count', '100000', '--start', START, '--token', 't'], { cwd: ROOT });
+      const chunks: Buffer[] = [];
+      let received = 0;
+      child.stdout.on('data', (data: Buffer) => {
+        chunks.push(data);
+        received += data.length;
+        if (received > 3_000_000 && !child.killed) child.kill(signal);
+      });
+      const [code] = await once(child, 'close');
+      assert.equal(code, status);
+      const output = Buffer.concat(chunks).toString('utf8');
+      assert.ok(output.endsWith('\n'), 'the last line is whole');
+      for (const line of output.slice(0, -1).split('\n')) JSON.parse(line);
     });
-    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    assert.equal(status, 130);
-    assert.equal(stderr, '');
-    const output = Buffer.concat(chunks).toString('utf8');
-    assert.ok(output.endsWith('\n'));
-    for (const line of output.slice(0, -1).split('\n')) JSON.parse(JSON.parse(line).data);
+  }
+
+  it('Ctrl-C while --rate waits ends at once, with 130 and no timer warnings, at any rate', async () => {
+    await Promise.all(['0.001', '1e-9'].map(async (rate) => {
+      const child = spawn(process.execPath, [...CLI, '--count', '2', '--rate', rate, '--token', 't'], { cwd: ROOT });
+      let stderr = '';
+      child.stderr.on('data', (data: Buffer) => (stderr += data));
+      await once(child.stdout, 'data'); // the first line comes at once; the second waits
+      const sent = performance.now();
+      child.kill('SIGINT');
+      const [code] = await once(child, 'close');
+      assert.equal(code, 130);
+      assert.ok(performance.now() - sent < 2000, 'it stopped waiting');
+      assert.equal(stderr, '');
+    }));
+  });
+
+  it('a write error gets one line and status 1: disk full, closed stdout, also for --help', () => {
+    const result = shell([
+      '$GEN --count 2 --token t > /dev/full; echo "status $?"',
+      '$GEN --help > /dev/full; echo "status $?"',
+      '$GEN --count 2 --token t >&-; echo "status $?"',
+    ].join('; '));
+    const lines = result.stdout.trim().split('\n');
+    assert.deepEqual(lines, ['status 1', 'status 1', 'status 1']);
+    const errors = result.stderr.trim().split('\n');
+    assert.equal(errors.length, 3, result.stderr);
+    for (const error of errors) assert.match(error, /^generate\.ts: (cannot write to stdout|stdout is closed)/);
+  });
+
+  it('--rate spaces messages evenly: message k reaches the reader no sooner than k/rate after the first', async () => {
+    const rate = 40;
+    const result = await timedRun([...SMALL, '--count', '3', '--rate', String(rate), '--token', 't']);
+    assert.ok(result.length > 8, `${result.length} messages`);
+    // Measured from the first line, so start-up time cannot satisfy it; a timer never fires early.
+    const first = result[0]!.atMs;
+    result.forEach(({ atMs }, k) => assert.ok(atMs - first >= ((k - 1) * 1000) / rate, `message ${k} at ${(atMs - first).toFixed(0)} ms`));
+  });
+
+  it("--realtime writes each snapshot when its now comes, counted from the run's start", async () => {
+    const speed = 20;
+    const lines = await timedRun([...SMALL, '--count', '4', '--realtime', '--speed', String(speed), '--token', 't', '--start', START]);
+    const nowMs = (line: string) => Date.parse(JSON.parse(line).now);
+    const spanMs = (nowMs(lines.at(-1)!.line) - START_MS) / speed;
+    assert.ok(spanMs > 1000, `the run spans ${spanMs} ms of scaled time, more than start-up takes`);
+    // The run's start comes after the process's: no line may reach the reader before its scaled time from it.
+    for (const { atMs, line } of lines) assert.ok(atMs >= (nowMs(line) - START_MS) / speed, `a line due at ${(nowMs(line) - START_MS) / speed} ms came at ${atMs} ms`);
+  });
+
+  it('--duration ends a run without --count after whole lines', async () => {
+    const started = performance.now();
+    const result = await run(['--duration', '1s', '--token', 't', '--start', START]);
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(result.status, 0);
+    assert.ok(seconds >= 1 && seconds < 10, `${seconds} s`);
+    assert.ok(result.stdout.endsWith('\n') && result.stdout.split('\n').length > 10);
+  });
+});
+
+/** Notes when each line arrives, in ms since it started, and prints them all at the end. */
+const ARRIVAL_READER = `const started = performance.now(); let pending = ''; const lines = [];
+process.stdin.on('data', (data) => { const atMs = performance.now() - started; pending += data;
+  const complete = pending.split('\\n'); pending = complete.pop(); for (const line of complete) lines.push({ atMs, line }); });
+process.stdin.on('end', () => process.stdout.write(JSON.stringify(lines)));`;
+
+/**
+ * Runs the generator into a reader process of its own, started with it, that
+ * notes when each line arrives, so a busy test process cannot skew the times.
+ */
+async function timedRun(args: string[]): Promise<{ atMs: number; line: string }[]> {
+  const child = spawn('bash', ['-c', '"$NODE" --import tsx generate.ts "$@" | "$NODE" -e "$READER"', 'bash', ...args], {
+    cwd: ROOT, env: { ...process.env, NODE: process.execPath, READER: ARRIVAL_READER },
+  });
+  const stdout: Buffer[] = [];
+  child.stdout.on('data', (data: Buffer) => stdout.push(data));
+  const [status] = await once(child, 'close');
+  assert.equal(status, 0);
+  return JSON.parse(Buffer.concat(stdout).toString('utf8'));
+}
+
+/** Runs the generator asynchronously, so several can run at once. */
+function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT });
+  const stdout: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (data: Buffer) => stdout.push(data));
+  child.stderr.on('data', (data: Buffer) => (stderr += data));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout: Buffer.concat(stdout).toString('utf8'), stderr })));
+}
+
+// --- vegeta -----------------------------------------------------------------------
+
+describe('--format vegeta', () => {
+  it('posts, as vegeta would, gzip bodies of posthog-js $snapshot batches a server can read', async () => {
+    const received: { url: string; batch: any[] }[] = [];
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({ url: request.url!, batch: JSON.parse(gunzipSync(Buffer.concat(chunks)).toString()) });
+        response.end('{"status":1}');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const config = configFrom([...SMALL, '--format', 'vegeta', '--count', '2', '--token', 'phc_t', '--capture-url', `http://127.0.0.1:${port}/s/?compression=gzip-js`]);
+      const targets = runLines(config).map((line) => JSON.parse(line));
+      for (const target of targets) {
+        assert.deepEqual(Object.keys(target), ['method', 'url', 'body', 'header']);
+        const headers = Object.fromEntries(Object.entries(target.header as Record<string, string[]>).map(([name, values]) => [name, values.join(', ')]));
+        const response = await fetch(target.url, { method: target.method, headers, body: Buffer.from(target.body, 'base64') });
+        assert.equal(response.status, 200);
+      }
+      assert.equal(received.length, targets.length);
+      for (const { url, batch } of received) {
+        assert.match(url, /^\/s\/\?compression=gzip-js&_=\d{13}&ver=\d+\.\d+\.\d+$/);
+        assert.equal(batch.length, 1);
+        const [{ uuid, event, properties }] = batch;
+        assert.match(uuid, UUID_V7);
+        assert.equal(event, '$snapshot');
+        assert.deepEqual(Object.keys(properties), ['$snapshot_bytes', '$snapshot_data', '$session_id', '$window_id', '$lib', '$lib_version', 'token', 'distinct_id']);
+        assert.equal(properties.token, 'phc_t');
+        assert.equal(properties.$snapshot_bytes, JSON.stringify(properties.$snapshot_data).length);
+      }
+    } finally {
+      server.close();
+    }
   });
 });
