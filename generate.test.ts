@@ -395,6 +395,186 @@ describe('snapshots', () => {
   });
 });
 
+// --- Recordings ------------------------------------------------------------------
+
+/**
+ * Replays one window's events as rrweb's Replayer applies them, asserting
+ * what it needs: a FullSnapshot (after its Meta) starts a new page; mutation
+ * adds are flat (no children) under parents that exist, before next siblings
+ * that exist; removes, texts and attributes name nodes that exist; mouse
+ * positions name nodes that exist at `timestamp + timeOffset`; clicks, scrolls
+ * and input name nodes of the page load. Times never go back.
+ */
+class WindowReplay {
+  /** Node id to parent id, and when it was added. */
+  private readonly nodes = new Map<number, { parentId: number; addedAt: number }>();
+  /** The last id of the page load: interactions stay on those nodes. */
+  private loadMaxId = 0;
+  private expectFullSnapshot = false;
+  private lastAt = 0;
+
+  apply(event: RecordedEvent): void {
+    assert.ok(Number.isInteger(event.timestamp) && event.timestamp > 0, 'every event has a positive timestamp');
+    assert.ok(event.timestamp >= this.lastAt || event.type === 5, 'events come in time order');
+    this.lastAt = Math.max(this.lastAt, event.timestamp);
+    if (this.expectFullSnapshot) assert.equal(event.type, 2, 'a Meta event is followed by its FullSnapshot');
+    this.expectFullSnapshot = event.type === 4;
+    if (event.type === 4) {
+      assert.ok(event.data.href.startsWith('https://') && event.data.width > 0 && event.data.height > 0);
+    } else if (event.type === 2) {
+      this.nodes.clear();
+      this.add(event.data.node, 0, event.timestamp, true);
+      this.loadMaxId = Math.max(...this.nodes.keys());
+    } else if (event.type === 3) {
+      assert.ok(this.nodes.size > 0, "a window's first snapshot is full");
+      this.incremental(event.data, event.timestamp);
+    } else if (event.type === 6) {
+      assert.ok(['rrweb/console@1', 'rrweb/network@1'].includes(event.data.plugin), 'posthog-js plugin events');
+    } else {
+      assert.equal(event.type, 5, `event type ${event.type} is one rrweb writes`);
+      assert.equal(typeof event.data.tag, 'string');
+    }
+  }
+
+  private add(node: Record<string, any>, parentId: number, at: number, nested: boolean): void {
+    assert.ok(Number.isInteger(node.id) && !this.nodes.has(node.id), `node id ${node.id} is new`);
+    this.nodes.set(node.id, { parentId, addedAt: at });
+    if (!nested) assert.ok(node.type !== 2 || node.childNodes.length === 0, 'an added element comes without children, as rrweb records adds');
+    for (const child of node.childNodes ?? []) this.add(child, node.id, at, nested);
+  }
+
+  private remove(id: number): void {
+    this.nodes.delete(id);
+    for (const [child, { parentId }] of [...this.nodes]) if (parentId === id) this.remove(child);
+  }
+
+  private exists(id: number, what: string, at = Infinity): void {
+    const node = this.nodes.get(id);
+    assert.ok(node, `${what} refers to node ${id}, which exists`);
+    assert.ok(node.addedAt <= at, `${what} refers to node ${id} at ${at}, added later at ${node.addedAt}`);
+  }
+
+  private incremental(data: Record<string, any>, at: number): void {
+    switch (data.source) {
+      case 0:
+        // rrweb applies removes, then adds, then text and attribute changes.
+        for (const { parentId, id } of data.removes) {
+          this.exists(id, 'a remove');
+          assert.equal(this.nodes.get(id)!.parentId, parentId, 'a remove names the parent');
+          this.remove(id);
+        }
+        for (const { parentId, nextId, node } of data.adds) {
+          this.exists(parentId, 'an add');
+          if (nextId !== null) this.exists(nextId, "an add's next sibling");
+          this.add(node, parentId, at, false);
+        }
+        for (const { id } of data.texts) this.exists(id, 'a text change');
+        for (const { id } of data.attributes) this.exists(id, 'an attribute change');
+        break;
+      case 1:
+        assert.ok(data.positions.length >= 1 && data.positions.length <= 10, 'as many positions as rrweb samples');
+        for (const { id, timeOffset } of data.positions) {
+          assert.ok(timeOffset <= 0 && timeOffset > -500);
+          this.exists(id, 'a mouse position', at + timeOffset);
+        }
+        break;
+      case 2: case 3: case 5:
+        if (data.id !== 1) assert.ok(data.id <= this.loadMaxId, 'interactions on nodes of the page load, which a seeking Replayer can find');
+        this.exists(data.id, `source ${data.source}`);
+        break;
+      case 4:
+        assert.ok(data.width > 0 && data.height > 0);
+        break;
+      default:
+        assert.fail(`incremental source ${data.source} is one rrweb writes`);
+    }
+  }
+}
+
+/** posthog-js's compressed event undone, as PostHog's player does: each `cv` field gunzipped from latin1 and parsed. */
+function decompressEvent(event: any): RecordedEvent {
+  if (event.cv === undefined) return event;
+  assert.equal(event.cv, '2024-10');
+  const unpack = (text: string) => JSON.parse(gunzipSync(Buffer.from(text, 'latin1')).toString());
+  if (event.type === 2) return { ...event, data: unpack(event.data) };
+  assert.equal(event.data.source, 0, 'only FullSnapshots and mutations are compressed');
+  return { ...event, data: { ...event.data, texts: unpack(event.data.texts), attributes: unpack(event.data.attributes), removes: unpack(event.data.removes), adds: unpack(event.data.adds) } };
+}
+
+/** A session's windows, replayed: its events read back as each format's consumer reads them. */
+function replaySession(config: Config, index: number): { windows: number; events: number } {
+  const windows = new Map<string, WindowReplay>();
+  let events = 0;
+  const replay = (windowId: string, list: RecordedEvent[]) => {
+    const window = windows.get(windowId) ?? new WindowReplay();
+    windows.set(windowId, window);
+    for (const event of list) window.apply(event);
+    events += list.length;
+  };
+  const lines = sessionLines(config, index).map((line) => splitLine(config, line).value);
+  if (config.format === 'snapshot') {
+    for (const snapshot of reassemble(lines.map(readLegacy))) replay(snapshot.first.windowId, decompress(snapshot.data));
+  } else if (config.format === 'snapshot-items') {
+    for (const line of lines) {
+      const { windowId, items } = readItems(line);
+      replay(windowId, items.map(decompressEvent));
+    }
+  } else {
+    for (const line of lines) {
+      const [{ properties }] = JSON.parse(gunzipSync(Buffer.from(JSON.parse(line).body, 'base64')).toString());
+      replay(properties.$window_id, properties.$snapshot_data.map(decompressEvent));
+    }
+  }
+  return { windows: windows.size, events };
+}
+
+describe('recordings', () => {
+  const rrwebConfigs = anyFlags.map((args) => configFrom(args)).filter((config) => config.format !== 'snapshot' || config.payload === 'rrweb');
+
+  it("replay in every format as rrweb's Replayer needs: flat adds under parents that exist, positions on nodes that exist at their time", () => {
+    fc.assert(
+      fc.property(rrwebConfigs, sessionIndexes, (config, index) => {
+        const { windows } = replaySession(config, index);
+        assert.equal(windows, new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs).windows);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('carry what posthog-js sends besides rrweb: console and network events, custom events', () => {
+    const config = configFrom(['--format', 'snapshot-items', '--count', '6', '--seed-value', '3', '--incremental-snapshot-count-mean', '20', '--incremental-snapshot-count-standard-deviation', '5']);
+    const kinds = new Map<string, number>();
+    for (const line of runLines(config)) {
+      for (const item of readItems(line).items) {
+        const kind = item.type === 6 ? item.data.plugin : item.type === 5 ? 'custom' : String(item.type);
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      }
+    }
+    for (const kind of ['rrweb/console@1', 'rrweb/network@1', 'custom', '2', '3', '4']) assert.ok(kinds.get(kind)! > 0, `${kind} events`);
+  });
+
+  it('--format snapshot-items compresses as posthog-js does: every FullSnapshot, mutations of 1 kB or more, none else; --no-compress-events none', () => {
+    for (const args of [[], ['--no-compress-events']]) {
+      const config = configFrom(['--format', 'snapshot-items', '--count', '3', '--seed-value', '8', ...args]);
+      for (const line of runLines(config)) {
+        for (const item of readItems(line).items as any[]) {
+          const plain = decompressEvent(item);
+          const compressible = plain.type === 2 || (plain.type === 3 && plain.data.source === 0 && JSON.stringify({ type: plain.type, data: plain.data, timestamp: plain.timestamp }).length >= 1024);
+          assert.equal(item.cv !== undefined, args.length === 0 && compressible, `type ${item.type} compressed only if posthog-js would`);
+        }
+      }
+    }
+  });
+
+  it("--payload rrweb decodes to the text Python's json.dumps wrote", () => {
+    const config = configFrom(['--payload', 'rrweb', '--count', '3', '--seed-value', '4']);
+    for (const snapshot of reassemble(runLines(config).map((line) => readLegacy(line)))) {
+      const text = gunzipSync(Buffer.from(snapshot.data, 'base64')).subarray(2).toString('utf16le');
+      assert.equal(text, pythonDumps(JSON.parse(text)));
+    }
+  });
+});
+
 // --- Ids and times --------------------------------------------------------------
 
 describe('ids and times', () => {

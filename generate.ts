@@ -109,6 +109,8 @@ export interface Config {
   maxMessageBytes: number;
   key: boolean;
   headers: boolean;
+  /** Whether events go out compressed as posthog-js compresses them (`cv`), for snapshot-items and vegeta. */
+  compressEvents: boolean;
   /** Where vegeta targets post. */
   captureUrl: string;
   /** Messages a second at most; 0 for as fast as possible. */
@@ -297,6 +299,8 @@ export const FLAGS = {
     KAFKA_FORMATS),
   headers: toggle('prefix each line with the Kafka headers capture sets, name:value,... and a tab (kafka-console-producer --property parse.headers=true)',
     KAFKA_FORMATS),
+  'no-compress-events': toggle('send events uncompressed, as posthog-js did before its 2024-10 compression (cv) of large events',
+    ['snapshot-items', 'vegeta']),
   'capture-url': setting(httpUrl, 'http://127.0.0.1:8000/s/?compression=gzip-js', 'URL',
     "PostHog's capture endpoint for recordings, which vegeta targets post to", ['vegeta']),
   rate: setting(numberFrom(0), '0', 'N', 'at most N messages (or targets) a second, evenly spaced; 0 for as fast as possible'),
@@ -489,6 +493,7 @@ export function parseFlags(argv: readonly string[], nowMs = Date.now()): Config 
     maxMessageBytes: values['max-message-bytes'],
     key: values.key,
     headers: values.headers,
+    compressEvents: !values['no-compress-events'],
     captureUrl: values['capture-url'],
     rate: values.rate,
     realtimeSpeed: values.realtime ? (values.speed ?? 1) : null,
@@ -940,11 +945,13 @@ export interface Identity {
   sessionId: string;
   distinctId: string;
   ip: string;
-  /** The site the session visits (the legacy envelope's site_url). */
-  siteUrl: string;
+  /** Which of the run's sites the session visits. */
+  site: number;
 }
 
-let suffixes: readonly string[] | undefined;
+/** A run's sessions visit this many sites: one project's domains, so stylesheets repeat across sessions as on a real one. */
+const SITES = 6;
+
 
 /** posthog-js keeps an anonymous distinct id from the visitor's first visit, up to this long before. */
 const MAX_VISITOR_AGE_MS = 30 * 86_400_000;
@@ -952,59 +959,45 @@ const MAX_VISITOR_AGE_MS = 30 * 86_400_000;
 /**
  * Draws a session's identity from its own stream: a session id minted as the
  * session starts, a distinct id from the visitor's first visit, a
- * public-looking ip, and a site named from faker's words (as faker's own
- * url() does; calling it costs 50 µs a session for reseeding).
+ * public-looking ip, and which of the run's sites it visits.
  */
 function sampleIdentity(random: SessionRandom, startMs: number, ids: UuidV7): Identity {
   const rng = random.stream('identity');
-  const domainSuffixes = (suffixes ??= faker.definitions.internet.domain_suffix ?? ['com']);
   return {
     sessionId: ids.at(startMs),
     distinctId: new UuidV7(rng).at(startMs - uniform(rng) * MAX_VISITOR_AGE_MS),
     ip: [between(rng, 1, 223), between(rng, 0, 255), between(rng, 0, 255), between(rng, 1, 254)].join('.'),
-    siteUrl: `https://${pick(rng, words())}-${pick(rng, words())}.${pick(rng, domainSuffixes)}`,
+    // The project's sites are not equally busy: the first gets most visits.
+    site: Math.floor(SITES * uniform(rng) ** 2),
   };
 }
 
 // ===========================================================================
-// 3. Recording (to be rebuilt): the page model, windows, activity; and sizing.
+// 3. Recording: the sites sessions visit, each window's page as rrweb's
+// mirror of it, and what rrweb and posthog-js record of a visit: page loads
+// (Meta, FullSnapshot), activity (mutations, mouse, clicks, scrolls, input),
+// console, network and custom events. Every event refers only to nodes that
+// exist at its time, as rrweb's Replayer needs.
 // ===========================================================================
-// ---------------------------------------------------------------------------
-// Encode payloads, rrweb: a model of each window's page, the rrweb events a
-// browser records of it, and their text with holes for inline image data.
-// Sizing and encoding these events follow in the next section.
-// ---------------------------------------------------------------------------
 
 /** rrweb's event types, incremental sources and node types (@rrweb/types). */
-export const EventType = { FullSnapshot: 2, IncrementalSnapshot: 3, Meta: 4 } as const;
+export const EventType = { FullSnapshot: 2, IncrementalSnapshot: 3, Meta: 4, Custom: 5, Plugin: 6 } as const;
 export const IncrementalSource = { Mutation: 0, MouseMove: 1, MouseInteraction: 2, Scroll: 3, ViewportResize: 4, Input: 5 } as const;
 export const NodeType = { Document: 0, DocumentType: 1, Element: 2, Text: 3 } as const;
-/** MouseUp, MouseDown, Click (three times as likely), Focus, Blur, TouchStart, TouchEnd. */
-const MOUSE_INTERACTIONS = [0, 1, 2, 2, 2, 5, 6, 7, 9];
 
-type Attributes = Record<string, string | number | null>;
-interface SerializedElement {
-  type: typeof NodeType.Element;
-  tagName: string;
-  attributes: Attributes;
-  childNodes: SerializedNode[];
-  id: number;
+/** An rrweb event as posthog-js holds it before sending: `{type, data, timestamp}`, in rrweb's key order. */
+export interface RecordedEvent {
+  type: number;
+  data: object;
+  timestamp: number;
 }
-type SerializedNode =
-  | SerializedElement
-  | { type: typeof NodeType.Text; textContent: string; isStyle?: true; id: number }
-  | { type: typeof NodeType.DocumentType; name: string; publicId: string; systemId: string; id: number }
-  | { type: typeof NodeType.Document; childNodes: SerializedNode[]; id: number };
-
-/** Where random image data goes in an event's JSON; vocabulary and ids never contain it. */
-const IMAGE_MARK = '@image@';
-const IMAGE_PREFIXES = ['data:image/jpeg;base64,', 'data:image/png;base64,', 'data:image/webp;base64,'];
-const VIEWPORTS = [[1280, 800], [1440, 900], [1920, 1080], [1366, 768], [1536, 864], [390, 844], [412, 915]] as const;
 
 /** Uniform in [0, 1) from one 32-bit draw: plenty to pick words and pixels, at half the cost of `uniform`. */
 const unit = (rng: RandomGenerator): number => (rng.next() >>> 0) * 2 ** -32;
 const between = (rng: RandomGenerator, min: number, max: number): number => min + Math.floor(unit(rng) * (max - min + 1));
 const pick = <T>(rng: RandomGenerator, items: readonly T[]): T => items[Math.floor(unit(rng) * items.length)]!;
+/** Picks toward the front of a list, as popular classes, icons and routes are used most (about Zipf). */
+const pickPopular = <T>(rng: RandomGenerator, items: readonly T[]): T => items[Math.floor(items.length * unit(rng) ** 2.5)]!;
 
 let vocabulary: string[] | undefined;
 /** Plain lower-case English words from faker's lists, loaded on first use. */
@@ -1028,795 +1021,960 @@ function sentence(rng: RandomGenerator): string {
   return `${text[0]!.toUpperCase()}${text.slice(1)}.`;
 }
 
-const className = (rng: RandomGenerator) => `${pick(rng, words())}-${pick(rng, words())}`;
-const color = (rng: RandomGenerator) => `hsl(${between(rng, 0, 359)}, ${between(rng, 20, 90)}%, ${between(rng, 15, 85)}%)`;
-const CSS_PROPERTIES: ((rng: RandomGenerator) => string)[] = [
-  (rng) => `color: ${color(rng)}`,
-  (rng) => `background: ${color(rng)}`,
-  (rng) => `margin: ${between(rng, 0, 32)}px ${between(rng, 0, 32)}px`,
-  (rng) => `padding: ${between(rng, 0, 24)}px`,
-  (rng) => `display: ${pick(rng, ['flex', 'grid', 'block', 'inline-block', 'none'])}`,
-  (rng) => `font-size: ${between(rng, 10, 40)}px`,
-  (rng) => `border: 1px solid ${color(rng)}`,
-  (rng) => `gap: ${between(rng, 2, 24)}px`,
-  (rng) => `max-width: ${between(rng, 200, 1400)}px`,
+const capitalized = (word: string) => `${word[0]!.toUpperCase()}${word.slice(1)}`;
+
+// --- Sites: what every page of a site shares -------------------------------------
+
+/** Tailwind's spacing, text and colour scales: the utility classes production pages are made of. */
+const SPACING = ['0', '0.5', '1', '1.5', '2', '2.5', '3', '4', '5', '6', '8', '10', '12', '16', '20', '24', '32', 'px', 'auto'];
+const SPACED = ['p', 'px', 'py', 'pt', 'pb', 'pl', 'pr', 'm', 'mx', 'my', 'mt', 'mb', 'ml', 'mr', 'gap', 'space-x', 'space-y', 'w', 'h', 'min-w', 'max-w', 'top', 'left', 'inset'];
+const COLOURS = ['gray', 'slate', 'zinc', 'primary', 'accent', 'red', 'green', 'blue', 'amber', 'purple'];
+const SHADES = ['50', '100', '200', '300', '400', '500', '600', '700', '800', '900'];
+const PLAIN_UTILITIES = [
+  'flex', 'inline-flex', 'grid', 'block', 'inline-block', 'hidden', 'contents', 'items-center', 'items-start', 'items-end', 'justify-between',
+  'justify-center', 'justify-end', 'flex-col', 'flex-wrap', 'grow', 'shrink-0', 'relative', 'absolute', 'sticky', 'w-full', 'h-full',
+  'truncate', 'rounded', 'rounded-md', 'rounded-lg', 'rounded-full', 'border', 'border-b', 'border-t', 'shadow', 'shadow-sm', 'font-medium',
+  'font-semibold', 'font-bold', 'leading-tight', 'leading-5', 'cursor-pointer', 'transition', 'transition-colors', 'overflow-hidden',
+  'overflow-auto', 'whitespace-nowrap', 'select-none', 'underline', 'uppercase', 'tracking-wide', 'text-left', 'text-center', 'list-none',
+];
+const VARIANTS = ['', '', '', '', 'hover:', 'dark:', 'md:', 'lg:', 'group-hover:', 'focus:', 'dark:hover:', '@md:'];
+/** A component library's names: LemonButton, LemonButton--secondary, LemonButton__content. */
+const COMPONENT_PARTS = ['content', 'chrome', 'icon', 'label', 'body', 'header', 'footer', 'row', 'cell', 'title', 'inner'];
+const COMPONENT_MODIFIERS = ['primary', 'secondary', 'small', 'medium', 'active', 'disabled', 'status-default', 'full-width', 'tertiary'];
+/** Declarations as production stylesheets write them: scales and variables, so rules repeat as Tailwind's do. */
+const REM = ['0', '.125rem', '.25rem', '.375rem', '.5rem', '.75rem', '1rem', '1.25rem', '1.5rem', '2rem', '2.5rem', '3rem'];
+const CSS_PROPERTIES: readonly [string, (rng: RandomGenerator) => string][] = [
+  ['color', (rng) => `rgb(${pick(rng, ['17 24 39', '55 65 81', '107 114 128', '255 255 255', '29 74 255', '245 78 0'])}/var(--tw-text-opacity,1))`],
+  ['background-color', (rng) => `var(--color-${pick(rng, COLOURS)}-${pick(rng, SHADES)})`],
+  ['padding', (rng) => `${pick(rng, REM)} ${pick(rng, REM)}`],
+  ['padding-left', (rng) => pick(rng, REM)],
+  ['padding-right', (rng) => pick(rng, REM)],
+  ['margin-top', (rng) => `calc(var(--spacing)*${pick(rng, SPACING.slice(0, 16))})`],
+  ['display', (rng) => pick(rng, ['flex', 'grid', 'block', 'inline-flex', 'none'])],
+  ['align-items', (rng) => pick(rng, ['center', 'flex-start', 'flex-end'])],
+  ['font-size', (rng) => `var(--text-${pick(rng, ['xs', 'sm', 'base', 'lg', 'xl', '2xl'])})`],
+  ['line-height', (rng) => `var(--tw-leading,var(--text-${pick(rng, ['xs', 'sm', 'base', 'lg'])}--line-height))`],
+  ['border', (rng) => `1px solid var(--border-${pick(rng, ['primary', 'secondary', 'light'])})`],
+  ['border-radius', (rng) => `var(--radius-${pick(rng, ['sm', 'md', 'lg', 'xl'])})`],
+  ['gap', (rng) => pick(rng, REM)],
+  ['box-shadow', (rng) => `var(--tw-ring-offset-shadow,0 0 #0000),var(--tw-ring-shadow,0 0 #0000),var(--tw-shadow${pick(rng, ['', '-sm', '-md'])})`],
+  ['transition-property', (rng) => pick(rng, ['color, background-color, border-color', 'opacity', 'transform', 'all'])],
+  ['transition-duration', (rng) => `var(--tw-duration,${pick(rng, ['.15s', '.2s', '.3s'])})`],
+  ['width', (rng) => pick(rng, ['100%', 'auto', 'fit-content', 'calc(var(--spacing)*64)', '50%'])],
+  ['font-weight', (rng) => `var(--font-weight-${pick(rng, ['normal', 'medium', 'semibold', 'bold'])})`],
+  ['opacity', (rng) => pick(rng, ['0', '.5', '.75', '1'])],
 ];
 
-/** CSS rules of about `chars` characters. */
-function stylesheet(rng: RandomGenerator, chars: number): string {
-  const rules: string[] = [];
-  let length = 0;
-  while (length < chars) {
-    const declarations = Array.from({ length: between(rng, 1, 5) }, () => pick(rng, CSS_PROPERTIES)(rng));
-    const rule = `.${className(rng)} { ${declarations.join('; ')}; }`;
-    rules.push(rule);
-    length += rule.length;
-  }
-  return rules.join('');
+/** One stylesheet of a site, as its JSON string content (escaped once), and its compressed forms, made once. */
+export interface Stylesheet {
+  /** The CSS text as it reads inside a JSON string. */
+  json: string;
+  /** Characters of `json`. */
+  chars: number;
+  /** Deflate blocks of `json`, by the encoding they were made for, made on first use. */
+  blocks: Partial<Record<TextEncoding, DeflatedText>>;
 }
 
-interface PageNode {
-  parentId: number;
-  childIds: number[];
-  /** null for a text node. */
-  tagName: string | null;
-  /** Under <body>: a node events may touch. */
-  inBody: boolean;
+/** How text becomes bytes before compression: legacy payloads are UTF-16LE; posthog-js's compressed fields UTF-8. */
+export type TextEncoding = 'utf16le' | 'utf8';
+
+/** A site's pages share its stylesheets, class names, icons, routes, API and scripts, as real sites do. */
+export interface Site {
+  origin: string;
+  /** docs: long articles, a sidebar tree, inline <style>; app: dense UI, tables and forms, linked stylesheets. */
+  kind: 'docs' | 'app';
+  stylesheets: Stylesheet[];
+  utilities: string[];
+  components: string[];
+  /** SVG path data, one entry per icon. */
+  icons: string[];
+  routes: string[];
+  scripts: string[];
+  api: { path: string; method: string; body: string }[];
+  /** Console messages the site's code prints, with their stack traces. */
+  console: { level: string; payload: string[]; trace: string[] }[];
+  /** posthog-js's custom events at each recorder start: tag and payload. */
+  recorderStart: { tag: string; payload: object }[];
+}
+
+/** Stylesheet characters per site: production ones are hundreds of kB (466 and 626 kB in the real recordings). */
+const SITE_CSS_CHARS = { min: 300_000, max: 900_000 } as const;
+/** A site's CSS comes in files of about this size, so pages can link a few or all of them. */
+const STYLESHEET_CHARS = 48_000;
+
+const sites = new Map<string, Site>();
+let domainSuffixes: readonly string[] | undefined;
+/** Site `index` of the run with seed `seed`, made on first use and kept: its stylesheets are compressed once. */
+function siteOf(seed: number, index: number): Site {
+  const key = `${seed}/${index}`;
+  let site = sites.get(key);
+  if (!site) sites.set(key, (site = makeSite(streamFrom(digestOf(`${seed}/site/${index}`), 0))));
+  return site;
+}
+
+function makeSite(rng: RandomGenerator): Site {
+  const suffixes = (domainSuffixes ??= faker.definitions.internet.domain_suffix ?? ['com']);
+  const origin = `https://${pick(rng, words())}-${pick(rng, words())}.${pick(rng, suffixes)}`;
+  const kind = unit(rng) < 0.5 ? 'docs' : 'app';
+  const utilities = Array.from({ length: between(rng, 300, 900) }, () => utilityClass(rng));
+  const prefix = capitalized(pick(rng, words()).slice(0, 8));
+  const components = Array.from({ length: between(rng, 30, 80) }, () => {
+    const name = `${prefix}${capitalized(pick(rng, words()))}`;
+    return unit(rng) < 0.4 ? `${name}--${pick(rng, COMPONENT_MODIFIERS)}` : unit(rng) < 0.5 ? `${name}__${pick(rng, COMPONENT_PARTS)}` : name;
+  });
+  const bundle = () => `${origin}/static/${pick(rng, ['chunk', 'index', 'vendor', 'main'])}-${randomToken(rng, 8)}.js`;
+  const scripts = Array.from({ length: between(rng, 4, 12) }, bundle);
+  const site: Site = {
+    origin,
+    kind,
+    stylesheets: [],
+    utilities,
+    components,
+    icons: Array.from({ length: between(rng, 30, 70) }, () => iconPath(rng)),
+    routes: Array.from({ length: between(rng, 20, 60) }, () => `/${pick(rng, words())}${unit(rng) < 0.5 ? `/${pick(rng, words())}` : ''}`),
+    scripts,
+    api: Array.from({ length: between(rng, 8, 30) }, () => ({
+      path: `/api/${pick(rng, words())}/${unit(rng) < 0.3 ? `${between(rng, 1, 9999)}/` : ''}`,
+      method: unit(rng) < 0.8 ? 'GET' : 'POST',
+      body: apiBody(rng),
+    })),
+    console: Array.from({ length: between(rng, 5, 20) }, () => ({
+      level: pick(rng, ['log', 'warn', 'warn', 'warn', 'error', 'info']),
+      payload: Array.from({ length: between(rng, 1, 3) }, () => JSON.stringify(unit(rng) < 0.7 ? sentence(rng) : `[${capitalized(pick(rng, words()))}] ${phrase(rng, 2, 6)}`)),
+      trace: Array.from({ length: pick(rng, [2, 9, 9]) }, () =>
+        `${capitalized(pick(rng, words()))}.${pick(rng, words())} (${pick(rng, scripts)}:${between(rng, 1, 400)}:${between(rng, 1, 90000)})`),
+    })),
+    recorderStart: [],
+  };
+  site.stylesheets = makeStylesheets(rng, site);
+  site.recorderStart = recorderStartEvents(rng, site);
+  return site;
+}
+
+/** A random token of letters and digits, as build tools name bundles. */
+function randomToken(rng: RandomGenerator, length: number): string {
+  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  let token = '';
+  for (let at = 0; at < length; at++) token += letters[between(rng, 0, letters.length - 1)];
+  return token;
+}
+
+function utilityClass(rng: RandomGenerator): string {
+  const variant = pick(rng, VARIANTS);
+  const roll = unit(rng);
+  if (roll < 0.35) return `${variant}${pick(rng, PLAIN_UTILITIES)}`;
+  if (roll < 0.7) return `${variant}${pick(rng, SPACED)}-${pick(rng, SPACING)}`;
+  if (roll < 0.9) return `${variant}${pick(rng, ['text', 'bg', 'border'])}-${pick(rng, COLOURS)}-${pick(rng, SHADES)}`;
+  return `${variant}${pick(rng, ['text', 'opacity', 'z', 'w', 'h'])}-[${between(rng, 1, 40)}${pick(rng, ['px', '%', 'rem'])}]`;
+}
+
+/** An icon's path data: moves, lines and curves with the one- and two-decimal numbers icon sets have. */
+function iconPath(rng: RandomGenerator): string {
+  const number = () => (between(rng, 0, 2400) / 100).toString();
+  let path = `M${number()} ${number()}`;
+  for (let segment = between(rng, 8, 40); segment > 0; segment--) {
+    const command = pick(rng, ['L', 'l', 'C', 'c', 'a', 'h', 'v', 'Z', 's']);
+    const arity = { L: 2, l: 2, C: 6, c: 6, a: 7, h: 1, v: 1, Z: 0, s: 4 }[command]!;
+    path += command + Array.from({ length: arity }, number).join(' ');
+  }
+  return `${path}Z`;
+}
+
+/** A JSON API response as a network event records its body: a list of records with ids, names and dates. */
+function apiBody(rng: RandomGenerator): string {
+  const records = Array.from({ length: between(rng, 1, 30) }, () => ({
+    id: between(rng, 1, 99999),
+    name: phrase(rng, 1, 4),
+    created_at: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString(),
+    [pick(rng, words())]: unit(rng) < 0.5 ? between(rng, 0, 1000) : pick(rng, words()),
+  }));
+  return JSON.stringify({ count: records.length, next: null, results: records });
 }
 
 /**
- * One window's page as rrweb's mirror of it: which node ids exist and where.
- * Serialized nodes are built through it so every id is registered, and the
- * incremental events drawn from it only refer to nodes that exist.
+ * A site's CSS in files of about STYLESHEET_CHARS, in the form the browser
+ * gives rrweb (`selector { property: value; }`): its utility classes, its
+ * components, variables, and a font or two inlined as data: URLs, which is
+ * where real pages keep theirs.
+ */
+function makeStylesheets(rng: RandomGenerator, site: Site): Stylesheet[] {
+  const total = between(rng, SITE_CSS_CHARS.min, SITE_CSS_CHARS.max);
+  const rules: string[] = [`:root { ${Array.from({ length: 40 }, () => `--color-${pick(rng, COLOURS)}-${pick(rng, SHADES)}: #${randomToken(rng, 6).toLowerCase()};`).join(' ')} }`];
+  const fonts = between(rng, 1, 2);
+  for (let font = 0; font < fonts; font++) {
+    // A subset woff2 font: base64 of incompressible bytes, a few percent of the CSS as in production.
+    const data = Buffer.from(Array.from({ length: between(rng, 1500, total / 60) }, () => between(rng, 0, 255))).toString('base64');
+    rules.push(`@font-face { font-display: swap; font-family: "${capitalized(pick(rng, words()))} Sans"; font-weight: ${between(rng, 3, 7) * 100}; src: url("data:font/woff2;base64,${data}") format("woff2"); }`);
+  }
+  let length = rules.reduce((sum, rule) => sum + rule.length, 0);
+  while (length < total) {
+    const selector = unit(rng) < 0.6 ? `.${cssEscape(pickPopular(rng, site.utilities))}` : `.${pickPopular(rng, site.components)}${unit(rng) < 0.3 ? ` .${pick(rng, site.components)}` : ''}${unit(rng) < 0.2 ? ':hover' : ''}`;
+    const declarations = Array.from({ length: between(rng, 1, 6) }, () => {
+      const [property, value] = pick(rng, CSS_PROPERTIES);
+      return `${property}: ${value(rng)};`;
+    }).join(' ');
+    const rule = unit(rng) < 0.12 ? `@media (min-width: ${pick(rng, ['640px', '768px', '1024px', '1280px'])}) {\n  ${selector} { ${declarations} }\n}` : `${selector} { ${declarations} }`;
+    rules.push(rule);
+    length += rule.length;
+  }
+  const sheets: Stylesheet[] = [];
+  let text = '';
+  for (const rule of rules) {
+    text += rule;
+    if (text.length >= STYLESHEET_CHARS) {
+      sheets.push(stylesheet(text));
+      text = '';
+    }
+  }
+  if (text) sheets.push(stylesheet(text));
+  return sheets;
+}
+
+function stylesheet(css: string): Stylesheet {
+  const json = escapeInData(css);
+  return { json, chars: json.length, blocks: {} };
+}
+
+/** A class name as a CSS selector writes it: `hover:bg-gray-100` as `hover\:bg-gray-100`. */
+const cssEscape = (name: string) => name.replace(/[:.@\[\]%/]/g, (char) => `\\${char}`);
+
+/** The posthog-js release whose recordings the real ones in ../shared/data/real come from. */
+const POSTHOG_JS_VERSION = '1.242.1';
+
+/**
+ * What posthog-js records as the recorder starts on a page: its options and
+ * its config (custom events `$session_options` and `$posthog_config`), the
+ * same on every page of a site.
+ */
+function recorderStartEvents(rng: RandomGenerator, site: Site): { tag: string; payload: object }[] {
+  const sessionRecordingOptions = {
+    blockClass: 'ph-no-capture', ignoreClass: 'ph-ignore-input', maskTextClass: 'ph-mask', maskAllInputs: true,
+    maskInputOptions: { password: true }, slimDOMOptions: {}, collectFonts: false, inlineStylesheet: true, recordCrossOriginIframes: false,
+  };
+  const flags = Object.fromEntries(Array.from({ length: between(rng, 10, 120) }, () => [`${pick(rng, words())}-${pick(rng, words())}`, unit(rng) < 0.7 ? unit(rng) < 0.5 : pick(rng, ['control', 'test'])]));
+  const config = {
+    api_host: `https://${pick(rng, ['us', 'eu'])}.i.posthog.com`, api_transport: 'fetch', autocapture: true, capture_pageview: true,
+    persistence: 'localStorage+cookie', session_recording: { recordCrossOriginIframes: false }, advanced_disable_decide: false,
+    bootstrap: { featureFlags: flags }, loaded: {}, token: `phc_${randomToken(rng, 43)}`, ui_host: site.origin, disable_session_recording: false,
+  };
+  return [
+    { tag: '$session_options', payload: { sessionRecordingOptions, activePlugins: ['rrweb/console@1', 'rrweb/network@1'] } },
+    { tag: '$posthog_config', payload: { config } },
+  ];
+}
+
+// --- The mirror: one window's page as rrweb's mirror of it --------------------------
+
+/** What events may do with a node: its role, packed in a byte. */
+const Role = { Gone: 0, Element: 1, Text: 2, Clickable: 3, Field: 4, Container: 5, Fixed: 6 } as const;
+
+/**
+ * One window's page as rrweb's mirror holds it: which node ids exist, their
+ * parents and children, and what events may do with each. Typed arrays, about
+ * 20 bytes a node, so a thousand sessions in flight with pages of thousands of
+ * nodes fit in tens of MB.
  *
  * @example
- * const page = new Page();
- * const html = page.element(page.document().id, 'html', {});
+ * const mirror = new Mirror();
+ * mirror.add(1, 0, Role.Fixed);
  */
-export class Page {
-  private readonly nodes = new Map<number, PageNode>();
-  private nextId = 1;
-  /** Nodes events may pick; ids removed since are dropped as they are met. */
-  private readonly candidates = { element: [] as number[], text: [] as number[], input: [] as number[], image: [] as number[] };
-  /** About how many characters of JSON the nodes built so far take. */
-  builtChars = 0;
-  bodyId = 0;
+class Mirror {
+  private parent = new Int32Array(1024);
+  private firstChild = new Int32Array(1024);
+  private nextSibling = new Int32Array(1024);
+  private previousSibling = new Int32Array(1024);
+  private lastChild = new Int32Array(1024);
+  private role = new Uint8Array(1024);
+  /** The highest id given out; ids are never reused. */
+  maxId = 0;
+  /** Nodes of the rarer roles, so events find one without scanning (removed ids are dropped as met). */
+  private readonly pools: Record<'clickable' | 'field' | 'container', number[]> = { clickable: [], field: [], container: [] };
 
-  has(id: number): boolean {
-    return this.nodes.has(id);
+  /** Registers node `id` as the last child of `parentId` (0 for the document's root). */
+  add(id: number, parentId: number, role: number): void {
+    if (id >= this.parent.length) this.grow(id);
+    this.parent[id] = parentId;
+    this.role[id] = role;
+    this.firstChild[id] = this.lastChild[id] = this.nextSibling[id] = 0;
+    const previous = parentId ? this.lastChild[parentId]! : 0;
+    this.previousSibling[id] = previous;
+    if (previous) this.nextSibling[previous] = id;
+    else if (parentId) this.firstChild[parentId] = id;
+    if (parentId) this.lastChild[parentId] = id;
+    this.maxId = Math.max(this.maxId, id);
+    if (role === Role.Clickable) this.pools.clickable.push(id);
+    else if (role === Role.Field) this.pools.field.push(id);
+    else if (role === Role.Container) this.pools.container.push(id);
   }
 
-  document(): Extract<SerializedNode, { type: 0 }> {
-    return { type: NodeType.Document, childNodes: [], id: this.register(0, '#document') };
+  /** Registers `id` before `nextId` among `parentId`'s children. */
+  insertBefore(id: number, parentId: number, nextId: number, role: number): void {
+    this.add(id, parentId, role);
+    if (!nextId) return;
+    // Unlink from the end, then link in before nextId.
+    const previous = this.previousSibling[id]!;
+    if (previous) this.nextSibling[previous] = 0;
+    this.lastChild[parentId] = previous;
+    if (this.firstChild[parentId] === id) this.firstChild[parentId] = 0;
+    const before = this.previousSibling[nextId]!;
+    this.previousSibling[id] = before;
+    this.nextSibling[id] = nextId;
+    this.previousSibling[nextId] = id;
+    if (before) this.nextSibling[before] = id;
+    else this.firstChild[parentId] = id;
   }
 
-  doctype(parent: { childNodes: SerializedNode[]; id: number }): void {
-    parent.childNodes.push({ type: NodeType.DocumentType, name: 'html', publicId: '', systemId: '', id: this.register(parent.id, '!doctype') });
-  }
-
-  /** A new element under `parentId`, registered; the caller places it in the tree. */
-  element(parentId: number, tagName: string, attributes: Attributes): SerializedElement {
-    for (const [key, value] of Object.entries(attributes)) this.builtChars += key.length + String(value).length + 6;
-    const id = this.register(parentId, tagName);
-    return { type: NodeType.Element, tagName, attributes, childNodes: [], id };
-  }
-
-  /** A new element appended to `parent`'s children. */
-  child(parent: SerializedElement, tagName: string, attributes: Attributes = {}): SerializedElement {
-    const element = this.element(parent.id, tagName, attributes);
-    parent.childNodes.push(element);
-    return element;
-  }
-
-  /** A new text node appended to `parent`'s children. */
-  text(parent: SerializedElement, textContent: string, isStyle = false): void {
-    const id = this.register(parent.id, null);
-    this.builtChars += textContent.length;
-    parent.childNodes.push(isStyle ? { type: NodeType.Text, textContent, isStyle: true, id } : { type: NodeType.Text, textContent, id });
-  }
-
-  /** Removes a node and everything under it. */
+  /** Removes a node and everything under it, as rrweb's remove of a subtree root does. */
   remove(id: number): void {
-    const node = this.nodes.get(id);
-    if (!node) return;
-    const siblings = this.nodes.get(node.parentId)?.childIds;
-    siblings?.splice(siblings.indexOf(id), 1);
+    const parentId = this.parent[id]!;
+    const [previous, next] = [this.previousSibling[id]!, this.nextSibling[id]!];
+    if (previous) this.nextSibling[previous] = next;
+    else if (parentId) this.firstChild[parentId] = next;
+    if (next) this.previousSibling[next] = previous;
+    else if (parentId) this.lastChild[parentId] = previous;
     const stack = [id];
     while (stack.length > 0) {
-      const next = stack.pop()!;
-      stack.push(...(this.nodes.get(next)?.childIds ?? []));
-      this.nodes.delete(next);
+      const node = stack.pop()!;
+      for (let child = this.firstChild[node]!; child; child = this.nextSibling[child]!) stack.push(child);
+      this.role[node] = Role.Gone;
     }
   }
 
-  parentOf(id: number): number {
-    return this.nodes.get(id)!.parentId;
+  /** Whether `ancestor` is `id` or one of its ancestors. */
+  isAncestor(ancestor: number, id: number): boolean {
+    for (let node = id; node; node = this.parent[node]!) if (node === ancestor) return true;
+    return false;
   }
 
-  /** A random existing node of the kind under <body>, if there is one. */
-  pick(rng: RandomGenerator, kind: keyof Page['candidates']): number | undefined {
-    const pool = this.candidates[kind];
-    while (pool.length > 0) {
-      const at = Math.floor(unit(rng) * pool.length);
-      const id = pool[at]!;
-      if (this.nodes.has(id)) return id;
-      pool[at] = pool[pool.length - 1]!; // drop a removed id: swap in the last, shorten
-      pool.pop();
+  exists(id: number): boolean {
+    return id > 0 && id <= this.maxId && this.role[id] !== Role.Gone;
+  }
+
+  parentOf(id: number): number {
+    return this.parent[id]!;
+  }
+
+  firstChildOf(id: number): number {
+    return this.firstChild[id]!;
+  }
+
+  roleOf(id: number): number {
+    return this.role[id]!;
+  }
+
+  /** A random node of `role` that exists and has an id of at most `maxId` (it existed at that time), if there is one. */
+  pick(rng: RandomGenerator, role: number, maxId = this.maxId): number | undefined {
+    const pool = role === Role.Clickable ? this.pools.clickable : role === Role.Field ? this.pools.field : role === Role.Container ? this.pools.container : undefined;
+    if (pool) {
+      while (pool.length > 0) {
+        const at = Math.floor(unit(rng) * pool.length);
+        const id = pool[at]!;
+        if (this.role[id] === role && id <= maxId) return id;
+        if (this.role[id] !== role) {
+          pool[at] = pool[pool.length - 1]!; // drop a removed id: swap in the last, shorten
+          pool.pop();
+        } else if (pool.every((other) => other > maxId)) {
+          return undefined;
+        }
+      }
+      return undefined;
+    }
+    // Common roles: rejection sampling over the ids, most of which exist.
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const id = 1 + Math.floor(unit(rng) * maxId);
+      if (this.role[id] === role) return id;
     }
     return undefined;
   }
 
-  private register(parentId: number, tagName: string | null): number {
-    const id = this.nextId++;
-    const parent = this.nodes.get(parentId);
-    const inBody = parent !== undefined && (parent.inBody || parentId === this.bodyId);
-    this.nodes.set(id, { parentId, childIds: [], tagName, inBody });
-    parent?.childIds.push(id);
-    this.builtChars += 40 + (tagName?.length ?? 0);
-    if (inBody) {
-      if (tagName === null) this.candidates.text.push(id);
-      else this.candidates.element.push(id);
-      if (tagName === 'input' || tagName === 'textarea') this.candidates.input.push(id);
-      if (tagName === 'img') this.candidates.image.push(id);
-    }
-    return id;
+  private grow(id: number): void {
+    const size = Math.max(id + 1, this.parent.length * 2);
+    const grown = <T extends Int32Array | Uint8Array>(array: T): T => {
+      const copy = new (array.constructor as new (length: number) => T)(size);
+      copy.set(array);
+      return copy;
+    };
+    this.parent = grown(this.parent);
+    this.firstChild = grown(this.firstChild);
+    this.nextSibling = grown(this.nextSibling);
+    this.previousSibling = grown(this.previousSibling);
+    this.lastChild = grown(this.lastChild);
+    this.role = grown(this.role);
   }
 }
 
-/** An rrweb event as JSON text, split where random image data goes: parts[0] image parts[1] image ... */
-export interface EventText {
-  parts: string[];
-  /** Relative sizes of the images, drawn with the page. */
-  imageWeights: number[];
-  /** Characters of each image's data, set when the snapshot is sized. */
-  imageChars: number[];
+// --- Pages: what a page load serializes and what scripts add later -------------------
+
+/** A node to be: its tag, attributes and children, or text; ids come when it is serialized. */
+type Draft = { tag: string; attributes: Record<string, string>; children: Draft[]; role: number; svg?: true } | { text: string; role: number; style?: true };
+
+const element = (tag: string, attributes: Record<string, string>, children: Draft[] = [], role: number = Role.Element): Draft =>
+  ({ tag, attributes, children, role });
+const text = (content: string): Draft => ({ text: content, role: Role.Text });
+
+/** The class attribute production markup carries: a component or two and a handful of utilities. */
+function classes(rng: RandomGenerator, site: Site, utilities = between(rng, 4, 16)): string {
+  const names: string[] = [];
+  if (utilities > 1 && unit(rng) < 0.45) names.push(pickPopular(rng, site.components));
+  for (let count = 0; count < utilities; count++) names.push(pickPopular(rng, site.utilities));
+  return names.join(' ');
 }
 
-/** An rrweb event of any kind, as recorded. */
-interface RrwebEvent {
-  type: number;
-  data: object;
-  timestamp: number;
+/** An inline SVG icon, as icon sets render them. */
+function icon(rng: RandomGenerator, site: Site): Draft {
+  const path = element('path', { d: pickPopular(rng, site.icons), ...(unit(rng) < 0.3 && { 'fill-rule': 'evenodd', 'clip-rule': 'evenodd' }) });
+  const svg = element('svg', {
+    class: classes(rng, site, between(rng, 1, 4)), width: '100%', fill: 'currentColor', viewBox: '0 0 24 24', xmlns: 'http://www.w3.org/2000/svg',
+  }, [path], Role.Fixed);
+  return markSvg(svg);
 }
 
-function eventText(rng: RandomGenerator, event: RrwebEvent): EventText {
-  const parts = JSON.stringify(event).split(IMAGE_MARK);
-  const imageWeights = parts.slice(1).map(() => 0.2 + unit(rng));
-  return { parts, imageWeights, imageChars: imageWeights.map(() => 0) };
-}
-
-/** An inline image: random data fills the mark when the snapshot is sized. */
-function imageAttributes(rng: RandomGenerator): Attributes {
-  return {
-    alt: phrase(rng, 1, 4),
-    width: String(between(rng, 16, 800)),
-    height: String(between(rng, 16, 600)),
-    src: imageSource(rng),
-  };
-}
-
-const imageSource = (rng: RandomGenerator) => pick(rng, IMAGE_PREFIXES) + IMAGE_MARK;
-
-/** Pages with less structure than this have no stylesheets, navigation or footer. */
-const FURNISHED_PAGE_CHARS = 3000;
-
-/** Blocks of a page's <main>, each building a few nodes. */
-const SECTION_BLOCKS: ((page: Page, rng: RandomGenerator, section: SerializedElement) => void)[] = [
-  (page, rng, section) => {
-    for (let paragraph = between(rng, 1, 3); paragraph > 0; paragraph--) {
-      const p = page.child(section, 'p');
-      page.text(p, Array.from({ length: between(rng, 1, 4) }, () => sentence(rng)).join(' '));
-      if (unit(rng) < 0.3) page.text(page.child(p, 'a', { href: `/${pick(rng, words())}` }), phrase(rng, 1, 3));
-    }
-  },
-  (page, rng, section) => {
-    const list = page.child(section, 'ul', { class: className(rng) });
-    for (let item = between(rng, 2, 7); item > 0; item--) page.text(page.child(list, 'li'), sentence(rng));
-  },
-  (page, rng, section) => {
-    const figure = page.child(section, 'figure');
-    page.child(figure, 'img', imageAttributes(rng));
-    page.text(page.child(figure, 'figcaption'), sentence(rng));
-  },
-  (page, rng, section) => {
-    const form = page.child(section, 'form', { action: `/${pick(rng, words())}`, method: 'post' });
-    page.text(page.child(form, 'label', { for: 'name' }), phrase(rng, 1, 2));
-    page.child(form, 'input', { type: 'text', name: pick(rng, words()), value: '' });
-    page.child(form, 'textarea', { name: pick(rng, words()), rows: '4' });
-    page.text(page.child(form, 'button', { type: 'submit' }), phrase(rng, 1, 2));
-  },
-  (page, rng, section) => {
-    const cards = page.child(section, 'div', { class: 'cards' });
-    for (let card = between(rng, 2, 4); card > 0; card--) {
-      const div = page.child(cards, 'div', { class: `card ${className(rng)}`, style: `color: ${color(rng)}` });
-      page.text(page.child(div, 'h3'), phrase(rng, 1, 4));
-      page.text(page.child(div, 'p'), sentence(rng));
-    }
-  },
-];
-
-/**
- * A page load, as rrweb records it: a Meta event, then a FullSnapshot of a
- * new page (ids from 1, as rrweb numbers a new document) whose structure
- * (head with styles, body with header, sections, footer) takes about
- * `structureChars` characters of JSON, with inline images marked for data.
- */
-export function loadPage(rng: RandomGenerator, structureChars: number, href: string, viewport: readonly [number, number], atMs: number): { page: Page; events: RrwebEvent[] } {
-  const page = new Page();
-  const document = page.document();
-  page.doctype(document);
-  const html = page.element(document.id, 'html', { lang: 'en' });
-  document.childNodes.push(html);
-  const head = page.child(html, 'head');
-  page.child(head, 'meta', { charset: 'utf-8' });
-  page.text(page.child(head, 'title'), phrase(rng, 2, 5));
-  // A page of a few hundred bytes is bare; anything larger has the usual furniture.
-  const furnished = structureChars >= FURNISHED_PAGE_CHARS;
-  if (furnished) {
-    page.child(head, 'meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' });
-    // Stylesheets take about a quarter of a page's structure, as rrweb inlines them.
-    page.child(head, 'link', { rel: 'stylesheet', href: `/static/${pick(rng, words())}.css`, _cssText: stylesheet(rng, structureChars / 8) });
-    page.text(page.child(head, 'style'), stylesheet(rng, structureChars / 8), true);
-    page.child(head, 'script', { src: `/static/${pick(rng, words())}.js`, defer: '' });
+function markSvg(draft: Draft): Draft {
+  if ('tag' in draft) {
+    draft.svg = true;
+    draft.role = Role.Fixed;
+    draft.children.forEach(markSvg);
   }
-  const body = page.child(html, 'body', { class: className(rng) });
-  page.bodyId = body.id;
-  const header = page.child(body, 'header');
-  page.child(header, 'img', { class: 'logo', ...imageAttributes(rng) });
-  if (furnished) {
-    const nav = page.child(page.child(header, 'nav'), 'ul');
-    for (let link = between(rng, 3, 7); link > 0; link--) {
-      page.text(page.child(page.child(nav, 'li'), 'a', { href: `/${pick(rng, words())}` }), phrase(rng, 1, 2));
-    }
-  }
-  const main = page.child(body, 'main');
-  while (page.builtChars < structureChars) {
-    const section = page.child(main, 'section', { id: className(rng) });
-    page.text(page.child(section, 'h2'), phrase(rng, 2, 6));
-    for (let block = between(rng, 1, 3); block > 0; block--) pick(rng, SECTION_BLOCKS)(page, rng, section);
-  }
-  if (furnished) page.text(page.child(page.child(body, 'footer'), 'p'), sentence(rng));
-  const [width, height] = viewport;
-  return {
-    page,
-    events: [
-      { type: EventType.Meta, data: { href, width, height }, timestamp: atMs },
-      { type: EventType.FullSnapshot, data: { node: document, initialOffset: { left: 0, top: 0 } }, timestamp: atMs + 1 },
-    ],
-  };
+  return draft;
 }
 
-/**
- * A mutation that loads an image: a new `src` for an image on the page (a
- * carousel, a lazy-loaded picture), or a new image where there is none.
- */
-export function imageMutation(page: Page, rng: RandomGenerator, atMs: number): RrwebEvent {
-  const id = page.pick(rng, 'image');
-  if (id !== undefined) return mutationEvent({ texts: [], attributes: [{ id, attributes: { src: imageSource(rng) } }], removes: [], adds: [] }, atMs);
-  const parentId = page.pick(rng, 'element') ?? page.bodyId;
-  const node = page.element(parentId, 'img', imageAttributes(rng));
-  return mutationEvent({ texts: [], attributes: [], removes: [], adds: [{ parentId, nextId: null, node }] }, atMs);
+/** A link with a label, as navigation and lists hold them. */
+const link = (rng: RandomGenerator, site: Site, label: string): Draft =>
+  element('a', { class: classes(rng, site), href: `${site.origin}${pickPopular(rng, site.routes)}`, 'data-attr': `${pick(rng, words())}-${pick(rng, words())}-link` }, [
+    ...(unit(rng) < 0.3 ? [icon(rng, site)] : []),
+    element('span', { class: classes(rng, site, 2) }, [text(label)]),
+  ], Role.Clickable);
+
+/** A button: icon, label, or both, in the nested spans component libraries wrap them in. */
+function button(rng: RandomGenerator, site: Site): Draft {
+  const inner: Draft[] = [];
+  if (unit(rng) < 0.6) inner.push(element('span', { class: `${pickPopular(rng, site.components)}__icon` }, [icon(rng, site)]));
+  if (inner.length === 0 || unit(rng) < 0.6) inner.push(element('span', { class: classes(rng, site, 2) }, [text(capitalized(phrase(rng, 1, 3)))]));
+  return element('button', {
+    class: classes(rng, site), type: 'button', 'data-attr': `${pick(rng, words())}-button`, ...(unit(rng) < 0.5 && { 'aria-label': phrase(rng, 1, 3) }),
+  }, [
+    element('span', { class: `${pickPopular(rng, site.components)}__chrome` }, inner),
+  ], Role.Clickable);
 }
 
-function mutationEvent(mutation: { texts: object[]; attributes: object[]; removes: object[]; adds: object[] }, atMs: number): RrwebEvent {
-  return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Mutation, ...mutation }, timestamp: atMs };
-}
-
-/** A small subtree a script might add: a list item, a message, a card. */
-function addedSubtree(page: Page, rng: RandomGenerator, parentId: number): SerializedElement {
-  const tag = pick(rng, ['li', 'div', 'p', 'span']);
-  const node = page.element(parentId, tag, unit(rng) < 0.5 ? { class: className(rng) } : {});
-  page.text(node, sentence(rng));
-  if (tag === 'div' && unit(rng) < 0.5) page.text(page.child(node, 'button', { type: 'button' }), phrase(rng, 1, 2));
+/** Wraps a draft in `depth` layout divs, which is how production trees reach 20-30 levels. */
+function wrapped(rng: RandomGenerator, site: Site, draft: Draft, depth: number, role: number = Role.Element): Draft {
+  let node = draft;
+  for (let level = 0; level < depth; level++) node = element('div', { class: classes(rng, site, between(rng, 1, 5)) }, [node], role);
   return node;
 }
 
-/** Removes, then adds, then text and attribute changes: the order rrweb applies them in. */
-function mutation(page: Page, rng: RandomGenerator, atMs: number): RrwebEvent {
-  const removes: { parentId: number; id: number }[] = [];
-  for (let count = between(rng, 0, 2); count > 0; count--) {
-    const id = page.pick(rng, unit(rng) < 0.5 ? 'element' : 'text');
-    if (id === undefined) break;
-    removes.push({ parentId: page.parentOf(id), id });
-    page.remove(id);
-  }
-  const adds: { parentId: number; nextId: null; node: SerializedElement }[] = [];
-  for (let count = between(rng, removes.length === 0 ? 1 : 0, 3); count > 0; count--) {
-    const parentId = page.pick(rng, 'element') ?? page.bodyId;
-    adds.push({ parentId, nextId: null, node: addedSubtree(page, rng, parentId) });
-  }
-  const texts: { id: number; value: string }[] = [];
-  for (let count = between(rng, 0, 2); count > 0; count--) {
-    const id = page.pick(rng, 'text');
-    if (id !== undefined) texts.push({ id, value: sentence(rng) });
-  }
-  const attributes: { id: number; attributes: Attributes }[] = [];
-  for (let count = between(rng, 0, 2); count > 0; count--) {
-    const id = page.pick(rng, 'element');
-    if (id !== undefined) attributes.push({ id, attributes: unit(rng) < 0.5 ? { class: className(rng) } : { style: `color: ${color(rng)}` } });
-  }
-  return mutationEvent({ texts, attributes, removes, adds }, atMs);
-}
-
-/** One incremental event of user activity at `atMs` on nodes that exist. */
-function activityEvent(page: Page, rng: RandomGenerator, viewport: readonly [number, number], atMs: number, light: boolean): RrwebEvent {
-  const [width, height] = viewport;
-  const target = () => page.pick(rng, 'element') ?? page.bodyId;
-  // Light activity (a batch of a few hundred bytes) is a click, a scroll or a few mouse positions.
-  const roll = light ? 0.2 + unit(rng) * 0.5 : unit(rng);
-  let data: object;
-  let input: number | undefined;
-  if (roll < 0.35) {
-    const count = between(rng, 1, light ? 3 : 12);
-    const positions = Array.from({ length: count }, (_, at) => ({
-      x: between(rng, 0, width), y: between(rng, 0, height), id: target(), timeOffset: (at - count + 1) * between(rng, 10, 60),
-    }));
-    data = { source: IncrementalSource.MouseMove, positions };
-  } else if (roll < 0.55) {
-    data = { source: IncrementalSource.MouseInteraction, type: pick(rng, MOUSE_INTERACTIONS), id: target(), x: between(rng, 0, width), y: between(rng, 0, height) };
-  } else if (roll < 0.7) {
-    data = { source: IncrementalSource.Scroll, id: unit(rng) < 0.7 ? 1 : target(), x: 0, y: between(rng, 0, 8000) };
-  } else if (roll < 0.8 && (input = page.pick(rng, 'input')) !== undefined) {
-    data = { source: IncrementalSource.Input, text: phrase(rng, 1, 8), isChecked: false, id: input };
-  } else if (roll < 0.82) {
-    data = { source: IncrementalSource.ViewportResize, width: between(rng, 320, 2560), height: between(rng, 480, 1440) };
-  } else {
-    return mutation(page, rng, atMs);
-  }
-  return { type: EventType.IncrementalSnapshot, data, timestamp: atMs };
-}
-
-/** About how many characters an activity event's JSON takes, to spread timestamps. */
-const TYPICAL_ACTIVITY_EVENT_CHARS = 200;
-/** Below this many characters to go, only light events (a mutation can take a thousand). */
-const LIGHT_ACTIVITY_CHARS = 800;
-
 /**
- * User activity between `fromMs` and `toMs`: mouse moves, clicks, scrolls,
- * input and mutations, about `chars` characters of JSON, at increasing times.
+ * Blocks of page content, each a subtree: what a page's main area is made of
+ * and what a script renders into it later. `small` blocks are a text or two,
+ * for landing on a size.
  */
-export function activity(page: Page, rng: RandomGenerator, chars: number, viewport: readonly [number, number], fromMs: number, toMs: number, text: (event: RrwebEvent) => EventText): EventText[] {
-  const events: EventText[] = [];
-  const step = (toMs - fromMs) / (chars / TYPICAL_ACTIVITY_EVENT_CHARS + 1);
-  let length = 0;
-  do {
-    const atMs = Math.min(toMs, Math.floor(fromMs + (events.length + 1) * step));
-    const event = text(activityEvent(page, rng, viewport, atMs, chars - length < LIGHT_ACTIVITY_CHARS));
-    events.push(event);
-    length += event.parts[0]!.length + 1;
-  } while (length < chars);
-  return events;
-}
-
-// ---------------------------------------------------------------------------
-// Encode payloads, sizing: a session's recorded events brought to each
-// snapshot's planned size, as JSON or as gzip-base64.
-// ---------------------------------------------------------------------------
-
-/**
- * Of a full snapshot's JSON, the share that is page structure rather than
- * image data; of an incremental one's, the share that is activity rather than
- * a lazy-loaded image. Images are what make real snapshots large and poorly
- * compressible, and sizing by them is exact.
- */
-const STRUCTURE_SHARE = { full: 0.1, incremental: 0.2 } as const;
-/**
- * Level-1 gzip of UTF-16 event JSON, bytes per character (measured: 0.36 for
- * large batches to 0.65 for the smallest): a high guess, so that the text and
- * earlier images rarely take bytes the last image needs.
- */
-const TEXT_BYTES_PER_CHAR = 0.45;
-/** Deflated random letters take a byte each (see `letterCode`). */
-const IMAGE_BYTES_PER_CHAR = 1;
-/** Below this many bytes left, an incremental snapshot gets no image: its text alone is as close as it gets. */
-const MIN_IMAGE_EVENT_BYTES = 160;
-
-/**
- * Records a session's windows as rrweb would: one page per window, replaced
- * by each full snapshot (a page load) and changed by each incremental one.
- * Draws from the session's own content stream; each snapshot's image data
- * comes from a keystream of its own.
- *
- * @example
- * const recorder = new Recorder(config, session);
- * const events = recorder.record(plan[0], 20000); // Meta and FullSnapshot of a new page
- */
-export class Recorder {
-  private readonly rng: RandomGenerator;
-  private readonly siteUrl: string;
-  private readonly windows = new Map<number, { page: Page; viewport: readonly [number, number] }>();
-
-  constructor(random: SessionRandom, siteUrl: string) {
-    this.rng = random.stream('content');
-    this.siteUrl = siteUrl;
-  }
-
-  /** The snapshot's events, with about `textChars` characters of JSON besides image data. */
-  record(snapshot: PlannedSnapshot, textChars: number): EventText[] {
-    const text = (event: RrwebEvent) => eventText(this.rng, event);
-    if (snapshot.kind === 'full') {
-      const viewport = this.windows.get(snapshot.window)?.viewport ?? pick(this.rng, VIEWPORTS);
-      const href = `${this.siteUrl}/${pick(this.rng, words())}`;
-      const { page, events } = loadPage(this.rng, textChars, href, viewport, snapshot.firstEventMs);
-      this.windows.set(snapshot.window, { page, viewport });
-      return events.map(text);
-    }
-    const { page, viewport } = this.windows.get(snapshot.window)!;
-    return activity(page, this.rng, textChars, viewport, snapshot.firstEventMs, snapshot.sentAtMs - 1, text);
-  }
-
-  /** One more event adding a lazy-loaded image to the snapshot's window, at its end. */
-  imageEvent(snapshot: PlannedSnapshot): EventText {
-    return eventText(this.rng, imageMutation(this.windows.get(snapshot.window)!.page, this.rng, snapshot.sentAtMs));
-  }
-}
-
-/** Characters of the events as a JSON array, images included. */
-export function jsonLength(events: readonly EventText[]): number {
-  let length = 1 + events.length; // brackets and commas
-  for (const event of events) {
-    for (const part of event.parts) length += part.length;
-    for (const chars of event.imageChars) length += chars;
-  }
-  return length;
-}
-
-/** Shares `total` characters out among the events' images by their weights. */
-function shareImageChars(events: readonly EventText[], total: number): void {
-  const weights = events.flatMap((event) => event.imageWeights);
-  const sum = weights.reduce((a, b) => a + b, 0);
-  let given = 0;
-  let seen = 0;
-  for (const event of events) {
-    event.imageChars = event.imageWeights.map((weight) => {
-      seen += weight;
-      // Cumulative rounding: the shares add up to exactly `total`.
-      const upTo = Math.round((total * seen) / sum);
-      const chars = upTo - given;
-      given = upTo;
-      return chars;
-    });
-  }
-}
-
-/** The events as JSON text, image data drawn in order from `imageData`. */
-export function renderEvents(events: readonly EventText[], imageData: (chars: number) => string): string {
-  return `[${events.map((event) => renderEvent(event, imageData)).join(',')}]`;
-}
-
-function renderEvent(event: EventText, imageData: (chars: number) => string): string {
-  let text = event.parts[0]!;
-  for (let image = 0; image < event.imageChars.length; image++) text += imageData(event.imageChars[image]!) + event.parts[image + 1]!;
-  return text;
-}
-
-/**
- * A snapshot's events whose JSON takes `targetChars` characters (or as few
- * as its smallest form, for tiny targets): page or activity text first, then
- * image data for the rest. `maxEventChars` caps each event; images that do not
- * fit go into events of their own that add them after the page loads.
- */
-export function eventsOfLength(recorder: Recorder, snapshot: PlannedSnapshot, targetChars: number, maxEventChars = Infinity): { events: EventText[]; spread: boolean } {
-  // Half the cap: escaping for a `data` string can double the text (never the images).
-  const events = recorder.record(snapshot, Math.min(targetChars * STRUCTURE_SHARE[snapshot.kind], maxEventChars / 4));
-  if (snapshot.kind === 'incremental') events.push(recorder.imageEvent(snapshot));
-  shareImageChars(events, Math.max(0, targetChars - jsonLength(events)));
-  let overflow = 0;
-  for (const event of Number.isFinite(maxEventChars) ? events : []) {
-    // Trim the event's images, last first, until it fits.
-    let excess = escapedLength(event) - maxEventChars;
-    for (let image = event.imageChars.length - 1; image >= 0 && excess > 0; image--) {
-      const cut = Math.min(excess, event.imageChars[image]!);
-      event.imageChars[image]! -= cut;
-      overflow += cut;
-      excess -= cut;
-    }
-  }
-  const spread = overflow > 0;
-  while (overflow > 0) {
-    const event = recorder.imageEvent(snapshot);
-    const ownChars = jsonLength([event]) - 1; // what it adds to the snapshot besides its image: its text and a comma
-    event.imageChars = [Math.max(0, Math.min(overflow - ownChars, maxEventChars - escapedLength(event)))];
-    overflow -= ownChars + event.imageChars[0]!;
-    events.push(event);
-  }
-  return { events, spread };
-}
-
-/** Characters of the event's JSON once escaped to sit in a `data` string; image data needs no escaping. */
-function escapedLength(event: EventText): number {
-  let length = 0;
-  for (const part of event.parts) length += escapeInData(part).length;
-  for (const chars of event.imageChars) length += chars;
-  return length;
-}
-
-const legacyGzip = {
-  header: Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]), // deflate, no name, no time, unknown OS
-  /** The empty final block that ends a deflate stream whose blocks were flushed. */
-  end: Buffer.from([0x03, 0x00]),
-  trailerBytes: 8,
-  bom: Buffer.from([0xff, 0xfe]),
-  /** What a member takes besides its deflate blocks: header, final block, trailer. */
-  get frameBytes(): number {
-    return this.header.length + this.end.length + this.trailerBytes;
+const CONTENT_BLOCKS: readonly ((rng: RandomGenerator, site: Site) => Draft)[] = [
+  (rng, site) => element('section', { class: classes(rng, site) }, [
+    element('h2', { class: classes(rng, site, 3), id: pick(rng, words()) }, [text(capitalized(phrase(rng, 2, 6)))]),
+    ...Array.from({ length: between(rng, 1, 4) }, () => element('p', { class: classes(rng, site, 2) }, [
+      text(sentence(rng)),
+      ...(unit(rng) < 0.4 ? [link(rng, site, phrase(rng, 1, 3)), text(` ${sentence(rng)}`)] : []),
+    ])),
+  ], Role.Container),
+  (rng, site) => wrapped(rng, site, element('div', { class: classes(rng, site) }, Array.from({ length: between(rng, 2, 8) }, () =>
+    element('div', { class: classes(rng, site) }, [
+      wrapped(rng, site, icon(rng, site), between(rng, 0, 2)),
+      element('h3', { class: classes(rng, site, 3) }, [text(capitalized(phrase(rng, 1, 4)))]),
+      element('p', { class: classes(rng, site, 3) }, [text(sentence(rng))]),
+      button(rng, site),
+    ])), Role.Container), between(rng, 1, 4)),
+  (rng, site) => {
+    const columns = between(rng, 3, 7);
+    const row = (cell: () => Draft) => element('tr', { class: classes(rng, site, 3) }, Array.from({ length: columns }, () => element('td', { class: classes(rng, site, 2) }, [cell()])));
+    return wrapped(rng, site, element('table', { class: classes(rng, site) }, [
+      element('thead', {}, [element('tr', {}, Array.from({ length: columns }, () => element('th', { class: classes(rng, site, 3) }, [text(capitalized(phrase(rng, 1, 2)))])))]),
+      element('tbody', {}, Array.from({ length: between(rng, 3, 15) }, () => row(() => (unit(rng) < 0.3
+        ? element('span', { class: classes(rng, site, 4) }, [text(pick(rng, words()))])
+        : unit(rng) < 0.2 ? link(rng, site, phrase(rng, 1, 3)) : text(unit(rng) < 0.5 ? String(between(rng, 0, 99999)) : phrase(rng, 1, 3))))), Role.Container),
+    ]), between(rng, 2, 5));
   },
-};
-const TEXT_DEFLATE = { level: 1, finishFlush: zlibConstants.Z_SYNC_FLUSH };
-/** Short text between images is stored, not compressed: a call to zlib costs about 10 µs whatever its size. */
-const MIN_DEFLATED_TEXT_BYTES = 256;
+  (rng, site) => element('form', { class: classes(rng, site) }, [
+    ...Array.from({ length: between(rng, 1, 5) }, () => element('div', { class: classes(rng, site) }, [
+      element('label', { class: classes(rng, site, 3) }, [text(capitalized(phrase(rng, 1, 3)))]),
+      unit(rng) < 0.8
+        ? element('input', { class: classes(rng, site), type: pick(rng, ['text', 'email', 'search', 'number']), placeholder: phrase(rng, 1, 3), value: '' }, [], Role.Field)
+        : element('textarea', { class: classes(rng, site), rows: '3' }, [], Role.Field),
+    ])),
+    button(rng, site),
+  ]),
+  (rng, site) => element('ul', { class: classes(rng, site) }, Array.from({ length: between(rng, 2, 12) }, () =>
+    element('li', { class: classes(rng, site, 3) }, [link(rng, site, capitalized(phrase(rng, 1, 4)))])), Role.Container),
+  (rng, site) => element('pre', { class: classes(rng, site, 3) }, [element('code', { class: 'language-js' }, Array.from({ length: between(rng, 4, 30) }, () =>
+    element('span', { class: `token ${pick(rng, ['keyword', 'string', 'punctuation', 'function', 'comment', 'number'])}` }, [text(pick(rng, words()))])))]),
+];
+const SMALL_BLOCK = (rng: RandomGenerator, site: Site): Draft => element('p', { class: classes(rng, site, 2) }, [text(phrase(rng, 2, 8))]);
 
-/** UTF-16 text for a deflate stream: level 1, or for short text a stored block (5 bytes more than the text). */
-function deflateText(plain: Buffer, first: boolean): Buffer {
-  if (first || plain.length >= MIN_DEFLATED_TEXT_BYTES) return deflateRawSync(plain, TEXT_DEFLATE);
-  const header = Buffer.alloc(5); // not last, stored, byte-aligned after a flush; LEN and NLEN
-  header.writeUInt16LE(plain.length, 1);
-  header.writeUInt16LE(~plain.length & 0xffff, 3);
-  return Buffer.concat([header, plain]);
+/** About how many characters of JSON a draft serializes to: for choosing blocks that fit. */
+function draftChars(draft: Draft): number {
+  if ('text' in draft) return 40 + draft.text.length;
+  let chars = 70 + draft.tag.length;
+  for (const key in draft.attributes) chars += key.length + draft.attributes[key]!.length + 6;
+  for (const child of draft.children) chars += draftChars(child);
+  return chars;
 }
 
-/** Writes bits least significant first, as deflate packs them. */
-class BitWriter {
-  readonly bytes: number[] = [];
-  /** Bits not yet making a whole byte, and how many. */
-  pending = 0;
-  pendingBits = 0;
+/** A content block of about `chars` characters at most: a drawn block if it fits, else a small one. */
+function blockOf(rng: RandomGenerator, site: Site, chars: number): Draft {
+  if (chars < SMALL_BLOCK_LIMIT) return SMALL_BLOCK(rng, site);
+  const draft = pick(rng, CONTENT_BLOCKS)(rng, site);
+  return draftChars(draft) <= chars ? draft : SMALL_BLOCK(rng, site);
+}
+/** Below this many characters of room, only small blocks. */
+const SMALL_BLOCK_LIMIT = 400;
 
-  write(value: number, bits: number): void {
-    this.pending |= value << this.pendingBits;
-    this.pendingBits += bits;
-    while (this.pendingBits >= 8) {
-      this.bytes.push(this.pending & 0xff);
-      this.pending >>>= 8;
-      this.pendingBits -= 8;
-    }
-  }
-
-  /** A Huffman code, which deflate writes most significant bit first. */
-  code(code: number, length: number): void {
-    for (let bit = length - 1; bit >= 0; bit--) this.write((code >> bit) & 1, 1);
-  }
+/** Serializes drafts as rrweb's snapshot does: nested, ids in document order from `nextId`, registered in the mirror. */
+function snapshotNode(draft: Draft, parentId: number, mirror: Mirror, ids: { next: number }): object {
+  const id = ids.next++;
+  mirror.add(id, parentId, draft.role);
+  if ('text' in draft) return draft.style ? { type: NodeType.Text, textContent: draft.text, isStyle: true, id } : { type: NodeType.Text, textContent: draft.text, id };
+  const childNodes = draft.children.map((child) => snapshotNode(child, id, mirror, ids));
+  return draft.svg
+    ? { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes, isSVG: true, id }
+    : { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes, id };
 }
 
-/** Canonical Huffman codes for code lengths (RFC 1951, 3.2.2). */
-function canonicalCodes(lengths: readonly number[]): number[] {
-  const count = new Array<number>(16).fill(0);
-  for (const length of lengths) if (length) count[length]!++;
-  const next = new Array<number>(16).fill(0);
-  let code = 0;
-  for (let bits = 1; bits < 16; bits++) next[bits] = code = (code + count[bits - 1]!) << 1;
-  return lengths.map((length) => (length ? next[length]!++ : 0));
-}
-
-/** Huffman code lengths for symbol frequencies, merging the two lightest until one tree is left. */
-function huffmanLengths(frequencies: readonly number[]): number[] {
-  const lengths = frequencies.map(() => 0);
-  const trees = frequencies.flatMap((weight, symbol) => (weight > 0 ? [{ weight, symbols: [symbol] }] : []));
-  while (trees.length > 1) {
-    trees.sort((a, b) => a.weight - b.weight || a.symbols[0]! - b.symbols[0]!);
-    const [a, b] = trees.splice(0, 2) as [(typeof trees)[0], (typeof trees)[0]];
-    for (const symbol of [...a.symbols, ...b.symbols]) lengths[symbol]!++;
-    trees.push({ weight: a.weight + b.weight, symbols: [...a.symbols, ...b.symbols] });
-  }
-  return lengths;
-}
-
-/** Base64's letters but '/', which random image data draws from; why 63: see `letterCode`. */
-const IMAGE_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+';
-/** The letter each random byte stands for (four letters come up 1/64 more often: 256 = 4 × 63 + 4). */
-const LETTER_OF_BYTE = Uint8Array.from({ length: 256 }, (_, byte) => IMAGE_LETTERS.charCodeAt(byte % IMAGE_LETTERS.length));
-
-/** Random image data as text: one letter per random byte. */
-export function lettersOf(random: Buffer): string {
-  const letters = Buffer.allocUnsafe(random.length);
-  for (let at = 0; at < random.length; at++) letters[at] = LETTER_OF_BYTE[random[at]!]!;
-  return letters.toString('latin1');
+/** One flat entry of a mutation's `adds`. */
+interface Add {
+  parentId: number;
+  nextId: number | null;
+  node: object;
 }
 
 /**
- * A deflate code for random letters in UTF-16, as gzip's Huffman coder would
- * build for them, written directly because zlib takes 9 ns a character to
- * find it: the zero byte of every UTF-16 unit gets 1 bit, each of the 63
- * letters and end-of-block 7, a complete code. Every letter with its zero
- * byte is exactly one byte of output, so a block's size is known before it is
- * made; and the block's header is made a whole number of bytes, so each
- * letter's code is a byte looked up in a table. Built on first use.
+ * Serializes a new subtree as rrweb's mutation observer emits it: flat, one
+ * entry a node with `childNodes: []`, each parent before its children,
+ * siblings last to first so that `nextId` (the next sibling) exists already.
  */
-let letterCode: { header: Buffer; letterByte: Uint8Array; tail: Buffer } | undefined;
-
-function buildLetterCode(): NonNullable<typeof letterCode> {
-  // Length and distance codes declared but unused change only the header's length:
-  // take the first counts of them that end the header on a byte boundary.
-  for (let unusedLengths = 0; unusedLengths <= 29; unusedLengths++) {
-    for (let unusedDistances = 0; unusedDistances <= 29; unusedDistances++) {
-      const code = letterCodeDeclaring(unusedLengths, unusedDistances);
-      if (code) return code;
-    }
+function flatAdds(draft: Draft, parentId: number, nextId: number | null, mirror: Mirror, ids: { next: number }, adds: Add[]): void {
+  const id = ids.next++;
+  if (nextId) mirror.insertBefore(id, parentId, nextId, draft.role);
+  else mirror.add(id, parentId, draft.role);
+  if ('text' in draft) {
+    adds.push({ parentId, nextId, node: { type: NodeType.Text, textContent: draft.text, id } });
+    return;
   }
-  throw new Error('internal error: no header for the letter code ends on a byte boundary');
+  adds.push({
+    parentId, nextId,
+    node: draft.svg
+      ? { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes: [], isSVG: true, id }
+      : { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes: [], id },
+  });
+  // Children are appended last to first, each before the one emitted after it.
+  let next: number | null = null;
+  for (let child = draft.children.length - 1; child >= 0; child--) {
+    const childId = ids.next;
+    flatAdds(draft.children[child]!, id, next, mirror, ids, adds);
+    next = childId;
+  }
 }
 
-/** The letter code with unused codes declared (zero-length), if its header is whole bytes. */
-function letterCodeDeclaring(unusedLengths: number, unusedDistances: number): NonNullable<typeof letterCode> | undefined {
-  const literalLengths = new Array<number>(257 + unusedLengths).fill(0);
-  literalLengths[0] = 1;
-  for (const letter of IMAGE_LETTERS) literalLengths[letter.charCodeAt(0)] = 7;
-  literalLengths[256] = 7;
-  const literalCodes = canonicalCodes(literalLengths);
-  // No distances are used; one code of one bit says so.
-  const distanceLengths = [1, ...new Array<number>(unusedDistances).fill(0)];
+const VIEWPORTS = [[1280, 800], [1440, 900], [1512, 823], [1920, 1080], [1366, 768], [1470, 709], [390, 844], [412, 915]] as const;
 
-  // The code lengths, run-length coded: 16 repeats the previous length 3-6 times, 17 and 18 are runs of zeros.
-  const lengths = [...literalLengths, ...distanceLengths];
-  const runs: [symbol: number, extra: number, extraBits: number][] = [];
-  for (let at = 0; at < lengths.length; ) {
-    const value = lengths[at]!;
-    let run = 1;
-    while (lengths[at + run] === value) run++;
-    at += run;
-    if (value === 0) {
-      for (; run >= 11; run -= Math.min(run, 138)) runs.push([18, Math.min(run, 138) - 11, 7]);
-      if (run >= 3) runs.push([17, run - 3, 3]);
-      else for (; run > 0; run--) runs.push([0, 0, 0]);
+/** Marks stand-ins for a site's stylesheets in serialized JSON: a control character nothing else writes. */
+const STYLESHEET_MARK = '\u0007';
+/** Where a page's main content goes in its serialized JSON. */
+const CONTENT_MARK = '\u0007content\u0007';
+
+/**
+ * A page load as rrweb records it: the Meta event, the FullSnapshot's JSON
+ * around its main content (`head`, with stylesheet marks, and `tail`), and
+ * what posthog-js adds right after (its recorder-start custom events, the
+ * page view, the initial network requests). The content is added block by
+ * block (`addContent`) until the payload is the size it is to be.
+ */
+export interface PageLoad {
+  meta: RecordedEvent;
+  /** The FullSnapshot's `data` JSON before its content, and after it; `timestamp` is the event's. */
+  head: string;
+  tail: string;
+  timestamp: number;
+  /** The site's stylesheets the page links, which the head marks as `\u0007<index>\u0007`. */
+  stylesheets: Stylesheet[];
+  after: RecordedEvent[];
+}
+
+/** A sidebar: a tree of links, `depth` levels deep, a few open at each level. */
+function sidebarTree(rng: RandomGenerator, site: Site, depth: number): Draft {
+  return element('ul', { class: classes(rng, site) }, Array.from({ length: between(rng, 3, 9) }, (_, at) =>
+    element('li', { class: classes(rng, site, 3) }, [
+      link(rng, site, capitalized(phrase(rng, 1, 3))),
+      ...(depth > 1 && at < 2 ? [sidebarTree(rng, site, depth - 1)] : []),
+    ])), Role.Container);
+}
+
+/** Pages with less compressed room than this are bare: no header, sidebar or layout wrappers, as small real pages. */
+const FURNISHED_PAGE_BYTES = 12_000;
+
+/** The browser window a session records: its page (as rrweb's mirror), viewport and clock. */
+export class BrowserWindow {
+  readonly site: Site;
+  private readonly rng: RandomGenerator;
+  viewport: readonly [number, number];
+  href = '';
+  mirror = new Mirror();
+  private readonly ids = { next: 1 };
+  /** Where content goes: the route container, replaced by a navigation; content ids are above it. */
+  private routeId = 0;
+  private appId = 0;
+  /** When the page last changed: mouse positions never reach back before it. */
+  lastMutationMs = 0;
+  /**
+   * The last id the page load gave out. Clicks, scrolls, input and mouse
+   * positions go to those nodes: rrweb's Replayer, seeking, looks nodes up in
+   * the live page while nodes added since exist only in its virtual DOM.
+   */
+  private loadMaxId = 0;
+  /** Whether this window's recorder has started (its first page load). */
+  private started = false;
+  private timeOrigin = 0;
+
+  constructor(site: Site, rng: RandomGenerator) {
+    this.site = site;
+    this.rng = rng;
+    this.viewport = pick(rng, VIEWPORTS);
+  }
+
+  /**
+   * Loads a new page at `atMs`: a new document, ids from 1, linking the first
+   * `stylesheets` of the site's, furnished with header, sidebar and layout
+   * unless `bare`; and the events posthog-js records with it: its
+   * recorder-start events (on the window's first page, unless `bare`), the
+   * page view and `initialRequests` network entries. Content follows with
+   * `addContent`.
+   */
+  load(atMs: number, stylesheets: number, bare: boolean, initialRequests: number): PageLoad {
+    const { rng, site } = this;
+    this.mirror = new Mirror();
+    this.ids.next = 1;
+    this.href = `${site.origin}${pickPopular(rng, site.routes)}`;
+    this.timeOrigin = atMs - between(rng, 300, 3000);
+    const linked = site.stylesheets.slice(0, stylesheets);
+    const mark = (index: number) => `${STYLESHEET_MARK}${index}${STYLESHEET_MARK}`;
+    const head = element('head', {}, [
+      element('meta', { charset: 'utf-8' }, [], Role.Fixed),
+      element('title', {}, [text(bare ? capitalized(pick(rng, words())) : `${capitalized(phrase(rng, 1, 4))} | ${capitalized(pick(rng, words()))}`)], Role.Fixed),
+      ...(bare ? [] : [element('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }, [], Role.Fixed)]),
+      ...linked.map((_, index) => site.kind === 'docs'
+        ? element('style', { 'data-emotion': 'css-global' }, [{ text: mark(index), role: Role.Fixed, style: true }], Role.Fixed)
+        : element('link', { crossorigin: 'anonymous', _cssText: mark(index) }, [], Role.Fixed)),
+      ...(bare ? [] : site.scripts.map((src) => element('script', { src, defer: '' }, [], Role.Fixed))),
+    ], Role.Fixed);
+    // A bare page is a small real page: few classes, no furniture.
+    const few = bare ? 1 : undefined;
+    const route = element('div', { class: classes(rng, site, few) }, [{ text: CONTENT_MARK, role: Role.Fixed }], Role.Container);
+    let app: Draft = element('main', { class: classes(rng, site, few) }, [route], Role.Fixed);
+    if (!bare) {
+      const header = element('header', { class: classes(rng, site) }, [
+        link(rng, site, capitalized(pick(rng, words()))),
+        element('nav', { class: classes(rng, site) }, [element('ul', { class: classes(rng, site) }, Array.from({ length: between(rng, 3, 9) }, () =>
+          element('li', { class: classes(rng, site, 3) }, [link(rng, site, capitalized(phrase(rng, 1, 2)))])), Role.Fixed)], Role.Fixed),
+        element('div', { class: classes(rng, site) }, [
+          element('input', { class: classes(rng, site), type: 'search', placeholder: 'Search', value: '' }, [], Role.Field), button(rng, site),
+        ], Role.Fixed),
+      ], Role.Fixed);
+      const sidebar = element('aside', { class: classes(rng, site) }, [sidebarTree(rng, site, site.kind === 'docs' ? 4 : 2)], Role.Fixed);
+      const layout = element('div', { class: classes(rng, site) }, [sidebar, wrapped(rng, site, app, between(rng, 2, 6), Role.Fixed)], Role.Fixed);
+      app = wrapped(rng, site, element('div', { class: classes(rng, site) }, [header, wrapped(rng, site, layout, between(rng, 2, 6), Role.Fixed)], Role.Fixed), between(rng, 2, 5), Role.Fixed);
+    }
+    const body = element('body', bare ? {} : { class: classes(rng, site, 3) }, [element('div', bare ? { id: 'root' } : { id: 'root', class: classes(rng, site, 2) }, [app], Role.Container)], Role.Fixed);
+    const html = element('html', { lang: 'en' }, [head, body], Role.Fixed);
+    const document = { type: NodeType.Document, childNodes: [] as object[], id: this.ids.next++ };
+    this.mirror.add(document.id, 0, Role.Fixed);
+    const doctypeId = this.ids.next++;
+    document.childNodes.push({ type: NodeType.DocumentType, name: 'html', publicId: '', systemId: '', id: doctypeId });
+    this.mirror.add(doctypeId, document.id, Role.Fixed);
+    document.childNodes.push(snapshotNode(html, document.id, this.mirror, this.ids));
+    // The content mark, the last node in document order, stands for the route's content: drop it and give its id to the first block.
+    const markId = --this.ids.next;
+    this.routeId = this.mirror.parentOf(markId);
+    this.mirror.remove(markId);
+    this.loadMaxId = Infinity; // until the page is sized: its content blocks come with it
+    this.appId = this.routeId;
+    for (let id = 1; id < this.routeId; id++) if (this.mirror.roleOf(id) === Role.Container) (this.appId = id), (id = this.routeId);
+    const json = JSON.stringify({ node: document, initialOffset: { left: 0, top: 0 } });
+    const contentAt = json.indexOf(`{"type":3,"textContent":"${escapeInData(CONTENT_MARK)}"`);
+    const timestamp = atMs + between(rng, 16, 73); // rrweb's Meta comes 16-73 ms before its FullSnapshot
+    const [width, height] = this.viewport;
+    const meta: RecordedEvent = { type: EventType.Meta, data: { href: this.href, width, height }, timestamp: atMs };
+    const after: RecordedEvent[] = [];
+    let at = timestamp + between(rng, 1, 20);
+    if (!this.started && !bare) {
+      for (const { tag, payload } of site.recorderStart) after.push({ type: EventType.Custom, data: { tag, payload }, timestamp: at++ });
+      this.started = true;
+    }
+    if (!bare) after.push({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at++ });
+    if (initialRequests > 0) after.push(this.networkEvent(at + between(rng, 50, 400), initialRequests, true));
+    this.lastMutationMs = timestamp;
+    return {
+      meta, head: json.slice(0, contentAt), tail: json.slice(json.indexOf('}', contentAt) + 1), timestamp, stylesheets: linked, after,
+    };
+  }
+
+  /** One block of the page's main content of about `chars` characters at most, serialized in place (for a page load being sized). */
+  addContent(chars: number): string {
+    this.loadMaxId = Infinity;
+    return JSON.stringify(snapshotNode(blockOf(this.rng, this.site, chars), this.routeId, this.mirror, this.ids));
+  }
+
+  // --- Activity ----------------------------------------------------------------------
+
+  /**
+   * One event of activity at `atMs`, of about `chars` characters of JSON at
+   * most (small events when little room is left): a draw from the mix of
+   * what users and pages do, ACTIVITY.
+   */
+  activity(atMs: number, chars: number): RecordedEvent {
+    this.settleLoad();
+    // Near a batch's size only the smallest events: a click or a scroll.
+    if (chars < TINY_EVENT_CHARS) return unit(this.rng) < 0.5 ? this.click(atMs) : this.scroll(atMs);
+    const roll = unit(this.rng);
+    let share = 0;
+    for (const kind of ACTIVITY) {
+      share += kind.share;
+      if (roll < share) return chars >= kind.minChars ? kind.make(this, atMs, chars) : this.mouseMove(atMs);
+    }
+    return this.mouseMove(atMs);
+  }
+
+  mouseMove(atMs: number): RecordedEvent {
+    const { rng } = this;
+    const [width, height] = this.viewport;
+    // rrweb's mousemove sampling: a position every 50 ms at most, flushed every 500 ms, offsets in (-500, 0];
+    // none before the page last changed, so every position's node exists at its time.
+    const reach = Math.min(500, atMs - this.lastMutationMs);
+    const count = reach < 100 ? 1 : between(rng, 2, Math.min(7, Math.floor(reach / 50)));
+    const positions = Array.from({ length: count }, (_, at) => ({
+      x: between(rng, 0, width), y: between(rng, 0, height), id: this.visibleNode(), timeOffset: -Math.floor(((count - 1 - at) * reach) / count),
+    }));
+    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.MouseMove, positions }, timestamp: atMs };
+  }
+
+  /** Ends the page load: what exists now is what it brought (see `loadMaxId`). */
+  private settleLoad(): void {
+    if (this.loadMaxId === Infinity) this.loadMaxId = this.ids.next - 1;
+  }
+
+  /** Nodes of the page load that still exist, for positions and interactions (see `loadMaxId`). */
+  private loaded(role: number): number | undefined {
+    return this.mirror.pick(this.rng, role, this.loadMaxId);
+  }
+
+  private visibleNode(): number {
+    return this.loaded(Role.Element) ?? this.loaded(Role.Clickable) ?? this.appId;
+  }
+
+  click(atMs: number): RecordedEvent {
+    const { rng } = this;
+    const [width, height] = this.viewport;
+    const id = this.loaded(Role.Clickable) ?? this.visibleNode();
+    const type = pick(rng, [0, 1, 2, 2, 2, 5, 6]); // MouseUp, MouseDown, Click (most), Focus, Blur
+    return {
+      type: EventType.IncrementalSnapshot,
+      data: { source: IncrementalSource.MouseInteraction, type, id, x: between(rng, 0, width * 100) / 100, y: between(rng, 0, height * 100) / 100 },
+      timestamp: atMs,
+    };
+  }
+
+  scroll(atMs: number): RecordedEvent {
+    const id = unit(this.rng) < 0.6 ? 1 : this.visibleNode();
+    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Scroll, id, x: 0, y: between(this.rng, 0, 6000) }, timestamp: atMs };
+  }
+
+  /** Typing into a field; posthog-js masks all inputs, so the text is asterisks. */
+  input(atMs: number): RecordedEvent {
+    const id = this.loaded(Role.Field);
+    if (id === undefined) return this.click(atMs);
+    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Input, text: '*'.repeat(between(this.rng, 1, 24)), isChecked: false, id }, timestamp: atMs };
+  }
+
+  resize(atMs: number): RecordedEvent {
+    const [width, height] = this.viewport;
+    this.viewport = [Math.max(320, width + between(this.rng, -200, 200)), Math.max(320, height + between(this.rng, -150, 150))];
+    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.ViewportResize, width: this.viewport[0], height: this.viewport[1] }, timestamp: atMs };
+  }
+
+  /**
+   * A mutation as rrweb records it: removes of subtree roots, flat adds, then
+   * text and attribute changes of nodes that existed before it (rrweb drops
+   * those of nodes it adds). The adds take up to `room` characters: a list
+   * render, or from NAVIGATION_CHARS a single-page-app navigation that
+   * replaces the route's content. Only content (ids above the route) is ever
+   * removed, so the page keeps its frame.
+   */
+  mutation(atMs: number, room: number): RecordedEvent {
+    this.settleLoad();
+    const { rng, mirror } = this;
+    // Most mutations add a node or a few; some a component; a few a whole view (20-416 adds in production).
+    const size = unit(rng);
+    const chars = Math.min(room, size < 0.7 ? 500 : size < 0.95 ? 6000 : MAX_MUTATION_CHARS) * unit(rng);
+    const before = this.ids.next - 1; // the last id given out before this mutation
+    const removes: { parentId: number; id: number }[] = [];
+    const adds: Add[] = [];
+    const texts: { id: number; value: string }[] = [];
+    const attributes: { id: number; attributes: Record<string, string> }[] = [];
+    if (chars >= NAVIGATION_CHARS && unit(rng) < 0.5) {
+      const parentId = mirror.parentOf(this.routeId);
+      removes.push({ parentId, id: this.routeId });
+      mirror.remove(this.routeId);
+      const blocks: Draft[] = [];
+      for (let size = 0; size < chars; ) {
+        const block = blockOf(rng, this.site, chars - size);
+        blocks.push(block);
+        size += draftChars(block);
+      }
+      const routeId = this.ids.next;
+      flatAdds(element('div', { class: classes(rng, this.site) }, blocks, Role.Container), parentId, null, mirror, this.ids, adds);
+      this.routeId = routeId;
+      this.href = `${this.site.origin}${pickPopular(rng, this.site.routes)}`;
     } else {
-      runs.push([value, 0, 0]);
-      for (run--; run >= 3; run -= Math.min(run, 6)) runs.push([16, Math.min(run, 6) - 3, 2]);
-      for (; run > 0; run--) runs.push([value, 0, 0]);
+      // Content rendered into a list, a grid or the route: a block or a few, appended or prepended.
+      const parentId = mirror.pick(rng, Role.Container) ?? this.routeId;
+      const nextId = unit(rng) < 0.3 ? mirror.firstChildOf(parentId) || null : null;
+      for (let size = 0; size === 0 || size < chars; ) {
+        const block = blockOf(rng, this.site, chars - size);
+        flatAdds(block, parentId, nextId, mirror, this.ids, adds);
+        size += draftChars(block);
+      }
+      const removed = mirror.pick(rng, Role.Element, before);
+      if (removed !== undefined && removed > this.routeId && unit(rng) < 0.3 && !mirror.isAncestor(removed, parentId)) {
+        removes.unshift({ parentId: mirror.parentOf(removed), id: removed });
+        mirror.remove(removed);
+      }
     }
+    for (let count = between(rng, 0, 3); count > 0; count--) {
+      const id = mirror.pick(rng, Role.Element, before);
+      if (id !== undefined) attributes.push({ id, attributes: { class: classes(rng, this.site) } });
+    }
+    for (let count = between(rng, 0, 2); count > 0; count--) {
+      const id = mirror.pick(rng, Role.Text, before);
+      if (id !== undefined) texts.push({ id, value: phrase(rng, 1, 5) });
+    }
+    this.lastMutationMs = atMs;
+    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Mutation, texts, attributes, removes, adds }, timestamp: atMs };
   }
-  const frequencies = new Array<number>(19).fill(0);
-  for (const [symbol] of runs) frequencies[symbol]!++;
-  const runLengths = huffmanLengths(frequencies);
-  const runCodes = canonicalCodes(runLengths);
-  const order = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
-  let sent = order.length;
-  while (runLengths[order[sent - 1]!] === 0) sent--;
 
-  const header = new BitWriter();
-  header.write(0, 1); // not the last block
-  header.write(2, 2); // dynamic Huffman codes
-  header.write(literalLengths.length - 257, 5);
-  header.write(distanceLengths.length - 1, 5);
-  header.write(sent - 4, 4);
-  for (const symbol of order.slice(0, sent)) header.write(runLengths[symbol]!, 3);
-  for (const [symbol, extra, extraBits] of runs) {
-    header.code(runCodes[symbol]!, runLengths[symbol]!);
-    header.write(extra, extraBits);
+  /** A class or style changing, or a counter's text: the small mutations a live page makes all the time. */
+  smallMutation(atMs: number): RecordedEvent {
+    const { rng, mirror } = this;
+    const id = mirror.pick(rng, Role.Element);
+    const textId = mirror.pick(rng, Role.Text);
+    const attributes = id === undefined ? [] : [{ id, attributes: unit(rng) < 0.7 ? { class: classes(rng, this.site) } : { style: `height: ${between(rng, 0, 400)}px;` } }];
+    const texts = textId === undefined || unit(rng) < 0.5 ? [] : [{ id: textId, value: String(between(rng, 0, 9999)) }];
+    this.lastMutationMs = atMs;
+    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Mutation, texts, attributes, removes: [], adds: [] }, timestamp: atMs };
   }
-  if (header.pendingBits !== 0) return undefined;
 
-  const reversed = (code: number, length: number) => {
-    let bits = 0;
-    for (let bit = 0; bit < length; bit++) bits |= ((code >> bit) & 1) << (length - 1 - bit);
-    return bits;
-  };
-  const zeroByte = reversed(literalCodes[0]!, 1) << 7;
-  const letterByte = Uint8Array.from(LETTER_OF_BYTE, (letter) => reversed(literalCodes[letter]!, 7) | zeroByte);
-  const tail = new BitWriter();
-  tail.code(literalCodes[256]!, 7); // end of block
-  tail.write(0, 3); // then an empty stored block, as zlib's sync flush ends: not last, stored...
-  tail.write(0, 8 - tail.pendingBits); // ...to the byte...
-  return { header: Buffer.from(header.bytes), letterByte, tail: Buffer.from([...tail.bytes, 0x00, 0x00, 0xff, 0xff]) }; // ...LEN 0, NLEN
+  /** A console message of the site's code, as posthog-js's console plugin records it. */
+  consoleEvent(atMs: number): RecordedEvent {
+    const { level, payload, trace } = pickPopular(this.rng, this.site.console);
+    return { type: EventType.Plugin, data: { plugin: 'rrweb/console@1', payload: { level, trace, payload } }, timestamp: atMs };
+  }
+
+  /**
+   * Network requests as posthog-js's network plugin records them: resource
+   * timing entries (float milliseconds, as browsers give them), and for
+   * fetches the method, status and sometimes the body.
+   */
+  networkEvent(atMs: number, count: number, initial = false, chars = Infinity): RecordedEvent {
+    const { rng } = this;
+    const bodyRoom = chars / count - REQUEST_CHARS;
+    const requests = Array.from({ length: count }, (_, index) => this.request(atMs, initial && index === 0 ? 'navigation' : initial ? pick(rng, ['script', 'link', 'img', 'css', 'fetch']) : 'fetch', initial, bodyRoom));
+    if (initial) return { type: EventType.Plugin, data: { plugin: 'rrweb/network@1', payload: { requests, isInitial: true } }, timestamp: atMs };
+    return { type: EventType.Plugin, data: { plugin: 'rrweb/network@1', payload: { requests } }, timestamp: atMs };
+  }
+
+  private request(atMs: number, initiatorType: string, initial: boolean, bodyRoom: number): object {
+    const { rng, site } = this;
+    const ms = (value: number) => Math.round(value * 10) / 10 + pick(rng, TIMER_NOISE);
+    const startTime = Math.max(0, atMs - this.timeOrigin - between(rng, 5, 900));
+    const duration = between(rng, 2, 1500) + unit(rng);
+    const endpoint = pick(rng, site.api);
+    const name = initiatorType === 'navigation' ? this.href
+      : initiatorType === 'script' ? pick(rng, site.scripts)
+        : initiatorType === 'link' || initiatorType === 'css' ? `${site.origin}/static/index-${randomToken(rng, 8)}.css`
+          : initiatorType === 'img' ? `${site.origin}/static/${pick(rng, words())}.${pick(rng, ['png', 'svg', 'webp'])}`
+            : `${site.origin}${endpoint.path}`;
+    const transferSize = between(rng, 0, 40_000);
+    const entry: Record<string, unknown> = {
+      name, entryType: initiatorType === 'navigation' ? 'navigation' : 'resource', startTime: ms(startTime), duration: ms(duration), initiatorType,
+      deliveryType: '', nextHopProtocol: pick(rng, ['h2', 'h3', 'http/1.1', '']), renderBlockingStatus: 'non-blocking', workerStart: 0,
+      redirectStart: 0, redirectEnd: 0, fetchStart: ms(startTime + 0.3), domainLookupStart: ms(startTime + 0.3), domainLookupEnd: ms(startTime + 0.3),
+      connectStart: ms(startTime + 0.3), secureConnectionStart: 0, connectEnd: ms(startTime + 0.3), requestStart: ms(startTime + duration * 0.2),
+      responseStart: ms(startTime + duration * 0.8), firstInterimResponseStart: 0, responseEnd: ms(startTime + duration), transferSize,
+      encodedBodySize: Math.max(0, transferSize - 300), decodedBodySize: transferSize * between(rng, 1, 4), responseStatus: pick(rng, [200, 200, 200, 200, 0, 304, 500]), serverTiming: [],
+    };
+    const request: Record<string, unknown> = { ...entry, startTime: Math.round(startTime), endTime: Math.round(startTime + duration), timeOrigin: this.timeOrigin, timestamp: Math.floor(this.timeOrigin + startTime) };
+    if (initiatorType === 'fetch' && !initial) {
+      Object.assign(request, {
+        method: endpoint.method, status: request.responseStatus, requestHeaders: { 'content-type': 'application/json' },
+        requestBody: endpoint.method === 'GET' ? '' : JSON.stringify({ [pick(rng, words())]: phrase(rng, 1, 3) }),
+        responseHeaders: { 'content-type': 'application/json', 'cache-control': 'no-cache' },
+        ...(unit(rng) < 0.5 && endpoint.body.length < bodyRoom && { responseBody: endpoint.body }),
+      });
+    }
+    if (initial) request.isInitial = true;
+    return request;
+  }
+
+  /** A network event of the app's fetches: one to three requests, as many as `chars` holds, bodies only where they fit. */
+  fetches(atMs: number, chars: number): RecordedEvent {
+    return this.networkEvent(atMs, Math.max(1, Math.min(Math.floor(chars / REQUEST_CHARS), between(this.rng, 1, 3))), false, chars);
+  }
+
+  /** A random pause of about `meanMs`, from the window's stream: the gaps between a user's events. */
+  pause(meanMs: number): number {
+    return 2 * meanMs * unit(this.rng);
+  }
+
+  custom(atMs: number): RecordedEvent {
+    const tag = pick(this.rng, ['window hidden', 'window visible', '$pageview', 'sessionNoLongerIdle']);
+    const payload = tag === '$pageview' ? { href: this.href } : tag === 'sessionNoLongerIdle' ? { reason: 'user activity', type: 3 } : {};
+    return { type: EventType.Custom, data: { tag, payload }, timestamp: atMs };
+  }
 }
 
-/** Bytes a block of `letters` random letters takes: its header, one a letter, its end. */
-function letterBlockBytes(letters: number): number {
-  letterCode ??= buildLetterCode();
-  return letterCode.header.length + letters + letterCode.tail.length;
-}
-
-/** Scratch UTF-16 text of letters for their checksum; odd bytes stay zero. */
-const letterText = Buffer.alloc(2 * 32768);
+/** Events for the last few characters of a batch: a click or a scroll takes about 100. */
+const TINY_EVENT_CHARS = 250;
+/** About how many characters of JSON a request takes in a network event, without bodies. */
+const REQUEST_CHARS = 1100;
+/** Timing values browsers give carry float noise from subtracting clock readings (213.60000002384183). */
+const TIMER_NOISE = [0, 0, 0, 2.384185791015625e-8, 1.1920928955078125e-8, -1.1920928955078125e-8];
+/** Mutations of this many characters or more may be single-page-app navigations. */
+const NAVIGATION_CHARS = 8000;
+/** A mutation's adds stay under this: a render of a few hundred nodes, as the largest real ones (416 adds). */
+const MAX_MUTATION_CHARS = 60_000;
 
 /**
- * Writes a deflate block of random letters, one per byte of `random`, into
- * `target` at `offset`, ending at a flush point. Returns the checksum of the
- * letters' UTF-16 text continued from `crc`.
+ * What happens on a page, by share of events and the least room each needs:
+ * mouse moves dominate, clicks and scrolls follow, the page changes now and
+ * then, the app logs and fetches; viewport resizes are rare (0-2.2% in
+ * production recordings).
  */
-function writeLetterBlock(random: Buffer, target: Buffer, offset: number, crc: number): number {
-  letterCode ??= buildLetterCode();
-  const { header, letterByte, tail } = letterCode;
-  target.set(header, offset);
-  let at = offset + header.length;
-  for (let start = 0; start < random.length; start += letterText.length / 2) {
-    const end = Math.min(random.length, start + letterText.length / 2);
-    for (let letter = start; letter < end; letter++) {
-      const byte = random[letter]!;
-      letterText[2 * (letter - start)] = LETTER_OF_BYTE[byte]!;
-      target[at++] = letterByte[byte]!;
-    }
-    crc = crc32(letterText.subarray(0, 2 * (end - start)), crc);
-  }
-  target.set(tail, at);
-  return crc;
-}
-
-/**
- * Encodes events as PostHog's capture did: gzip of the UTF-16LE text (with
- * byte-order mark) of their JSON, `targetBytes` long. The deflate stream is a
- * series of blocks joined at flush points, each compressed once: the text
- * around images at level 1 (or stored, if short) first, so what it costs is
- * known; then each
- * image's random letters, coded as gzip would (a byte a letter) and sized to
- * its share of the bytes left, the last image to the byte.
- *
- * When the text alone takes more than `targetBytes`, the result is larger;
- * events without images come out as long as their text does.
- *
- * @example
- * gunzipSync(gzipEvents(events, 10_000, random)).subarray(2).toString('utf16le'); // the events' JSON
- */
-export function gzipEvents(events: readonly EventText[], targetBytes: number, random: (bytes: number) => Buffer): Buffer {
-  // The JSON text cut at each image: texts[k] comes before image k.
-  const texts: string[] = ['['];
-  events.forEach((event, at) => {
-    texts[texts.length - 1] += (at > 0 ? ',' : '') + event.parts[0];
-    texts.push(...event.parts.slice(1));
-  });
-  texts[texts.length - 1] += ']';
-  const plainTexts = texts.map((text) => Buffer.from(text, 'utf16le'));
-  plainTexts[0] = Buffer.concat([legacyGzip.bom, plainTexts[0]!]);
-  const deflatedTexts = plainTexts.map((text, at) => deflateText(text, at === 0));
-  let left = targetBytes - legacyGzip.frameBytes;
-  for (const bytes of deflatedTexts) left -= bytes.length;
-
-  const slots = events.flatMap((event) => event.imageWeights.map((weight, image) => ({ event, image, weight })));
-  const totalWeight = slots.reduce((sum, slot) => sum + slot.weight, 0);
-  const budget = left;
-  const letters = slots.map(({ event, image, weight }, at) => {
-    const bytes = at === slots.length - 1 ? left : Math.floor((budget * weight) / totalWeight);
-    event.imageChars[image] = Math.max(0, bytes - letterBlockBytes(0));
-    if (event.imageChars[image] > 0) left -= letterBlockBytes(event.imageChars[image]);
-    return event.imageChars[image];
-  });
-
-  // The member, written in place: header, text and image blocks in order, end, trailer.
-  const member = Buffer.allocUnsafe(targetBytes - left);
-  member.set(legacyGzip.header);
-  let at = legacyGzip.header.length;
-  let crc = 0;
-  let size = 0;
-  plainTexts.forEach((text, index) => {
-    member.set(deflatedTexts[index]!, at);
-    at += deflatedTexts[index]!.length;
-    crc = crc32(text, crc);
-    size += text.length;
-    const count = letters[index] ?? 0;
-    if (count > 0) {
-      crc = writeLetterBlock(random(count), member, at, crc);
-      at += letterBlockBytes(count);
-      size += 2 * count;
-    }
-  });
-  member.set(legacyGzip.end, at);
-  member.writeUInt32LE(crc >>> 0, at + legacyGzip.end.length);
-  member.writeUInt32LE(size >>> 0, at + legacyGzip.end.length + 4); // ISIZE: the length modulo 2^32
-  return member;
-}
-
-/**
- * A snapshot's data for `--payload rrweb`: the gzip of its events, whose
- * base64 lands within 5% of `snapshot.size` characters (never below the
- * smallest batch of its kind). Call it in plan order: it records the events
- * of the snapshot's window.
- */
-export function rrwebSnapshotData(recorder: Recorder, snapshot: PlannedSnapshot, random: (bytes: number) => Buffer): { member: Buffer; events: EventText[] } {
-  const targetBytes = Math.floor((snapshot.size * 3) / 4);
-  const fixedBytes = legacyGzip.frameBytes + legacyGzip.bom.length;
-  const share = STRUCTURE_SHARE[snapshot.kind];
-  // JSON characters for which text at TEXT_BYTES_PER_CHAR takes `share` of the bytes and images the rest.
-  const jsonChars = (targetBytes - fixedBytes) / (share * TEXT_BYTES_PER_CHAR + (1 - share) * IMAGE_BYTES_PER_CHAR);
-  const events = recorder.record(snapshot, share * jsonChars);
-  // An image only where the bytes left for it are expected to be worth an event.
-  if (snapshot.kind === 'incremental' && (1 - share) * targetBytes >= MIN_IMAGE_EVENT_BYTES) events.push(recorder.imageEvent(snapshot));
-  return { member: gzipEvents(events, targetBytes, random), events };
-}
-
+const ACTIVITY: readonly { share: number; minChars: number; make: (window: BrowserWindow, atMs: number, chars: number) => RecordedEvent }[] = [
+  { share: 0.25, minChars: 0, make: (window, atMs) => window.mouseMove(atMs) },
+  { share: 0.12, minChars: 0, make: (window, atMs) => window.click(atMs) },
+  { share: 0.07, minChars: 0, make: (window, atMs) => window.scroll(atMs) },
+  { share: 0.03, minChars: 0, make: (window, atMs) => window.input(atMs) },
+  { share: 0.01, minChars: 0, make: (window, atMs) => window.resize(atMs) },
+  { share: 0.10, minChars: 300, make: (window, atMs) => window.smallMutation(atMs) },
+  { share: 0.12, minChars: 1500, make: (window, atMs, chars) => window.mutation(atMs, chars) },
+  { share: 0.18, minChars: 1500, make: (window, atMs, chars) => window.fetches(atMs, chars) },
+  { share: 0.09, minChars: 3000, make: (window, atMs) => window.consoleEvent(atMs) },
+  { share: 0.03, minChars: 200, make: (window, atMs) => window.custom(atMs) },
+];
 
 // ===========================================================================
-// 4. Payloads: the snapshot data each format carries, written straight into
-// the output buffer. `--payload random` is base64 of a gzip member of stored
-// blocks of random bytes: valid gzip-base64, exactly the planned size.
+// 4. Payloads: a snapshot's events as each format carries them, brought to
+// the planned size. `--payload random` is opaque base64; rrweb payloads are
+// the legacy capture's gzip-base64 of Python's JSON in UTF-16, or the events
+// as posthog-js sends them, large ones compressed (`cv`). Sizes are hit by
+// adding content until a trial compression says the batch is full.
 // ===========================================================================
 
 /** Snapshot data read front to back: each call writes the next `count` characters. */
@@ -1879,6 +2037,478 @@ function randomSnapshotData(keystream: (count: number) => Buffer, rng: RandomGen
   return { text: new Base64Text(keystream), length: 4 * Math.max(1, stochasticRound(rng, size / 4)) };
 }
 
+/** posthog-js compresses FullSnapshots always, and mutations of this many JSON characters or more (its 1.184-1.242 releases). */
+const COMPRESS_EVENT_CHARS = 1024;
+/** The `cv` of posthog-js's compressed events. */
+const COMPRESSED_EVENT_VERSION = '2024-10';
+
+/** How many characters a byte takes once its latin1 character is escaped in a JSON string: `"` `\` and controls grow. */
+const ESCAPED_CHARS = Uint8Array.from({ length: 256 }, (_, byte) => JSON.stringify(String.fromCharCode(byte)).length - 2);
+/** Characters of a latin1 string of `bytes` once escaped in JSON. */
+function escapedLength(bytes: Uint8Array): number {
+  let length = 0;
+  for (let at = 0; at < bytes.length; at++) length += ESCAPED_CHARS[bytes[at]!]!;
+  return length;
+}
+
+/**
+ * posthog-js's `gzipToString`: fflate's gzip of the JSON, as a latin1
+ * string, its header time the event's (as fflate's mtime from Date.now()).
+ * fflate writes the empty list as a stored block; zlib (level 6, fflate's
+ * default) does the rest, which differ from fflate's bytes only in detail.
+ */
+function gzipToString(json: string, atMs: number): string {
+  if (json === '[]') return EMPTY_LIST_MEMBER(atMs).toString('latin1');
+  const bytes = Buffer.from(json);
+  const member = Buffer.concat([gzip.header(atMs, FFLATE_GZIP), deflateRawSync(bytes, COMPRESSION), gzip.trailer(crc32(bytes), bytes.length)]);
+  return member.toString('latin1');
+}
+
+/** fflate 0.4's gzip of `[]`: a stored block, 25 bytes. */
+const EMPTY_LIST_MEMBER = (atMs: number) => Buffer.concat([gzip.header(atMs, FFLATE_GZIP), Buffer.from([0x01, 0x02, 0x00, 0xfd, 0xff, 0x5b, 0x5d]), gzip.trailer(crc32(Buffer.from('[]')), 2)]);
+
+/**
+ * An event as posthog-js sends it: compressed (`cv`) as its compressEvent
+ * does (FullSnapshot data; a mutation's four lists, each on its own) when
+ * `compress` and it is large enough, else as it is.
+ */
+function sentEvent(event: RecordedEvent, compress: boolean): object {
+  if (!compress) return event;
+  if (event.type === EventType.IncrementalSnapshot && (event.data as { source: number }).source === IncrementalSource.Mutation) {
+    if (JSON.stringify(event).length < COMPRESS_EVENT_CHARS) return event;
+    const { texts, attributes, removes, adds } = event.data as Record<'texts' | 'attributes' | 'removes' | 'adds', unknown[]>;
+    const pack = (list: unknown[]) => gzipToString(JSON.stringify(list), event.timestamp);
+    return {
+      type: event.type,
+      data: { source: IncrementalSource.Mutation, texts: pack(texts), attributes: pack(attributes), removes: pack(removes), adds: pack(adds) },
+      timestamp: event.timestamp,
+      cv: COMPRESSED_EVENT_VERSION,
+    };
+  }
+  return event;
+}
+
+/** Legacy payloads: the events' JSON as Python wrote it, in UTF-16 with its byte-order mark, gzip at a level within 2% of Python's 9. */
+const LEGACY_TEXT = { encoding: 'utf16le', python: true } as const;
+/** posthog-js's compressed events: UTF-8 JSON. */
+const SENT_TEXT = { encoding: 'utf8', python: false } as const;
+
+/** Compressed bytes a JSON character takes, as a first guess before any trial: Python's UTF-16 and plain UTF-8. */
+const FIRST_GUESS_BYTES_PER_CHAR: Record<TextEncoding, number> = { utf16le: 0.2, utf8: 0.16 };
+/** Small texts compress less: the first guess grows by a factor of 1 + SMALL_TEXT_BYTES / target. */
+const SMALL_TEXT_BYTES = 600;
+/** A batch's events are at most this large, unless it has reached MAX_BATCH_EVENTS and must grow by larger ones. */
+const MAX_EVENT_CHARS = 60_000;
+/** Events average about this many JSON characters, and compressed bytes in a legacy batch: for spacing them in time. */
+const EVENT_CHARS = 600;
+const EVENT_BYTES = 60;
+/** A batch holds at most this many events, so chunk 0's events_summary stays small; past it, events are made large. */
+const MAX_BATCH_EVENTS = 600;
+/** Batches of events (not page loads) are sized to this accuracy. */
+const SIZE_TOLERANCE = 0.03;
+
+/**
+ * A page load's events encoded into `writer`, the page's content added block
+ * by block until a trial says the encoded batch reaches `target` (in the
+ * writer's measure); returns the finished member and the batch's events.
+ */
+function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWriter: () => DeflateWriter, target: number,
+  measure: (writer: DeflateWriter, trial: DeflateTrial) => number): { member: Buffer; events: RecordedEvent[] } {
+  // A furnished page, unless the batch is small or its frame alone turns out larger than the batch: then a bare one.
+  for (const bare of target < FURNISHED_PAGE_BYTES ? [true] : [false, true]) {
+    const writer = newWriter();
+    // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
+    const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
+    let stylesheets = 0;
+    for (let spent = 0; !bare && stylesheets < window.site.stylesheets.length; stylesheets++) {
+      spent += deflatedStylesheet(window.site.stylesheets[stylesheets]!, writer.encoding).deflated.length;
+      if (spent > share * target) break;
+    }
+    // The initial network batch takes about a fifth of the batch, as in production page loads (66-79 kB of 0.9-2 MB).
+    const initialRequests = bare ? 0 : Math.min(114, Math.floor((0.2 * target) / 120));
+    const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests);
+    writer.write(`[${JSON.stringify(page.meta)},{"type":2,"data":${page.head}`, page.stylesheets);
+    const tail = `${page.tail},"timestamp":${page.timestamp}}${page.after.map((event) => `,${JSON.stringify(event)}`).join('')}]`;
+    if (!bare && measure(writer, writer.trial(tail)) > target) continue;
+    const trial = fillToSize(writer, target, tail, measure, (missing, first) => (first ? '' : ',') + window.addContent(missing));
+    const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
+    return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
+  }
+  throw new Error('internal error: a bare page is always made');
+}
+
+/**
+ * Adds content to `writer` (`next`, given about how many characters are
+ * still missing) until a trial of the whole, with `tail`, measures at least
+ * `target` less the tolerance; returns that trial. Estimates between trials
+ * use the bytes per character the last trial showed.
+ */
+function fillToSize(writer: DeflateWriter, target: number, tail: string, measure: (writer: DeflateWriter, trial: DeflateTrial) => number,
+  next: (missingChars: number, first: boolean) => string): DeflateTrial {
+  // Small batches compress less: a higher first guess for them, so their first events are not too large.
+  let perChar = FIRST_GUESS_BYTES_PER_CHAR[writer.encoding] * (1 + SMALL_TEXT_BYTES / Math.max(1, target));
+  let trial = writer.trial(tail);
+  let measured = measure(writer, trial);
+  let first = true;
+  let content = { chars: 0, bytes: 0 };
+  // Blocks compress unevenly: fill half of what the estimate says is missing, measure, and again, taking the
+  // larger of the last and the average bytes per character, so the last block seldom overshoots.
+  while (measured < target * (1 - SIZE_TOLERANCE)) {
+    const missingChars = (target - measured) / perChar;
+    let added = 0;
+    while (added < missingChars / 2) {
+      const text = next(missingChars / 2 - added, first);
+      first = false;
+      writer.write(text);
+      added += text.length;
+    }
+    const before = measured;
+    trial = writer.trial(tail);
+    measured = measure(writer, trial);
+    content = { chars: content.chars + added, bytes: content.bytes + measured - before };
+    perChar = Math.max(0.01, (measured - before) / added, content.bytes / content.chars);
+  }
+  return trial;
+}
+
+/** A number in [0, 1) from a time, for choices that need no stream of their own. */
+const unitFrom = (ms: number) => mix32(ms | 0) / 2 ** 32 + 0.5;
+
+/**
+ * The times of a batch's events: from its first moment to just before it is
+ * sent, about `expected` of them evenly at random; more than expected pile up
+ * at the end, as a burst does.
+ */
+class BatchClock {
+  private atMs: number;
+  private readonly endMs: number;
+  private readonly meanStepMs: number;
+  private readonly window: BrowserWindow;
+
+  constructor(window: BrowserWindow, fromMs: number, sentAtMs: number, expected: number) {
+    this.window = window;
+    this.atMs = fromMs;
+    this.endMs = Math.max(fromMs, sentAtMs - 1);
+    this.meanStepMs = (this.endMs - fromMs) / Math.max(2, expected);
+  }
+
+  /** The next event's time: always later than the last (events at one moment replay in no set order), until the end. */
+  next(): number {
+    this.atMs = Math.min(this.endMs, this.atMs + Math.max(1, Math.floor(this.window.pause(this.meanStepMs))));
+    return this.atMs;
+  }
+}
+
+/**
+ * Activity events between the batch's first and last moments, until a trial
+ * of the encoded batch measures `target`: events spaced as a user's, more
+ * and larger ones when the batch must be large.
+ */
+function encodeActivity(window: BrowserWindow, snapshot: PlannedSnapshot, writer: DeflateWriter, target: number,
+  measure: (writer: DeflateWriter, trial: DeflateTrial) => number): { member: Buffer; events: RecordedEvent[] } {
+  const events: RecordedEvent[] = [];
+  const clock = new BatchClock(window, snapshot.firstEventMs, snapshot.sentAtMs, target / EVENT_BYTES);
+  writer.write('[');
+  const trial = fillToSize(writer, target, ']', measure, (missing, first) => {
+    const atMs = clock.next();
+    const event = events.length >= MAX_BATCH_EVENTS ? window.mutation(atMs, missing) : window.activity(atMs, Math.min(missing, MAX_EVENT_CHARS));
+    events.push(event);
+    return (first ? '' : ',') + JSON.stringify(event);
+  });
+  return { member: writer.finish(trial), events };
+}
+
+/**
+ * `--payload rrweb` for one snapshot: the gzip member of what the legacy
+ * capture wrote (Python's json.dumps of the events, UTF-16 with BOM, gzip),
+ * its base64 within 5% of `snapshot.size` (or the smallest batch of its
+ * kind), and the batch's events.
+ */
+function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { member: Buffer; events: RecordedEvent[] } {
+  const targetBytes = Math.floor((snapshot.size * 3) / 4);
+  const newWriter = () => new DeflateWriter(LEGACY_TEXT, gzip.header(snapshot.receivedAtUs / 1000, PYTHON_GZIP));
+  const memberBytes = (writer: DeflateWriter, trial: DeflateTrial) => writer.memberBytes(trial);
+  return snapshot.kind === 'full'
+    ? encodePageLoad(window, snapshot, newWriter, targetBytes, memberBytes)
+    : encodeActivity(window, snapshot, newWriter(), targetBytes, memberBytes);
+}
+
+/**
+ * A snapshot's events as posthog-js sends them, JSON of about `snapshot.size`
+ * characters in all: a page load's FullSnapshot data compressed (`cv`) and
+ * sized by trial, or activity events until the size is reached; events too
+ * large for one message (`maxEventChars`) are not made, their content goes
+ * into the events after.
+ */
+function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, maxEventChars: number): object[] {
+  const sent: object[] = [];
+  let chars = 1; // the list's brackets, less the first comma
+  const add = (event: object) => {
+    sent.push(event);
+    chars += JSON.stringify(event).length + 1;
+  };
+  let fromMs = snapshot.firstEventMs;
+  if (snapshot.kind === 'full') {
+    const page = encodeSentPageLoad(window, snapshot, compress, Math.min(snapshot.size, maxEventChars));
+    for (const event of page) add(event);
+    fromMs = (page.at(-1) as RecordedEvent).timestamp;
+  }
+  const clock = new BatchClock(window, fromMs, snapshot.sentAtMs, snapshot.size / EVENT_CHARS);
+  while (chars < snapshot.size * (1 - SIZE_TOLERANCE) || sent.length === 0) {
+    const atMs = clock.next();
+    const room = Math.min(maxEventChars / 2, snapshot.size - chars);
+    const event = sent.length >= MAX_BATCH_EVENTS ? window.mutation(atMs, room) : window.activity(atMs, room);
+    add(sentEvent(event, compress));
+  }
+  return sent;
+}
+
+/**
+ * A page load's events as posthog-js sends them: Meta, the FullSnapshot
+ * (its data compressed, `cv`, sized by trial so the events come to about
+ * `target` characters), and what follows it.
+ */
+function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number): object[] {
+  if (!compress) {
+    const bare = target < 4 * FURNISHED_PAGE_BYTES;
+    let stylesheets = 0;
+    for (let spent = 0; !bare && stylesheets < window.site.stylesheets.length; stylesheets++) {
+      spent += window.site.stylesheets[stylesheets]!.chars;
+      if (spent > 0.6 * target) break;
+    }
+    const page = window.load(snapshot.firstEventMs, stylesheets, bare, bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
+    page.head = page.head.replace(STYLESHEET_MARK_PATTERN, (_, index: string) => page.stylesheets[Number(index)]!.json);
+    const blocks: string[] = [];
+    let chars = page.head.length + page.tail.length;
+    const others = JSON.stringify([page.meta, ...page.after]).length;
+    while (chars + others < target * (1 - SIZE_TOLERANCE)) {
+      const block = window.addContent(target - chars - others);
+      blocks.push(block);
+      chars += block.length + 1;
+    }
+    const data = JSON.parse(`${page.head}${blocks.join(',')}${page.tail}`);
+    return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp }, ...page.after];
+  }
+  // The compressed data travels as an escaped latin1 string: size it by its escaped length.
+  const escaped = (writer: DeflateWriter, trial: DeflateTrial) => writer.escapedLength(trial);
+  const stylesheetsFor = (budget: number) => {
+    let count = 0;
+    for (let spent = 0; count < window.site.stylesheets.length; count++) {
+      spent += escapedLength(deflatedStylesheet(window.site.stylesheets[count]!, 'utf8').deflated);
+      if (spent > 0.6 * budget) break;
+    }
+    return count;
+  };
+  for (const bare of target < 4 * FURNISHED_PAGE_BYTES ? [true] : [false, true]) {
+    const writer = new DeflateWriter(SENT_TEXT, gzip.header(snapshot.firstEventMs, FFLATE_GZIP));
+    const page = window.load(snapshot.firstEventMs, bare ? 0 : stylesheetsFor(target), bare, bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
+    const others = JSON.stringify([page.meta, ...page.after]).length + '{"type":2,"data":"","timestamp":0000000000000,"cv":"2024-10"}'.length;
+    writer.write(page.head, page.stylesheets);
+    if (!bare && others + escaped(writer, writer.trial(page.tail)) > target) continue;
+    const trial = fillToSize(writer, Math.max(0, target - others), page.tail, escaped, (missing, first) => (first ? '' : ',') + window.addContent(missing));
+    const data = writer.finish(trial).toString('latin1');
+    return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
+  }
+  throw new Error('internal error: a bare page is always made');
+}
+
+// ===========================================================================
+// 5. Compression: gzip members (RFC 1952) assembled from deflate pieces
+// (RFC 1951) joined at flush points: fresh text compressed as it comes,
+// with the previous 32 KiB as its dictionary, so the pieces read as one
+// stream; a site's stylesheets compressed once and spliced into every page
+// that links them; the last piece finished by the trial that sized it.
+// ===========================================================================
+
+const gzip = {
+  /** What a member takes besides its deflate blocks: 10 bytes of header, 8 of trailer (CRC-32, ISIZE). */
+  frameBytes: 18,
+  /** A member's header: deflate, no flags, the modification time in seconds, and the writer's extra flags and OS. */
+  header(mtimeMs: number, writer: { extraFlags: number; os: number }): Buffer {
+    const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, writer.extraFlags, writer.os]);
+    header.writeUInt32LE(Math.floor(mtimeMs / 1000) >>> 0, 4);
+    return header;
+  },
+  trailer(crc: number, size: number): Buffer {
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc >>> 0, 0);
+    trailer.writeUInt32LE(size >>> 0, 4); // ISIZE: the length modulo 2^32
+    return trailer;
+  },
+};
+/** Python's gzip.compress: extra flags 2 (level 9), OS 255 (unknown). */
+const PYTHON_GZIP = { extraFlags: 2, os: 255 };
+/** fflate's gzipSync: extra flags 0, OS 3 (Unix). */
+const FFLATE_GZIP = { extraFlags: 0, os: 3 };
+/**
+ * zlib level 6, fflate's default: its output is within 2% of level 9's on
+ * these texts (measured 1.6-2.0% on the real recordings) at twice the speed.
+ */
+const COMPRESSION = { level: 6 };
+/** Fresh text is compressed in pieces of this many bytes, each continuing the stream before it. */
+const PIECE_BYTES = 256 * 1024;
+/** Deflate reaches back 32 KiB: the dictionary a piece needs to continue the stream. */
+const WINDOW_BYTES = 32 * 1024;
+
+/** Text compressed once: its bytes (for the checksum and the next piece's dictionary) and its deflate blocks, ending at a flush point. */
+export interface DeflatedText {
+  bytes: Buffer;
+  deflated: Buffer;
+}
+
+/** A stylesheet's deflate blocks for `encoding`, made on first use and kept with its site. */
+function deflatedStylesheet(sheet: Stylesheet, encoding: TextEncoding): DeflatedText {
+  let block = sheet.blocks[encoding];
+  if (!block) {
+    const bytes = Buffer.from(sheet.json, encoding === 'utf16le' ? 'utf16le' : 'latin1');
+    block = sheet.blocks[encoding] = { bytes, deflated: deflateRawSync(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }) };
+  }
+  return block;
+}
+
+/** A candidate last piece: the open text and a tail, compressed to the end of the stream. */
+export interface DeflateTrial {
+  bytes: Buffer;
+  deflated: Buffer;
+}
+
+/**
+ * A gzip member written piece by piece: JSON text (converted to Python's
+ * form and UTF-16, or UTF-8) compressed as it comes in pieces of
+ * PIECE_BYTES, stylesheet marks replaced by the site's compressed
+ * stylesheets, and trials of the text still open with a tail.
+ */
+export class DeflateWriter {
+  readonly encoding: TextEncoding;
+  private readonly python: boolean;
+  private readonly header: Buffer;
+  private readonly pieces: Buffer[] = [];
+  private committedBytes = 0;
+  private committedEscaped = 0;
+  private crc = 0;
+  private size = 0;
+  private dictionary: Buffer | undefined;
+  private open: Buffer[] = [];
+  private openBytes = 0;
+  /** Where Python's converter is: inside a JSON string or not. */
+  private readonly state = { inString: false };
+  /** Characters written since the last trial, for its estimate of bytes per character. */
+  charsSinceTrial = 0;
+
+  constructor(text: { encoding: TextEncoding; python: boolean }, header: Buffer) {
+    this.encoding = text.encoding;
+    this.python = text.python;
+    this.header = header;
+    this.committedEscaped = escapedLength(header);
+    // Python's "utf-16" codec starts with a byte-order mark.
+    if (this.python) this.append(Buffer.from([0xff, 0xfe]));
+  }
+
+  /** Appends JSON text; a stylesheet mark (`\u0007<index>\u0007`, escaped) splices `stylesheets[index]`'s compressed bytes. */
+  write(text: string, stylesheets: readonly Stylesheet[] = []): void {
+    this.charsSinceTrial += text.length;
+    let from = 0;
+    for (let at = text.indexOf(ESCAPED_MARK); at !== -1; at = text.indexOf(ESCAPED_MARK, from)) {
+      const end = text.indexOf(ESCAPED_MARK, at + ESCAPED_MARK.length);
+      this.append(this.bytesOf(text.slice(from, at)));
+      this.splice(deflatedStylesheet(stylesheets[Number(text.slice(at + ESCAPED_MARK.length, end))]!, this.encoding));
+      from = end + ESCAPED_MARK.length;
+    }
+    this.append(this.bytesOf(text.slice(from)));
+  }
+
+  /** The open text and `tail` compressed to the end of the stream: what finishing now would write. */
+  trial(tail: string): DeflateTrial {
+    this.charsSinceTrial = 0;
+    const bytes = Buffer.concat([...this.open, this.bytesOf(tail, { ...this.state })]);
+    return { bytes, deflated: deflateRawSync(bytes, { ...COMPRESSION, ...(this.dictionary && { dictionary: this.dictionary }) }) };
+  }
+
+  /** Bytes of the member a trial would finish. */
+  memberBytes(trial: DeflateTrial): number {
+    return gzip.frameBytes + this.committedBytes + trial.deflated.length;
+  }
+
+  /** Characters of the member a trial would finish, as a latin1 string escaped in JSON. */
+  escapedLength(trial: DeflateTrial): number {
+    return this.committedEscaped + escapedLength(trial.deflated) + 16; // the trailer's 8 bytes escape to about 16
+  }
+
+  /** The member, finished by `trial`. */
+  finish(trial: DeflateTrial): Buffer {
+    const crc = crc32(trial.bytes, this.crc);
+    return Buffer.concat([this.header, ...this.pieces, trial.deflated, gzip.trailer(crc, this.size + trial.bytes.length)]);
+  }
+
+  private bytesOf(text: string, state = this.state): Buffer {
+    return this.python ? pythonJsonUtf16(text, state) : Buffer.from(text);
+  }
+
+  private append(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.open.push(bytes);
+    this.openBytes += bytes.length;
+    if (this.openBytes >= PIECE_BYTES) this.commit();
+  }
+
+  /** Compresses the open text to a flush point, continuing the stream. */
+  private commit(): void {
+    if (this.openBytes === 0) return;
+    const bytes = Buffer.concat(this.open);
+    const deflated = deflateRawSync(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
+    this.take(bytes, deflated);
+    this.open = [];
+    this.openBytes = 0;
+  }
+
+  private splice(block: DeflatedText): void {
+    this.commit();
+    this.take(block.bytes, block.deflated);
+  }
+
+  private take(bytes: Buffer, deflated: Buffer): void {
+    this.pieces.push(deflated);
+    this.committedBytes += deflated.length;
+    this.committedEscaped += escapedLength(deflated);
+    this.crc = crc32(bytes, this.crc);
+    this.size += bytes.length;
+    this.dictionary = bytes.length > WINDOW_BYTES ? bytes.subarray(bytes.length - WINDOW_BYTES) : Buffer.concat([this.dictionary ?? Buffer.alloc(0), bytes]).subarray(-WINDOW_BYTES);
+  }
+}
+
+/** A stylesheet mark as it reads in JSON text: its control character escaped. */
+const ESCAPED_MARK = escapeInData(STYLESHEET_MARK);
+const STYLESHEET_MARK_PATTERN = /\\u0007(\d+)\\u0007/g;
+
+/**
+ * JSON text as Python's json.dumps writes the same value, in UTF-16LE: `", "`
+ * and `": "` between items, and every character outside printable ASCII
+ * escaped. JSON.stringify already escapes quotes, backslashes and controls,
+ * so only separators outside strings, DEL and non-ASCII change. `state`
+ * carries whether the text starts inside a string.
+ */
+function pythonJsonUtf16(text: string, state: { inString: boolean }): Buffer {
+  const ascii = /[^\x00-\x7e]/.test(text) ? text.replace(/[^\x00-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+  const out = new Uint16Array(ascii.length * 2);
+  let length = 0;
+  let inString = state.inString;
+  for (let at = 0; at < ascii.length; at++) {
+    const code = ascii.charCodeAt(at);
+    out[length++] = code;
+    if (inString) {
+      if (code === 0x5c) out[length++] = ascii.charCodeAt(++at); // an escape: its next character is part of it
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) {
+      inString = true;
+    } else if (code === 0x2c || code === 0x3a) {
+      out[length++] = 0x20;
+    }
+  }
+  state.inString = inString;
+  // Typed arrays are little-endian on every platform node runs on: these are UTF-16LE bytes.
+  return Buffer.from(out.buffer, 0, length * 2);
+}
+
 // ===========================================================================
 // 6. Messages: each format's envelope around the snapshot data, the Kafka
 // key and headers, chunks of `$snapshot` data, batches of `$snapshot_items`
@@ -1909,8 +2539,6 @@ export interface SnapshotMessages {
 }
 
 const json = JSON.stringify;
-/** JSON text as it reads inside another JSON string (the envelopes' `data`), escaped once more. */
-const escapeInData = (text: string): string => json(text).slice(1, -1);
 
 const escapedLiterals = new WeakMap<TemplateStringsArray, string[]>();
 /**
@@ -1927,13 +2555,6 @@ function inData(literals: TemplateStringsArray, ...values: (string | number | bo
   return text;
 }
 
-/**
- * A string as Python's json.dumps writes it (ensure_ascii): JSON.stringify's
- * escapes, and every character outside printable ASCII as a lower-case \uXXXX.
- */
-function pythonString(text: string): string {
-  return json(text).replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 /** `null` or the value as JSON. */
 const pythonOrNull = (value: string | null): string => (value === null ? 'null' : pythonString(value));
@@ -2009,10 +2630,8 @@ const MIN_EVENT_ROOM_BYTES = 8192;
  * --max-message-bytes must leave room for.
  */
 function maxEnvelopeBytes(config: Config): number {
-  const identity: Identity = {
-    sessionId: UUID_SHAPE, distinctId: UUID_SHAPE, ip: '255.255.255.255', siteUrl: `https://${'w'.repeat(MAX_SITE_URL_LENGTH - 8)}`,
-  };
-  const frame = new MessageFrame(config, identity);
+  const identity: Identity = { sessionId: UUID_SHAPE, distinctId: UUID_SHAPE, ip: '255.255.255.255', site: 0 };
+  const frame = new MessageFrame(config, identity, `https://${'w'.repeat(MAX_SITE_URL_LENGTH - 8)}`);
   const fields: ChunkFields = {
     uuid: UUID_SHAPE, windowId: UUID_SHAPE, chunkId: UUID_SHAPE, chunkIndex: Number.MAX_SAFE_INTEGER,
     chunkCount: Number.MAX_SAFE_INTEGER, hasFullSnapshot: false, eventsSummary: null, receivedAtUs: WIDEST_US, sentAtMs: WIDEST_MS,
@@ -2058,10 +2677,10 @@ export class MessageFrame {
   private readonly itemsDistinctId: string;
   private readonly jsonToken: string;
 
-  constructor(config: Config, identity: Identity) {
+  constructor(config: Config, identity: Identity, siteUrl: string) {
     this.config = config;
     this.identity = identity;
-    const { distinctId, ip, siteUrl, sessionId } = identity;
+    const { distinctId, ip, sessionId } = identity;
     this.pythonIdentity = `"distinct_id": ${pythonString(distinctId)}, "ip": ${pythonString(ip)}, "site_url": ${pythonString(siteUrl)}`;
     this.pythonProperties = escapeInData(`"distinct_id": ${pythonString(distinctId)}, "$session_id": ${pythonString(sessionId)}`);
     this.pythonToken = pythonOrNull(config.token);
@@ -2139,13 +2758,13 @@ const summarizable = (value: unknown): boolean => typeof value === 'string' || N
  * eventsSummary([{ type: 3, timestamp: 5, data: { source: 1, positions: [] } }]);
  * // '[{"timestamp": 5, "type": 3, "data": {"source": 1}}]'
  */
-export function eventsSummary(events: readonly { type: number; timestamp: number; data: Record<string, unknown> }[]): string {
+export function eventsSummary(events: readonly RecordedEvent[]): string {
   const fields = (data: Record<string, unknown>, keep: Set<string>) =>
     Object.entries(data).filter(([key, value]) => keep.has(key) && summarizable(value))
       .map(([key, value]) => `${pythonString(key)}: ${typeof value === 'string' ? pythonString(value) : value}`);
   const items = [...events].sort((a, b) => a.timestamp - b.timestamp).map(({ timestamp, type, data }) => {
-    const kept = fields(data, SUMMARY_FIELDS);
-    const { payload } = data;
+    const kept = fields(data as Record<string, unknown>, SUMMARY_FIELDS);
+    const { payload } = data as { payload?: unknown };
     if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
       kept.push(`"payload": {${fields(payload as Record<string, unknown>, SUMMARY_PAYLOAD_FIELDS).join(', ')}}`);
     }
@@ -2162,8 +2781,6 @@ function sortedJson(value: unknown): string {
   return `{${entries.map(([key, item]) => `${json(key)}:${sortedJson(item)}`).join(',')}}`;
 }
 
-/** The posthog-js release whose recordings the real ones in ../shared/data/real come from. */
-const POSTHOG_JS_VERSION = '1.242.1';
 /** Rust capture's limit on a recording request's body. */
 const CAPTURE_MAX_BODY_BYTES = 25_000_000;
 /** Snapshots of rrweb events are at most this many characters: what capture accepts in one request. */
@@ -2187,7 +2804,6 @@ export class SessionMessages {
   readonly identity: Identity;
   readonly plan: SessionPlan;
   private readonly config: Config;
-  private readonly random: SessionRandom;
   private readonly frame: MessageFrame;
   /** posthog-js's ids: session, windows and events, one UUIDv7 clock. */
   private readonly clientIds: UuidV7;
@@ -2196,25 +2812,29 @@ export class SessionMessages {
   private readonly payloadRng: RandomGenerator;
   /** `--payload random`'s bytes: one keystream a session, each snapshot its next stretch. */
   private readonly payloadBytes: ((count: number) => Buffer) | undefined;
-  private readonly recorder: Recorder | undefined;
+  private readonly site: Site | undefined;
+  private readonly contentRng: RandomGenerator;
+  private readonly windows: BrowserWindow[] = [];
   private readonly windowIds: string[] = [];
   private upcoming: PlannedSnapshot | undefined;
-  /** Messages and snapshots so far, for --verbose. */
+  /** Snapshots so far. */
   snapshots = 0;
 
   constructor(config: Config, index: number, arrivalMs: number) {
     this.config = config;
     this.index = index;
-    this.random = new SessionRandom(config.seed, index);
-    this.plan = new SessionPlan(config, this.random, arrivalMs);
-    this.clientIds = new UuidV7(this.random.stream('ids'));
-    this.identity = sampleIdentity(this.random, arrivalMs, this.clientIds);
-    this.frame = new MessageFrame(config, this.identity);
-    this.captureRng = this.random.stream('capture');
-    this.payloadRng = this.random.stream('payload');
-    const random = config.format === 'snapshot' && config.payload === 'random';
-    this.payloadBytes = random ? this.random.bytes('payload') : undefined;
-    this.recorder = random ? undefined : new Recorder(this.random, this.identity.siteUrl);
+    const random = new SessionRandom(config.seed, index);
+    this.plan = new SessionPlan(config, random, arrivalMs);
+    this.clientIds = new UuidV7(random.stream('ids'));
+    this.identity = sampleIdentity(random, arrivalMs, this.clientIds);
+    this.captureRng = random.stream('capture');
+    this.payloadRng = random.stream('payload');
+    this.contentRng = random.stream('content');
+    const opaque = config.format === 'snapshot' && config.payload === 'random';
+    this.payloadBytes = opaque ? random.bytes('payload') : undefined;
+    this.site = opaque ? undefined : siteOf(config.seed, this.identity.site);
+    // Random payloads need no site; the legacy envelope still names one, the same for the same index.
+    this.frame = new MessageFrame(config, this.identity, this.site?.origin ?? `https://site-${this.identity.site}.example.com`);
     this.upcoming = this.plan.next();
   }
 
@@ -2229,7 +2849,10 @@ export class SessionMessages {
     if (!snapshot) return undefined;
     this.upcoming = this.plan.next();
     this.snapshots++;
-    if (snapshot.window === this.windowIds.length) this.windowIds.push(this.clientIds.at(snapshot.firstEventMs));
+    if (snapshot.window === this.windowIds.length) {
+      this.windowIds.push(this.clientIds.at(snapshot.firstEventMs));
+      if (this.site) this.windows.push(new BrowserWindow(this.site, this.contentRng));
+    }
     const windowId = this.windowIds[snapshot.window]!;
     if (this.config.format === 'snapshot') return this.snapshotChunks(snapshot, windowId);
     if (this.config.format === 'snapshot-items') return this.itemsBatches(snapshot, windowId);
@@ -2241,10 +2864,10 @@ export class SessionMessages {
     const { config, frame, captureRng } = this;
     let data: { text: PayloadText; length: number };
     let eventsSummaryText: string | null = null;
-    if (this.recorder) {
-      const { member, events } = rrwebSnapshotData(this.recorder, snapshot, this.random.bytes({ snapshot: snapshot.ordinal }));
+    if (this.site) {
+      const { member, events } = legacyRrwebData(this.windows[snapshot.window]!, snapshot);
       data = base64Of(member);
-      eventsSummaryText = eventsSummary(events.map((event) => JSON.parse(event.parts.join(''))));
+      eventsSummaryText = eventsSummary(events);
     } else {
       data = randomSnapshotData(this.payloadBytes!, this.payloadRng, snapshot.size);
     }
@@ -2276,19 +2899,21 @@ export class SessionMessages {
   private itemsBatches(snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
     const { frame } = this;
     const room = this.config.maxMessageBytes - maxEnvelopeBytes(this.config) - 2; // 2: the list's brackets
-    const { events } = eventsOfLength(this.recorder!, snapshot, snapshot.size, room);
-    const random = this.random.bytes({ snapshot: snapshot.ordinal });
-    const texts = events.map((event) => escapeInData(sortedJson(JSON.parse(renderEvent(event, (chars) => lettersOf(random(chars)))))));
-    const size = jsonLength(events);
+    // An event is escaped once more in `data`, which can make its text up to about twice as long.
+    const events = sentEvents(this.windows[snapshot.window]!, snapshot, this.config.compressEvents, room / 2);
+    const texts = events.map((event) => escapeInData(sortedJson(event)));
+    const size = events.reduce((sum: number, event) => sum + json(event).length + 1, 1);
     const batches: string[][] = [[]];
     let batchBytes = 0;
     for (const text of texts) {
-      if (batches.at(-1)!.length > 0 && batchBytes + 1 + text.length > room) {
+      // Compressed fields are latin1 characters, two bytes each in UTF-8 above 0x7f.
+      const bytes = Buffer.byteLength(text);
+      if (batches.at(-1)!.length > 0 && batchBytes + 1 + bytes > room) {
         batches.push([]);
         batchBytes = -1;
       }
       batches.at(-1)!.push(text);
-      batchBytes += 1 + text.length;
+      batchBytes += 1 + bytes;
     }
     const messages = batches.map((batch): Message => {
       const fields = { uuid: this.clientIds.at(snapshot.sentAtMs), windowId, receivedAtUs: snapshot.receivedAtUs, sentAtMs: snapshot.sentAtMs };
@@ -2307,10 +2932,8 @@ export class SessionMessages {
    */
   private vegetaTarget(snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
     const { config, identity } = this;
-    // JSON compresses, so a batch of no more JSON than capture's limit has a body within it.
-    const { events } = eventsOfLength(this.recorder!, snapshot, Math.min(snapshot.size, CAPTURE_MAX_BODY_BYTES - 1000));
-    const random = this.random.bytes({ snapshot: snapshot.ordinal });
-    const snapshotData = renderEvents(events, (chars) => lettersOf(random(chars)));
+    const events = sentEvents(this.windows[snapshot.window]!, snapshot, config.compressEvents, Infinity);
+    const snapshotData = json(events);
     const properties =
       `{"$snapshot_bytes":${snapshotData.length},"$snapshot_data":${snapshotData},"$session_id":${json(identity.sessionId)},` +
       `"$window_id":${json(windowId)},"$lib":"web","$lib_version":"${POSTHOG_JS_VERSION}","token":${jsonOrNull(config.token)},` +
@@ -3081,6 +3704,19 @@ export function isoString(ms: number): string {
     `${isoDay.prefix}${twoDigits(Math.floor(time / 3_600_000))}:${twoDigits(Math.floor(time / 60_000) % 60)}:` +
     `${twoDigits(Math.floor(time / 1000) % 60)}.${millis < 100 ? (millis < 10 ? '00' : '0') : ''}${millis}Z`
   );
+}
+
+/** JSON text as it reads inside another JSON string (the envelopes' `data`), escaped once more. */
+function escapeInData(text: string): string {
+  return JSON.stringify(text).slice(1, -1);
+}
+
+/**
+ * A string as Python's json.dumps writes it (ensure_ascii): JSON.stringify's
+ * escapes, and every character outside printable ASCII as a lower-case \uXXXX.
+ */
+function pythonString(text: string): string {
+  return JSON.stringify(text).replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 const executedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
