@@ -273,9 +273,7 @@ const bindingLimits = fc
       `--seed-value=${flags.seed}`, ...(flags.tokenLength > 0 ? [`--token=phc_${'x'.repeat(flags.tokenLength)}`] : []),
       ...(flags.key ? ['--key'] : []), ...(flags.headers ? ['--headers'] : []),
     ];
-    // The page model of this revision cannot shrink a page below about 20 kB of events.
-    const room = flags.format === 'snapshot-items' ? 20_000 : 0;
-    return configFrom([...args, '--max-message-bytes', String(leastLimit(args) + room + flags.spare)]);
+    return configFrom([...args, '--max-message-bytes', String(leastLimit(args) + flags.spare)]);
   });
 
 const sessionIndexes = fc.integer({ min: 0, max: 1_000_000 });
