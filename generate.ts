@@ -2151,13 +2151,14 @@ function fillToSize(writer: DeflateWriter, target: number, tail: string, measure
   let measured = measure(writer, trial);
   let first = true;
   let content = { chars: 0, bytes: 0 };
-  // Blocks compress unevenly: fill half of what the estimate says is missing, measure, and again, taking the
-  // larger of the last and the average bytes per character, so the last block seldom overshoots.
+  // Blocks compress unevenly: fill part of what the estimate says is missing (most while far off, half when
+  // close), measure, and again, taking the larger of the last and the average bytes per character.
   while (measured < target * (1 - SIZE_TOLERANCE)) {
     const missingChars = (target - measured) / perChar;
+    const share = first || measured >= 0.8 * target ? 0.5 : 0.8;
     let added = 0;
-    while (added < missingChars / 2) {
-      const text = next(missingChars / 2 - added, first);
+    while (added < missingChars * share) {
+      const text = next(missingChars * share - added, first);
       first = false;
       writer.write(text);
       added += text.length;
@@ -2347,6 +2348,8 @@ const FFLATE_GZIP = { extraFlags: 0, os: 3 };
 const COMPRESSION = { level: 6 };
 /** Fresh text is compressed in pieces of this many bytes, each continuing the stream before it. */
 const PIECE_BYTES = 256 * 1024;
+/** Before a trial, open text of this many bytes is committed, so trials stay cheap; a flush point costs a block header. */
+const TRIAL_PIECE_BYTES = 96 * 1024;
 /** Deflate reaches back 32 KiB: the dictionary a piece needs to continue the stream. */
 const WINDOW_BYTES = 32 * 1024;
 
@@ -2392,8 +2395,6 @@ export class DeflateWriter {
   private openBytes = 0;
   /** Where Python's converter is: inside a JSON string or not. */
   private readonly state = { inString: false };
-  /** Characters written since the last trial, for its estimate of bytes per character. */
-  charsSinceTrial = 0;
 
   constructor(text: { encoding: TextEncoding; python: boolean }, header: Buffer) {
     this.encoding = text.encoding;
@@ -2406,7 +2407,6 @@ export class DeflateWriter {
 
   /** Appends JSON text; a stylesheet mark (`\u0007<index>\u0007`, escaped) splices `stylesheets[index]`'s compressed bytes. */
   write(text: string, stylesheets: readonly Stylesheet[] = []): void {
-    this.charsSinceTrial += text.length;
     let from = 0;
     for (let at = text.indexOf(ESCAPED_MARK); at !== -1; at = text.indexOf(ESCAPED_MARK, from)) {
       const end = text.indexOf(ESCAPED_MARK, at + ESCAPED_MARK.length);
@@ -2417,9 +2417,13 @@ export class DeflateWriter {
     this.append(this.bytesOf(text.slice(from)));
   }
 
-  /** The open text and `tail` compressed to the end of the stream: what finishing now would write. */
+  /**
+   * The open text and `tail` compressed to the end of the stream: what
+   * finishing now would write. Open text of TRIAL_PIECE_BYTES or more is
+   * committed first, so that repeated trials compress each byte about once.
+   */
   trial(tail: string): DeflateTrial {
-    this.charsSinceTrial = 0;
+    if (this.openBytes >= TRIAL_PIECE_BYTES) this.commit();
     const bytes = Buffer.concat([...this.open, this.bytesOf(tail, { ...this.state })]);
     return { bytes, deflated: deflateRawSync(bytes, { ...COMPRESSION, ...(this.dictionary && { dictionary: this.dictionary }) }) };
   }
