@@ -222,8 +222,13 @@ const holdsFullSnapshot = (events: readonly RrwebEvent[]): boolean => events.som
  */
 export class Reader {
   private readonly groups = new Map<string, ChunkGroup>();
+  readonly format: Format;
+  readonly options: LineOptions;
 
-  constructor(readonly format: Format, readonly options: LineOptions = {}) {}
+  constructor(format: Format, options: LineOptions = {}) {
+    this.format = format;
+    this.options = options;
+  }
 
   /** Chunk groups still waiting for chunks. */
   get incomplete(): number {
