@@ -303,7 +303,7 @@ export const FLAGS = {
     ['snapshot-items', 'vegeta']),
   'capture-url': setting(httpUrl, 'http://127.0.0.1:8000/s/?compression=gzip-js', 'URL',
     "PostHog's capture endpoint for recordings, which vegeta targets post to", ['vegeta']),
-  rate: setting(numberFrom(0), '0', 'N', 'at most N messages (or targets) a second, evenly spaced; 0 for as fast as possible'),
+  rate: setting(numberFrom(0), '0', 'N', 'N messages (or targets) a second, evenly spaced from the first; a generator that falls behind catches up by at most 0.1 s of them; 0 for as fast as possible'),
   realtime: toggle('write each message when its now comes, counted from the run\'s start (with the default --start, now tracks the clock)'),
   speed: option(numberFrom(0, true), 'X', 'with --realtime, move through time X times faster (0.5 for half speed)'),
   shard: setting(shardSpec, '0/1', 'I/N', 'make only the sessions whose index is I modulo N; the N shards together are exactly the run without --shard'),
@@ -1055,13 +1055,30 @@ const CSS_PROPERTIES: readonly [string, (rng: RandomGenerator) => string][] = [
 ];
 
 /** One stylesheet of a site, as its JSON string content (escaped once), and its compressed forms, made once. */
-interface Stylesheet {
-  /** The CSS text as it reads inside a JSON string. */
-  json: string;
-  /** Characters of `json`. */
-  chars: number;
+/**
+ * One of a site's stylesheet files, its CSS made on first use from a stream
+ * of its own: pages too small to link stylesheets never pay for them, and
+ * the bytes do not depend on which page asked first.
+ */
+class Stylesheet {
   /** Deflate blocks of `json`, by the encoding they were made for, made on first use. */
-  blocks: Partial<Record<TextEncoding, DeflatedText>>;
+  readonly blocks: Partial<Record<TextEncoding, DeflatedText>> = {};
+  private readonly make: () => string;
+  private text: string | undefined;
+
+  constructor(make: () => string) {
+    this.make = make;
+  }
+
+  /** The CSS text as it reads inside a JSON string. */
+  get json(): string {
+    return (this.text ??= escapeInData(this.make()));
+  }
+
+  /** Characters of `json`. */
+  get chars(): number {
+    return this.json.length;
+  }
 }
 
 /** How text becomes bytes before compression: legacy payloads are UTF-16LE; posthog-js's compressed fields UTF-8. */
@@ -1097,11 +1114,13 @@ let domainSuffixes: readonly string[] | undefined;
 function siteOf(seed: number, index: number): Site {
   const key = `${seed}/${index}`;
   let site = sites.get(key);
-  if (!site) sites.set(key, (site = makeSite(streamFrom(digestOf(`${seed}/site/${index}`), 0))));
+  if (!site) sites.set(key, (site = makeSite(digestOf(`${seed}/site/${index}`))));
   return site;
 }
 
-function makeSite(rng: RandomGenerator): Site {
+/** A site from its digest: one stream for the site, one for each stylesheet file. */
+function makeSite(digest: Buffer): Site {
+  const rng = streamFrom(digest, 0);
   const suffixes = (domainSuffixes ??= faker.definitions.internet.domain_suffix ?? ['com']);
   const origin = `https://${pick(rng, words())}-${pick(rng, words())}.${pick(rng, suffixes)}`;
   const kind = unit(rng) < 0.5 ? 'docs' : 'app';
@@ -1135,7 +1154,7 @@ function makeSite(rng: RandomGenerator): Site {
     })),
     recorderStart: [],
   };
-  site.stylesheets = makeStylesheets(rng, site);
+  site.stylesheets = makeStylesheets(between(rng, SITE_CSS_CHARS.min, SITE_CSS_CHARS.max), digest, site);
   site.recorderStart = recorderStartEvents(rng, site);
   return site;
 }
@@ -1186,42 +1205,38 @@ function apiBody(rng: RandomGenerator): string {
  * components, variables, and a font or two inlined as data: URLs, which is
  * where real pages keep theirs.
  */
-function makeStylesheets(rng: RandomGenerator, site: Site): Stylesheet[] {
-  const total = between(rng, SITE_CSS_CHARS.min, SITE_CSS_CHARS.max);
-  const rules: string[] = [`:root { ${Array.from({ length: 40 }, () => `--color-${pick(rng, COLOURS)}-${pick(rng, SHADES)}: #${randomToken(rng, 6).toLowerCase()};`).join(' ')} }`];
-  const fonts = between(rng, 1, 2);
-  for (let font = 0; font < fonts; font++) {
-    // A subset woff2 font: base64 of incompressible bytes, a few percent of the CSS as in production.
-    const data = Buffer.from(Array.from({ length: between(rng, 1500, total / 60) }, () => between(rng, 0, 255))).toString('base64');
-    rules.push(`@font-face { font-display: swap; font-family: "${capitalized(pick(rng, words()))} Sans"; font-weight: ${between(rng, 3, 7) * 100}; src: url("data:font/woff2;base64,${data}") format("woff2"); }`);
-  }
-  let length = rules.reduce((sum, rule) => sum + rule.length, 0);
-  while (length < total) {
-    const selector = unit(rng) < 0.6 ? `.${cssEscape(pickPopular(rng, site.utilities))}` : `.${pickPopular(rng, site.components)}${unit(rng) < 0.3 ? ` .${pick(rng, site.components)}` : ''}${unit(rng) < 0.2 ? ':hover' : ''}`;
-    const declarations = Array.from({ length: between(rng, 1, 6) }, () => {
-      const [property, value] = pick(rng, CSS_PROPERTIES);
-      return `${property}: ${value(rng)};`;
-    }).join(' ');
-    const rule = unit(rng) < 0.12 ? `@media (min-width: ${pick(rng, ['640px', '768px', '1024px', '1280px'])}) {\n  ${selector} { ${declarations} }\n}` : `${selector} { ${declarations} }`;
-    rules.push(rule);
-    length += rule.length;
-  }
-  const sheets: Stylesheet[] = [];
-  let text = '';
-  for (const rule of rules) {
-    text += rule;
-    if (text.length >= STYLESHEET_CHARS) {
-      sheets.push(stylesheet(text));
-      text = '';
+/**
+ * A site's CSS of about `total` characters, in files of about
+ * STYLESHEET_CHARS: custom properties and fonts first, then rules on its
+ * utility and component classes. File k comes from stream k + 1 of the
+ * site's digest, made when a page first links it.
+ */
+function makeStylesheets(total: number, digest: Buffer, site: Site): Stylesheet[] {
+  const files = Math.max(1, Math.round(total / STYLESHEET_CHARS));
+  const fileChars = total / files;
+  return Array.from({ length: files }, (_, file) => new Stylesheet(() => {
+    const rng = streamFrom(digest, file + 1);
+    const rules: string[] = [];
+    if (file === 0) {
+      rules.push(`:root { ${Array.from({ length: 40 }, () => `--color-${pick(rng, COLOURS)}-${pick(rng, SHADES)}: #${randomToken(rng, 6).toLowerCase()};`).join(' ')} }`);
+      for (let font = between(rng, 1, 2); font > 0; font--) {
+        // A subset woff2 font: base64 of incompressible bytes, a few percent of the CSS as in production.
+        const data = Buffer.from(Array.from({ length: between(rng, 1500, total / 60) }, () => between(rng, 0, 255))).toString('base64');
+        rules.push(`@font-face { font-display: swap; font-family: "${capitalized(pick(rng, words()))} Sans"; font-weight: ${between(rng, 3, 7) * 100}; src: url("data:font/woff2;base64,${data}") format("woff2"); }`);
+      }
     }
-  }
-  if (text) sheets.push(stylesheet(text));
-  return sheets;
-}
-
-function stylesheet(css: string): Stylesheet {
-  const json = escapeInData(css);
-  return { json, chars: json.length, blocks: {} };
+    for (let length = rules.reduce((sum, rule) => sum + rule.length, 0); length < fileChars; ) {
+      const selector = unit(rng) < 0.6 ? `.${cssEscape(pickPopular(rng, site.utilities))}` : `.${pickPopular(rng, site.components)}${unit(rng) < 0.3 ? ` .${pick(rng, site.components)}` : ''}${unit(rng) < 0.2 ? ':hover' : ''}`;
+      const declarations = Array.from({ length: between(rng, 1, 6) }, () => {
+        const [property, value] = pick(rng, CSS_PROPERTIES);
+        return `${property}: ${value(rng)};`;
+      }).join(' ');
+      const rule = unit(rng) < 0.12 ? `@media (min-width: ${pick(rng, ['640px', '768px', '1024px', '1280px'])}) {\n  ${selector} { ${declarations} }\n}` : `${selector} { ${declarations} }`;
+      rules.push(rule);
+      length += rule.length;
+    }
+    return rules.join('');
+  }));
 }
 
 /** A class name as a CSS selector writes it: `hover:bg-gray-100` as `hover\:bg-gray-100`. */
@@ -1510,12 +1525,15 @@ function draftChars(draft: Draft): number {
 
 /** A content block of about `chars` characters at most: a drawn block if it fits, else a small one. */
 function blockOf(rng: RandomGenerator, site: Site, chars: number): Draft {
+  // A few words of text when little is missing, so a small snapshot lands within 5% of its size.
+  if (chars < TINY_BLOCK_LIMIT) return text(phrase(rng, 1, 4));
   if (chars < SMALL_BLOCK_LIMIT) return SMALL_BLOCK(rng, site);
   const draft = pick(rng, CONTENT_BLOCKS)(rng, site);
   return draftChars(draft) <= chars ? draft : SMALL_BLOCK(rng, site);
 }
-/** Below this many characters of room, only small blocks. */
+/** Below this many characters of room, only small blocks; below the tiny limit, only text. */
 const SMALL_BLOCK_LIMIT = 400;
+const TINY_BLOCK_LIMIT = 150;
 
 /** Serializes drafts as rrweb's snapshot does: nested, ids in document order from `nextId`, registered in the mirror. */
 function snapshotNode(draft: Draft, parentId: number, mirror: Mirror, ids: { next: number }): object {
@@ -3150,7 +3168,7 @@ class StopSignal {
 const MAX_TIMER_MS = 2 ** 30;
 
 /** A generator that falls behind --rate catches up by at most this much, so a producer sees an even stream. */
-const MAX_CATCH_UP_MS = 100;
+const MAX_CATCH_UP_MS = 100; // --help says 0.1 s
 
 /**
  * When lines may be written: --realtime holds each snapshot until its `now`
