@@ -654,6 +654,18 @@ describe('plans', () => {
     assert.ok(fullAfterIncremental > 50, `${fullAfterIncremental} of 500 sessions have a full snapshot after an incremental one`);
   });
 
+  it("cut rrweb snapshots at capture's 25 MB request limit; random data has none", () => {
+    for (const [payload, cap] of [['rrweb', 25_000_000], ['random', Infinity]] as const) {
+      const config: Config = { ...configFrom([]), payload, fullSnapshotSize: { mean: 4e7, standardDeviation: 4e7 }, incrementalSnapshotSize: { mean: 4e7, standardDeviation: 4e7 } };
+      let largest = 0;
+      for (let index = 0; index < 20; index++) {
+        const plan = new SessionPlan(config, new SessionRandom(0, index), START_MS);
+        for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) largest = Math.max(largest, snapshot.size);
+      }
+      assert.ok(payload === 'rrweb' ? largest === cap : largest > 25_000_000, `${payload}: largest ${largest}`);
+    }
+  });
+
   it('stream: a session of 150,000 snapshots is planned one at a time, in constant memory', () => {
     const config = configFrom(['--incremental-snapshot-count-mean', '150000', '--incremental-snapshot-count-standard-deviation', '0']);
     const plan = new SessionPlan(config, new SessionRandom(0, 0), START_MS);
