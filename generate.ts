@@ -29,6 +29,13 @@
  *
  *   npx tsx ./generate.ts --count 100 --token phc_x | kcat -P -H token=phc_x -b localhost:9092 -t session_recording_events
  *
+ * The same file runs with `node generate.ts` (node 22.18 and later strip its
+ * types), `deno run -A generate.ts` and `bun generate.ts`, byte for byte the
+ * same output, except where zlib compresses: rrweb payloads, snapshot-items
+ * with compressed events, and vegeta bodies come out as other valid gzip
+ * (each runtime's zlib picks other matches), and so other sizes by a few
+ * percent.
+ *
  * It rebuilds PostHog's `generate_session_recordings_messages.py` and keeps the
  * promises that script broke: counts and sizes have the mean and standard
  * deviation the flags ask for (it truncated with int()); every session starts
@@ -3079,16 +3086,22 @@ class SessionQueue {
   }
 }
 
-/** How many sessions are in flight, now, at most, and on average over the run's own time. */
+/**
+ * How many sessions are in flight: now, at most, and the time-weighted mean
+ * from the first arrival to the latest, in the run's own time (the drain
+ * after the last arrival would only pull it down).
+ */
 export class InFlight {
   now = 0;
   max = 0;
   private area = 0;
   private firstUs: number | undefined;
   private lastUs = 0;
+  private arrivals = { area: 0, spanUs: 0 };
 
   arrive(atUs: number): void {
     this.advance(atUs);
+    this.arrivals = { area: this.area, spanUs: atUs - this.firstUs! };
     this.max = Math.max(this.max, ++this.now);
   }
 
@@ -3097,9 +3110,8 @@ export class InFlight {
     this.now--;
   }
 
-  /** The time-weighted mean since the first arrival. */
   get mean(): number {
-    return this.firstUs === undefined || this.lastUs === this.firstUs ? this.now : this.area / (this.lastUs - this.firstUs);
+    return this.arrivals.spanUs === 0 ? this.now : this.arrivals.area / this.arrivals.spanUs;
   }
 
   private advance(atUs: number): void {
