@@ -3436,7 +3436,7 @@ export class Line {
  * thread-pool writes to a non-blocking pipe fail with EAGAIN when it fills.
  * `_handle.setBlocking` is node's own switch for this (used on Windows).
  */
-export function makeStdioBlocking(): void {
+function makeStdioBlocking(): void {
   for (const stream of [process.stdout, process.stderr]) {
     (stream as unknown as { _handle?: { setBlocking?: (blocking: boolean) => number } })._handle?.setBlocking?.(true);
   }

@@ -1,6 +1,7 @@
-// Preloaded into the generator by bench.ts (`node --import ./bench/report-rss.ts`):
-// reports the process's peak resident memory on stderr as it exits, so the
-// generator runs unmodified.
+// Preloaded into every generator run of bench.ts
+// (`node --import tsx --import ./bench/report-rss.ts generate.ts ...`): as
+// the process exits, reports its peak resident memory on stderr, so the
+// generator runs unmodified. getrusage's maxRSS is in KiB (1024 bytes).
 process.on('exit', () => {
-  process.stderr.write(`\nbench-peak-rss-kb ${process.resourceUsage().maxRSS}\n`);
+  process.stderr.write(`\nbench-peak-rss-kib ${process.resourceUsage().maxRSS}\n`);
 });
