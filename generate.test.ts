@@ -1034,7 +1034,7 @@ describe('command line', { concurrency: true }, () => {
     assert.match(help, /\| kcat -P -H token=/);
   });
 
-  const formatArgs = (format: string[]) => ['--count', '4', '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
+  const formatArgs = (format: string[], count = 4) => ['--count', String(count), '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
   const printed = FORMATS.map((format) => generate(formatArgs(format)));
   // npm puts node 22 (a devDependency) first on the PATH of its scripts; the node running npm is the machine's own.
   const printedByTsx = finish(process.env.npm_node_execpath ?? process.execPath, ['--import', 'tsx', 'generate.ts', ...formatArgs(FORMATS[0]!)]);
@@ -1048,7 +1048,7 @@ describe('command line', { concurrency: true }, () => {
     assertSameText((await printedByTsx).stdout, (await printed[0]!).stdout, 'tsx against the bundle');
   });
 
-  const manySessions = generate(formatArgs(FORMATS[0]!).map((arg) => (arg === '4' ? '30' : arg)));
+  const manySessions = generate(formatArgs(FORMATS[0]!, 30));
   it('session i is the same whatever --count: the sessions of a run of 4 have the same lines in a run of 30', async () => {
     const bySession = (stdout: string) => {
       const sessions = new Map<string, string[]>();

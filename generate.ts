@@ -786,6 +786,8 @@ export class SessionPlan {
   readonly incrementalSnapshots: number;
   readonly startMs: number;
   private readonly config: Config;
+  /** The largest size a snapshot may take: cut there, as --help says. */
+  private readonly sizeCap: number;
   private readonly rng: RandomGenerator;
   private fullLeft: number;
   private incrementalLeft: number;
@@ -795,6 +797,7 @@ export class SessionPlan {
 
   constructor(config: Config, random: SessionRandom, arrivalMs: number) {
     this.config = config;
+    this.sizeCap = snapshotSizeCap(config);
     this.rng = random.stream('plan');
     this.windows = sampleWholeNumber(this.rng, config.windowCount, 1, MAX_WINDOWS);
     this.fullSnapshots = Math.max(sampleWholeNumber(this.rng, config.fullSnapshotCount, 1), this.windows);
@@ -816,7 +819,7 @@ export class SessionPlan {
     else this.incrementalLeft--;
     const opens = full && this.openWindows < this.windows;
     const window = opens ? this.openWindows++ : Math.floor(uniform(rng) * this.openWindows);
-    const size = sampleWholeNumber(rng, full ? this.config.fullSnapshotSize : this.config.incrementalSnapshotSize, 1, snapshotSizeCap(this.config));
+    const size = sampleWholeNumber(rng, full ? this.config.fullSnapshotSize : this.config.incrementalSnapshotSize, 1, this.sizeCap);
     const firstEventMs = Math.floor(this.clockMs);
     this.clockMs += MIN_FLUSH_GAP_MS + exponential(rng, MEAN_EXTRA_GAP_MS);
     const sentAtMs = Math.floor(this.clockMs);
