@@ -43,8 +43,8 @@ fc.configureGlobal({ seed: 20261129 });
 
 /** A Config from flags, with a fixed --start so output is reproducible. */
 function configFrom(args: string[]): Config {
-  const config = parseFlags(['--start', START, ...args]);
-  assert.ok(config !== 'help' && !('merge' in config));
+  const config = parseFlags(args.includes('--start') ? args : ['--start', START, ...args]);
+  assert.ok(typeof config !== 'string' && !('merge' in config));
   return config;
 }
 
@@ -227,7 +227,8 @@ const anyFlags = fc
     incrementalCountMean: fc.double({ min: 0.1, max: 6, noNaN: true }),
     windowMean: fc.double({ min: 1, max: 2.5, noNaN: true }),
     seed: anySeed,
-    token: fc.option(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((t) => !/[\x00-\x1f\x7f,]/.test(t))),
+    // Any printable text but the comma that separates kafka-console-producer's headers; no space at either end.
+    token: fc.option(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((t) => t.trim() === t && !/[\p{Cc}\p{Cf}\p{Zl}\p{Zp},]/u.test(t))),
     key: fc.boolean(),
     headers: fc.boolean(),
   })
@@ -955,6 +956,19 @@ const BAD_INPUTS: [what: string, args: string[], flag: string][] = [
   ['a duration without a unit it knows', ['--duration', '10 minutes'], '--duration'],
   ['a zero concurrency', ['--concurrency', '0'], '--concurrency'],
   ['an unknown order', ['--order', 'random'], '--order'],
+  ['a mistyped flag, which names the flag it meant', ['--cout', '5'], 'did you mean --count?'],
+  ['an unknown one-letter flag', ['-x'], "'-x'"],
+  ['a flag given twice', ['--count', '3'], '--count'],
+  ['a format given twice', ['--format', 'vegeta', '--format', 'snapshot'], '--format'],
+  ['a duration with a unit twice', ['--duration', '1s1s'], '--duration'],
+  ['a duration with its units out of order', ['--duration', '30m1h'], '--duration'],
+  ['a token of one space', ['--token', ' '], '--token'],
+  ['a token with a next-line character (NEL)', ['--token', 'phc\u0085x'], '--token'],
+  ['a token with a comma, with --headers', ['--headers', '--token', 'a,b'], '--token'],
+  ['so few in flight that arrivals pass 2200', ['--concurrency', '1e-12'], '--concurrency'],
+  ['fewer in flight than a double holds', ['--concurrency', '1e-300'], '--concurrency'],
+  ['sessions of snapshots that would outlast 2250', ['--incremental-snapshot-count-mean', '1e9'], '--incremental-snapshot-count'],
+  ['an output that names a directory', ['--output', 'out/'], '--output'],
 ];
 
 /** Every format and payload, as flags. */
@@ -976,9 +990,9 @@ async function timedRun(args: string[]): Promise<{ atMs: number; line: string }[
   return JSON.parse(result.stdout);
 }
 
-/** Stops the generator with `signal` once a reader has 3 MB of its output: the exit status and what the reader got. */
-async function interrupted(signal: NodeJS.Signals): Promise<{ status: number | null; output: string }> {
-  const child = spawn(process.execPath, [BUNDLE, '--count', '100000', '--start', START, '--token', 't'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+/** Stops the generator (with `args`) with `signal` once a reader has 3 MB of its output: the exit status and what the reader got. */
+async function interrupted(signal: NodeJS.Signals, args = ['--count', '100000', '--start', START, '--token', 't']): Promise<{ status: number | null; output: string }> {
+  const child = spawn(process.execPath, [BUNDLE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
   const chunks: Buffer[] = [];
   let received = 0;
   child.stdout.on('data', (data: Buffer) => {
@@ -988,6 +1002,54 @@ async function interrupted(signal: NodeJS.Signals): Promise<{ status: number | n
   });
   const [status] = await once(child, 'close');
   return { status, output: Buffer.concat(chunks).toString('utf8') };
+}
+
+/** One merge case: a run's lines, the files they are split into (one fault put into one of them), and where each fault is. */
+function mergeCase(spec: { seed: number; format: string; files: number; assignment: number[]; fault: string; where: number }, at: number) {
+  const run = runLines(configFrom(['--count', '6', '--seed-value', String(spec.seed), ...SMALL, '--format', spec.format, '--token', 't']));
+  const files: string[][] = Array.from({ length: spec.files }, () => []);
+  run.forEach((line, index) => files[spec.assignment[index]! % spec.files]!.push(line));
+  const bytes = files.map((lines) => lines.map((line) => Buffer.from(`${line}\n`)));
+  const target = files.reduce((most, lines, index) => (lines.length > files[most]!.length ? index : most), 0);
+  const lines = bytes[target]!;
+  const j = Math.floor(spec.where * (lines.length - 1));
+  /** File index to the 1-based line at which the merge must stop. */
+  const faults = new Map<number, number>();
+  if (spec.fault === 'truncate') {
+    const line = lines[j]!;
+    lines.splice(j, lines.length - j, line.subarray(0, 1 + Math.floor(spec.where * (line.length - 2))));
+    faults.set(target, j + 1);
+  } else if (spec.fault === 'duplicate') {
+    lines.splice(j + 1, 0, lines[j]!);
+    faults.set(target, j + 2);
+  } else if (spec.fault === 'swap' && lines.length >= 2) {
+    [lines[j], lines[j + 1]] = [lines[j + 1]!, lines[j]!];
+    faults.set(target, j + 2);
+  } else if (spec.fault === 'byte') {
+    lines[j] = Buffer.concat([lines[j]!.subarray(0, 20), Buffer.from([0xff]), lines[j]!.subarray(21)]);
+    faults.set(target, j + 1);
+  } else if (spec.fault === 'duplicate-elsewhere' && spec.files >= 2) {
+    // The line also in another file, at its place in the run's order there.
+    const other = (target + 1) % spec.files;
+    const place = run.indexOf(files[target]![j]!);
+    const into = files[other]!.filter((line) => run.indexOf(line) < place).length;
+    bytes[other]!.splice(into, 0, lines[j]!);
+    faults.set(target, j + 1).set(other, into + 1);
+  }
+  bytes.forEach((fileLines, index) => writeFileSync(join(WORK, `merge-${at}-${index}.jsonl`), Buffer.concat(fileLines)));
+  return { run: run.map((line) => `${line}\n`).join(''), files: bytes.map((fileLines) => fileLines.map((line) => line.toString('utf8').replace(/\n$/, ''))), faults };
+}
+
+/** Asserts a merge's output is whole lines, each the next line of one of the files, and none of `faulty` from `line` on. */
+function assertNothingAfter(stdout: string, files: string[][], faulty: number, line: number) {
+  assert.ok(stdout === '' || stdout.endsWith('\n'), 'whole lines');
+  const next = files.map(() => 0);
+  for (const written of stdout.split('\n').slice(0, -1)) {
+    const file = files.findIndex((lines, index) => lines[next[index]!] === written);
+    assert.ok(file >= 0, 'each line written is the next line of one of the files');
+    next[file]!++;
+  }
+  assert.ok(next[faulty]! < line, `${next[faulty]} lines of the faulty file written, its line ${line} is bad`);
 }
 
 /** The node, Deno and Bun of devDependencies, each running generate.ts itself. */
@@ -1015,6 +1077,17 @@ describe('command line', { concurrency: true }, () => {
     }
   });
 
+  it('reads one-letter flags, plain and compound durations, negative values and --version', () => {
+    const config = configFrom(['-c', '5', '-f', 'snapshot-items', '-s', '-7', '-r', '20', '-d', '.5']);
+    assert.deepEqual([config.count, config.format, config.seed, config.rate, config.durationMs], [5, 'snapshot-items', -7, 20, 500]);
+    for (const [text, ms] of [['0.5', 500], ['90s', 90_000], ['1h30m', 5_400_000], ['1m250ms', 60_250], ['2d', 172_800_000]] as const) {
+      assert.equal(configFrom(['--duration', text]).durationMs, ms, text);
+    }
+    assert.equal(parseFlags(['-V']), 'version');
+    assert.equal(parseFlags(['-h']), 'help');
+    assert.deepEqual(parseFlags(['--merge', '-o', 'all.jsonl', 'a', 'b']), { merge: ['a', 'b'], output: 'all.jsonl' });
+  });
+
   const badInput = generate(['--count', '1', '--max-message-bytes', '1000']);
   it('bad input: exit 2, one line on stderr, nothing on stdout', async () => {
     const result = await badInput;
@@ -1025,9 +1098,9 @@ describe('command line', { concurrency: true }, () => {
 
   it('--help lists every flag with its default and format, and a kcat pipeline with the token header', () => {
     const help = helpText();
-    const entries = help.split(/\n(?= {2}--)/).map((entry) => entry.replace(/\s+/g, ' ').trim());
+    const entries = help.split(/\n(?= {2}-)/).map((entry) => entry.replace(/\s+/g, ' ').trim());
     for (const [name, spec] of Object.entries(FLAGS)) {
-      const entry = entries.find((text) => text.startsWith(`--${name}`));
+      const entry = entries.find((text) => new RegExp(`^(-\\w, )?--${name}\\b`).test(text));
       assert.ok(entry, `--help lists --${name}`);
       if ('default' in spec) assert.ok(entry.includes(`(default ${spec.default})`), entry);
     }
@@ -1078,6 +1151,54 @@ describe('command line', { concurrency: true }, () => {
     assertSameText(result.stdout, runLines(shardConfig).join('\n') + '\n', 'the merged shards against the unsharded run');
   });
 
+  const mergeRefusals = shell(`cd "$WORK"; cp shard-0.jsonl part-0-of-3.jsonl; cp shard-2.jsonl part-2-of-3.jsonl
+    for args in "$WORK" "shard-0.jsonl shard-0.jsonl" "shard-0.jsonl nothing.jsonl" "part-0-of-3.jsonl part-2-of-3.jsonl"; do
+      $GEN --merge $args > merge.out 2> merge.err; echo "$? $(wc -c < merge.out) $(cat merge.err)"; done`);
+  it('--merge refuses a directory, a file given twice or missing before writing, and says when shards are missing by their names', async () => {
+    const [directory, twice, missing, incomplete] = (await mergeRefusals).stdout.trim().split('\n');
+    assert.match(directory!, /^2 0 generate\.ts: --merge reads regular files: \S+ is a directory$/);
+    assert.match(twice!, /^2 0 generate\.ts: --merge was given shard-0\.jsonl and shard-0\.jsonl, which are the same file$/);
+    assert.match(missing!, /^2 0 generate\.ts: --merge cannot read nothing\.jsonl: ENOENT/);
+    assert.match(incomplete!, /^0 [1-9]\d* generate\.ts: warning: --merge lacks shard 1 of 3/);
+  });
+
+  // Shards of a run large enough to stop midway: the reader has 3 MB when the signal comes.
+  const mergeStopped = shell(`for i in 0 1; do $GEN --count 60 --token t --start ${START} --shard $i/2 > "$WORK/big-$i.jsonl"; done`)
+    .then(() => interrupted('SIGTERM', ['--merge', join(WORK, 'big-0.jsonl'), join(WORK, 'big-1.jsonl')]));
+  it('--merge stops after a whole line on SIGTERM, with status 143', async () => {
+    const { status, output } = await mergeStopped;
+    assert.equal(status, 143);
+    assert.ok(output.length > 3_000_000 && output.endsWith('\n'), 'the last line is whole');
+    for (const line of output.slice(0, -1).split('\n')) JSON.parse(line);
+  });
+
+  // A run's lines split among files (each in the run's order), with one fault of a kind users meet put into one file.
+  const mergeCases = fc.sample(fc.record({
+    seed: fc.integer({ min: 0, max: 3 }),
+    format: fc.constantFrom('snapshot', 'snapshot-items'),
+    files: fc.integer({ min: 1, max: 4 }),
+    assignment: fc.array(fc.nat(), { minLength: 1000, maxLength: 1000 }),
+    fault: fc.constantFrom('none', 'truncate', 'duplicate', 'duplicate-elsewhere', 'swap', 'byte'),
+    where: fc.double({ min: 0, max: 0.999, noNaN: true }),
+  }), 18).map((spec, at) => mergeCase(spec, at));
+  const mergedCases = shell(mergeCases.map((_, at) => `$GEN --merge "$WORK"/merge-${at}-*.jsonl > "$WORK/merge-${at}.out" 2> "$WORK/merge-${at}.err"; echo $?`).join('\n'));
+  it('--merge of any split of a run either gives the run byte for byte, or exits 2 naming the first bad file and line, with nothing after it', async () => {
+    const statuses = (await mergedCases).stdout.trim().split('\n');
+    for (const [at, { run, files, faults }] of mergeCases.entries()) {
+      const stdout = readFileSync(join(WORK, `merge-${at}.out`), 'utf8');
+      const stderr = readFileSync(join(WORK, `merge-${at}.err`), 'utf8');
+      if (faults.size === 0) {
+        assert.equal(statuses[at], '0', stderr);
+        assertSameText(stdout, run, `case ${at}: the merged files against the run`);
+        continue;
+      }
+      assert.equal(statuses[at], '2', `case ${at}: ${[...faults.keys()]}`);
+      const [, path, line] = /^generate\.ts: --merge: \S+merge-\d+-(\d+)\.jsonl line (\d+) [^\n]+\n$/.exec(stderr) ?? [];
+      assert.equal(faults.get(Number(path)), Number(line), `case ${at}: ${stderr}`);
+      assertNothingAfter(stdout, files, Number(path), Number(line));
+    }
+  });
+
   const headOne = shell('$GEN --count 200 | head -1 > /dev/null; echo "${PIPESTATUS[0]}"');
   it('| head -1 ends quietly with status 0', async () => {
     const result = await headOne;
@@ -1089,7 +1210,7 @@ describe('command line', { concurrency: true }, () => {
   const statsArgs = ['--count', '300', ...SMALL, '--token', 't', '--start', START];
   const [statsWhole, statsCut] = [generate([...statsArgs, '--stats']), shell(`$GEN ${statsArgs.join(' ')} --stats | head -1 >/dev/null`)];
   it('--stats counts what the reader took, not what was made', async () => {
-    const messages = (result: Finished) => Number(/^sessions \d+, messages (\d+)/m.exec(result.stderr)?.[1]);
+    const messages = (result: Finished) => Number(/^sessions \d+ done, messages (\d+)/m.exec(result.stderr)?.[1]);
     const [whole, cut] = [messages(await statsWhole), messages(await statsCut)];
     assert.equal(whole, (await statsWhole).stdout.split('\n').length - 1, 'all it wrote, when the reader took all');
     assert.ok(cut < whole / 2, `after | head -1: ${cut} of ${whole} messages`);
@@ -1159,14 +1280,73 @@ describe('command line', { concurrency: true }, () => {
     for (const { atMs, line } of lines) assert.ok(atMs >= (nowMs(line) - START_MS) / speed, `a line due at ${(nowMs(line) - START_MS) / speed} ms came at ${atMs} ms`);
   });
 
-  // At --rate 500, so the second spent is not spent writing a gigabyte.
-  const timed = shell(`started=$(date +%s%N); $GEN --duration 1s --rate 500 ${SMALL.join(' ')} --token t --start ${START} > "$WORK/duration.out"; echo "$? $(( ($(date +%s%N) - started) / 1000000 ))"`);
-  it('--duration ends a run without --count after whole lines', async () => {
-    const [status, ms] = (await timed).stdout.trim().split(' ').map(Number);
-    assert.equal(status, 0);
-    assert.ok(ms! >= 1000 && ms! < 10_000, `${ms} ms`);
-    const output = readFileSync(join(WORK, 'duration.out'), 'utf8');
-    assert.ok(output.endsWith('\n') && output.split('\n').length > 10);
+  // Each run's own --stats says how long it took, so a busy machine's slow start-ups cannot stretch the figure;
+  // `timeout` ends a run that would wait for its next message (50 s at --rate 0.02) or never end.
+  const durations = shell([
+    '--duration 1s --rate 500', '--duration 1s --rate 0.02', '--duration 1s --realtime --speed 0.001',
+  ].map((flags, at) => `timeout 40 $GEN ${flags} ${SMALL.join(' ')} --token t --start ${START} --stats > "$WORK/duration-${at}.out" 2> "$WORK/duration-${at}.err"; echo $?`).join('; '));
+  it('--duration ends a run without --count after whole lines, also while it waits for --rate or --realtime', async () => {
+    assert.deepEqual((await durations).stdout.trim().split('\n'), ['0', '0', '0']);
+    for (const at of [0, 1, 2]) {
+      const stderr = readFileSync(join(WORK, `duration-${at}.err`), 'utf8');
+      const seconds = Number(/ in ([\d.]+) s$/m.exec(stderr)?.[1]);
+      assert.ok(seconds >= 1 && seconds < 5, `run ${at} took ${seconds} s by its own clock`);
+      assert.match(stderr, /^--duration reached after 0:01: \d+ sessions unfinished$/m);
+      const output = readFileSync(join(WORK, `duration-${at}.out`), 'utf8');
+      assert.ok(output === '' || output.endsWith('\n'), 'whole lines');
+    }
+    assert.ok(readFileSync(join(WORK, 'duration-0.out'), 'utf8').split('\n').length > 10, 'at --rate 500, lines for a second');
+  });
+
+  // The reader takes 100 kB, then stalls; the generator is stopped once its writes must be waiting.
+  const stalled = shell(['TERM', 'INT'].map((signal) => `
+    rm -f "$WORK/fifo" "$WORK/started"; mkfifo "$WORK/fifo"
+    { head -c 100000 > /dev/null; touch "$WORK/started"; sleep 60; } < "$WORK/fifo" & reader=$!
+    $GEN --count 100000 --token t --stats > "$WORK/fifo" 2> "$WORK/stalled-${signal}.err" & pid=$!
+    until [ -e "$WORK/started" ]; do sleep 0.02; done; sleep 0.5
+    kill -${signal} $pid; sent=$(date +%s%N); wait $pid; status=$?
+    echo "$status $(( ($(date +%s%N) - sent) / 1000000 ))"; pkill -P $reader; kill $reader`).join('\n'));
+  it('SIGTERM and SIGINT end a run within 1 s while its reader has stalled, after the summary', async () => {
+    const lines = (await stalled).stdout.trim().split('\n');
+    for (const [at, [signal, status]] of [['TERM', 143], ['INT', 130]].entries()) {
+      const [code, ms] = lines[at]!.split(' ').map(Number);
+      assert.equal(code, status);
+      assert.ok(ms! < 1500, `SIG${signal} ended the run in ${ms} ms`);
+      assert.match(readFileSync(join(WORK, `stalled-${signal}.err`), 'utf8'), new RegExp(`^cut short by SIG${signal}.*sessions unfinished`, 'm'));
+    }
+  });
+
+  const stderrFaults = shell([
+    `$GEN --count 30 --token t --start ${START} --verbose --stats --progress 2>/dev/full | cksum; echo "status \${PIPESTATUS[0]}"`,
+    `$GEN --count 30 --token t --start ${START} | cksum`,
+    `$GEN --count 30 --token t --start ${START} --verbose 2>&1 > "$WORK/verbose.out" | head -1 > /dev/null; echo "status \${PIPESTATUS[0]}"; cksum < "$WORK/verbose.out"`,
+    '$GEN --count x 2>/dev/full; echo "status $?"',
+  ].join('\n'));
+  it('stderr that fails (full, or its reader gone) changes neither stdout nor the exit status', async () => {
+    const [full, fullStatus, expected, headStatus, throughHead, badStatus] = (await stderrFaults).stdout.trim().split('\n');
+    assert.deepEqual([fullStatus, headStatus, badStatus], ['status 0', 'status 0', 'status 2']);
+    assert.equal(full, expected);
+    assert.equal(throughHead, expected);
+  });
+
+  const written = shell(`cd "$WORK" && $GEN -c 30 --token t --start ${START} -o out.jsonl; echo "status $?"; cksum < out.jsonl
+    $GEN --count 30 --token t --start ${START} | cksum
+    $GEN --count 100000 --rate 100 --token t -o cut.jsonl & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo "status $?"; ls -A | grep -c 'cut\.jsonl' || true
+    $GEN -c 1 -o missing/out.jsonl; echo "status $?"`);
+  it('--output writes the run to a file only once it is whole: all of it, or nothing and no leftovers', async () => {
+    const [status, file, expected, cutStatus, leftovers, missingStatus] = (await written).stdout.trim().split('\n');
+    assert.deepEqual([status, cutStatus, leftovers, missingStatus], ['status 0', 'status 130', '0', 'status 2']);
+    assert.equal(file, expected);
+    assert.match((await written).stderr, /cut\.jsonl was not written/);
+    assert.match((await written).stderr, /--output cannot write missing\/out\.jsonl/);
+  });
+
+  const versions = shell('$GEN --version; $GEN -V; $GEN -h | cksum; $GEN --help | cksum');
+  it('--version (-V) prints the version, the same as package.json; -h is --help', async () => {
+    const [version, short, shortHelp, help] = (await versions).stdout.trim().split('\n');
+    assert.equal(version, `generate.ts ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}`);
+    assert.equal(short, version);
+    assert.equal(shortHelp, help);
   });
 
   // Where zlib is involved (every rrweb format but snapshot-items with --no-compress-events), Deno's

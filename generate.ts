@@ -61,9 +61,10 @@
  *   Appendix         small pure helpers
  */
 
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { createReadStream, fstatSync, readSync, realpathSync, statSync, write as writeToFd, writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { closeSync, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -132,6 +133,8 @@ export interface Config {
   progress: 'on' | 'off' | 'auto';
   stats: boolean;
   verbose: boolean;
+  /** Where the lines go: a file written atomically, or stdout when null. */
+  output: string | null;
 }
 
 /** A Config but for the chunk size, which takes the envelopes of section 6 to fit. */
@@ -182,6 +185,11 @@ const anyWholeNumber: Parse<number> = (text, flag) => {
   return value;
 };
 
+/** Times are kept in microseconds, exact in a double below 2^53 µs (mid-2255): everything a run writes comes before this. */
+const LAST_TIME_MS = Date.UTC(2250, 0, 1);
+/** Sessions start before this, and so have 50 years to end before LAST_TIME_MS. */
+const LAST_START_MS = Date.UTC(2200, 0, 1);
+
 /** ISO-8601 date or date-time; one without a zone is taken as UTC so runs agree across machines. */
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
 const isoTime: Parse<number> = (text, flag) => {
@@ -196,15 +204,15 @@ const isoTime: Parse<number> = (text, flag) => {
   }
   return ms;
 };
-/** Starts end here: times are kept in microseconds, exact in a double until 2255. */
-const LAST_START_MS = Date.UTC(2200, 0, 1);
-
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-/** A duration such as 90s, 10m, 1h30m, or a plain number of seconds. */
+/** What each of DURATION's groups counts, largest unit first. */
+const DURATION_UNITS_MS = [86_400_000, 3_600_000, 60_000, 1000, 1];
+/** 1d, 1h30m, 90s, 250ms: each unit at most once, largest first, so 30m1h and 1s1s are refused. */
+const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
+/** A duration such as 90s, 10m or 1h30m, or a plain number of seconds (0.5, .5). */
 const duration: Parse<number> = (text, flag) => {
-  const parts = /^\d+(\.\d+)?$/.test(text) ? [[text, text, 's']] : [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
-  const ms = parts.reduce((sum, [, amount = '', suffix = 's']) => sum + Number(amount) * DURATION_UNITS_MS[suffix]!, 0);
-  if (parts.map(([part]) => part).join('') !== text || !(ms > 0) || !Number.isFinite(ms)) {
+  const parts = DURATION.exec(text);
+  const ms = NUMBER.test(text) ? Number(text) * 1000 : parts ? DURATION_UNITS_MS.reduce((sum, unitMs, at) => sum + Number(parts[at + 1] ?? 0) * unitMs, 0) : NaN;
+  if (!(ms > 0) || !Number.isFinite(ms)) {
     throw new UsageError(`--${flag} accepts a duration such as 90s, 10m or 1h30m (a plain number is seconds), got '${text}'`);
   }
   return ms;
@@ -236,9 +244,19 @@ const httpUrl: Parse<string> = (text, flag) => {
   return text;
 };
 
-/** Text that can stand in a Kafka header and a JSON string: printable, no tab or newline. */
+/** Characters no header or JSON field should carry: controls (NEL and DEL among them), format characters, line and paragraph separators. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+/** Text that can stand in a Kafka header and a JSON string: printable, without space at either end. */
 const headerText: Parse<string> = (text, flag) => {
-  if (text === '' || /[\x00-\x1f\x7f]/.test(text)) throw new UsageError(`--${flag} accepts non-empty printable text, got ${JSON.stringify(text)}`);
+  if (text.trim() !== text || text === '' || UNPRINTABLE.test(text)) {
+    throw new UsageError(`--${flag} accepts printable text without spaces at either end, got ${JSON.stringify(text)}`);
+  }
+  return text;
+};
+
+/** A file name to write. */
+const fileName: Parse<string> = (text, flag) => {
+  if (text === '' || text.endsWith('/')) throw new UsageError(`--${flag} accepts a file name, got ${JSON.stringify(text)}`);
   return text;
 };
 
@@ -279,6 +297,7 @@ const toggle = (help: string, formats?: readonly Format[]): Toggle => ({ help, .
 export const FLAGS = {
   count: option(wholeNumberFrom(0), 'N', 'number of sessions to generate (default 100; unlimited with --duration)'),
   duration: option(duration, 'TIME', 'stop after this much wall-clock time (90s, 10m, 1h30m), after a whole line'),
+  output: option(fileName, 'FILE', 'write to FILE instead of stdout, atomically: to a temporary file beside it, renamed to FILE once the run is whole'),
   format: setting(oneOf<Format>('snapshot', 'snapshot-items', 'vegeta'), 'snapshot', 'FORMAT',
     'snapshot: $snapshot messages of the session_recording_events topic, data chunked, as PostHog\'s Python capture wrote them; ' +
       'snapshot-items: $snapshot_items messages of session_recording_snapshot_item_events, rrweb events as JSON, as capture-rs writes them; ' +
@@ -331,11 +350,16 @@ export const FLAGS = {
   stats: toggle('a summary on stderr at the end: what was delivered, speed, sessions in flight, size percentiles per kind and a histogram of sizes'),
   verbose: toggle('describe each session on stderr as it ends'),
   merge: toggle('merge the shard files named after the flags (made with the same flags but --shard) into the unsharded run, ' +
-    'in order of now and then $session_id, as the run without --shard writes them; no other flag applies'),
+    'in order of now and then $session_id, as the run without --shard writes them; only --output applies with it'),
+  version: toggle('print the version and exit'),
   help: toggle('show this help and exit'),
 } satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
+/** One-letter forms of the flags used most. */
+const SHORT_FLAGS: Readonly<Record<string, FlagName>> = { c: 'count', d: 'duration', f: 'format', h: 'help', o: 'output', r: 'rate', s: 'seed-value', V: 'version' };
+/** This file's version, which --version prints (a copied file has no package.json). */
+const VERSION = '0.2.0';
 type ValueOf<F> = F extends Setting<infer T> ? T : F extends Option<infer T> ? T | undefined : boolean;
 /** The command line's values, typed from the table: settings always have one, options may not, switches are booleans. */
 type FlagValues = { -readonly [K in FlagName]: ValueOf<(typeof FLAGS)[K]> };
@@ -356,11 +380,13 @@ function wrap(text: string, indent: string, width = 80): string {
 
 /** The `--help` text: what the tool does, every flag with its default, limits and pipelines. */
 export function helpText(): string {
+  const shortOf = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
   const flags = Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
+    const short = shortOf.has(name as FlagName) ? `-${shortOf.get(name as FlagName)}, ` : '';
     const valueName = 'valueName' in spec ? ` ${spec.valueName}` : '';
     const fallback = 'default' in spec ? ` (default ${spec.default})` : '';
     const only = spec.formats ? ` [--format ${spec.formats.join(', ')}]` : '';
-    return `  --${name}${valueName}\n${wrap(spec.help + fallback + only, '        ')}`;
+    return `  ${short}--${name}${valueName}\n${wrap(spec.help + fallback + only, '        ')}`;
   });
   return `Usage: generate.ts [flags] > messages.jsonl
 
@@ -415,18 +441,62 @@ which stop after the line being written.
 `;
 }
 
+/** A value that starts with a dash: a negative number, such as a seed. */
+const NEGATIVE = /^-[\d.]/;
+
+/** The flag an argument names (`--count`, `--count=5`, `-c`), if any, and whether its value is the next argument. */
+function flagOf(arg: string): { name: FlagName; valueFollows: boolean } | undefined {
+  const long = arg.startsWith('--');
+  const name = long ? arg.slice(2).split('=')[0]! : SHORT_FLAGS[arg.slice(1)];
+  if (name === undefined || !Object.hasOwn(FLAGS, name)) return undefined;
+  return { name: name as FlagName, valueFollows: 'parse' in FLAGS[name as FlagName] && !arg.includes('=') };
+}
+
+/** The flag a mistyped one most likely meant: the only one it begins, or one within two edits. */
+function nearestFlag(typed: string): FlagName | undefined {
+  const names = Object.keys(FLAGS) as FlagName[];
+  const extended = names.filter((name) => name.startsWith(typed));
+  if (typed.length >= 3 && extended.length === 1) return extended[0];
+  let nearest: FlagName | undefined;
+  let nearestEdits = 3;
+  for (const name of names) {
+    const edits = editDistance(typed, name);
+    if (edits < nearestEdits) [nearest, nearestEdits] = [name, edits];
+  }
+  return nearest;
+}
+
 /**
- * Joins `--flag -5` into `--flag=-5`: parseArgs takes a value starting with a
- * dash for a flag of its own, so a negative seed would be refused as such.
+ * Refuses an argument that names no flag, with the flag it most likely
+ * meant. A negative value after a flag is its value; after `--` only
+ * positional arguments follow.
  */
-function attachNegativeValues(argv: readonly string[]): string[] {
+function refuseUnknownFlags(argv: readonly string[]): void {
+  for (let at = 0; at < argv.length; at++) {
+    const arg = argv[at]!;
+    if (arg === '--') return;
+    if (!arg.startsWith('-') || arg === '-') continue;
+    const flag = flagOf(arg);
+    if (flag?.valueFollows && NEGATIVE.test(argv[at + 1] ?? '')) at++;
+    if (flag) continue;
+    const typed = arg.split('=')[0]!;
+    const meant = typed.startsWith('--') ? nearestFlag(typed.slice(2)) : undefined;
+    throw new UsageError(`unknown flag '${typed}'${meant ? ` (did you mean --${meant}?)` : ''}: see --help`);
+  }
+}
+
+/**
+ * Joins a flag and a negative value into `--flag=-5`: parseArgs takes a
+ * value starting with a dash for a flag of its own.
+ */
+function attachValues(argv: readonly string[]): string[] {
   const args: string[] = [];
   for (let at = 0; at < argv.length; at++) {
     const arg = argv[at]!;
-    const next = argv[at + 1];
-    const takesValue = arg.startsWith('--') && 'parse' in ((FLAGS as Record<string, FlagSpec>)[arg.slice(2)] ?? {});
-    if (takesValue && next !== undefined && /^-[\d.]/.test(next)) {
-      args.push(`${arg}=${next}`);
+    const flag = arg.startsWith('-') ? flagOf(arg) : undefined;
+    const value = argv[at + 1];
+    if (flag?.valueFollows && value !== undefined && NEGATIVE.test(value)) {
+      args.push(`--${flag.name}=${value}`);
       at++;
     } else {
       args.push(arg);
@@ -435,34 +505,43 @@ function attachNegativeValues(argv: readonly string[]): string[] {
   return args;
 }
 
-/** Reads the command line into typed values, and which flags were given. */
+/** Reads the command line into typed values, and which flags were given; each flag at most once. */
 function readFlags(argv: readonly string[]): { values: FlagValues; given: Set<FlagName>; files: string[] } {
-  let raw: Record<string, string | boolean | undefined>;
-  let files: string[];
+  refuseUnknownFlags(argv);
+  const shortOf = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
+    const short = shortOf.get(name as FlagName);
+    return [name, { type: 'parse' in spec ? 'string' : 'boolean', ...(short && { short }) } as const];
+  }));
+  let parsed;
   try {
-    const options = Object.fromEntries(
-      Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => [name, { type: 'parse' in spec ? 'string' : 'boolean' } as const]),
-    );
-    ({ values: raw, positionals: files } = parseArgs({ args: attachNegativeValues(argv), options, strict: true, allowPositionals: true }));
+    parsed = parseArgs({ args: attachValues(argv), options, strict: true, allowPositionals: true, tokens: true });
   } catch (error) {
-    // parseArgs names the flag in the first line of its message; later lines only suggest '--flag=-value'.
-    // Its "argument is ambiguous" means a flag came where a value was due.
+    // parseArgs names the flag in the first line of its message; its "argument is ambiguous" means a flag came where a value was due.
     const firstLine = error instanceof Error ? error.message.split('\n')[0]! : String(error);
     const message = firstLine.replace(/\.$/, '').replace('argument is ambiguous', 'needs a value, not another flag');
     throw new UsageError(`${message} (see --help)`);
   }
-  const given = new Set(Object.keys(raw) as FlagName[]);
+  const given = new Set<FlagName>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    const name = token.name as FlagName;
+    if (given.has(name)) throw new UsageError(`--${name} is given more than once: give each flag once (see --help)`);
+    given.add(name);
+  }
+  const raw = parsed.values as Record<string, string | boolean | undefined>;
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     const text = raw[name] ?? ('default' in spec ? spec.default : undefined);
     values[name] = 'parse' in spec ? (typeof text === 'string' ? spec.parse(text, name) : undefined) : text === true;
   }
-  return { values: values as FlagValues, given, files };
+  return { values: values as FlagValues, given, files: parsed.positionals };
 }
 
-/** `--merge FILE...`: shard files to merge into the unsharded run. */
+/** `--merge FILE...`: shard files to merge into the unsharded run, written to --output or stdout. */
 export interface MergeRequest {
   merge: string[];
+  output: string | null;
 }
 
 /** The command line read and checked flag by flag, and against each other; parseFlags (section 8) checks the rest. */
@@ -472,14 +551,19 @@ interface CommandLine {
   chunkSize: number | undefined;
 }
 
-/** Reads the command line into settings, a merge of shard files, or 'help'. */
-function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine | MergeRequest | 'help' {
+/** What a command line asks for besides a run: --help, --version or --merge. */
+export type Request = MergeRequest | 'help' | 'version';
+
+/** Reads the command line into settings, a merge of shard files, or 'help' or 'version'. */
+function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine | Request {
   const { values, given, files } = readFlags(argv);
   if (values.help) return 'help';
+  if (values.version) return 'version';
   if (values.merge) {
-    if (given.size > 1) throw new UsageError(`--merge takes file names only, not --${[...given].find((name) => name !== 'merge')}`);
+    const other = [...given].find((name) => name !== 'merge' && name !== 'output');
+    if (other) throw new UsageError(`--merge takes file names and --output only, not --${other}`);
     if (files.length === 0) throw new UsageError('--merge needs the names of the shard files to merge');
-    return { merge: files };
+    return { merge: files, output: values.output ?? null };
   }
   if (files.length > 0) throw new UsageError(`unexpected argument '${files[0]}': flags take the form --name value (see --help)`);
   const { format } = values;
@@ -491,6 +575,8 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
   }
   if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
   if (values.speed !== undefined && !values.realtime) throw new UsageError('--speed applies with --realtime only: it sets how fast now moves');
+  // kafka-console-producer's parse.headers splits headers at commas.
+  if (values.headers && values.token?.includes(',')) throw new UsageError(`--token accepts no ',' with --headers (it separates headers), got ${JSON.stringify(values.token)}`);
   const distribution = (mean: number, standardDeviation: number): Distribution => ({ mean, standardDeviation });
   const payload = values.payload ?? 'random';
   const settings: Settings = {
@@ -520,6 +606,7 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
     progress: values.progress ? 'on' : values['no-progress'] ? 'off' : 'auto',
     stats: values.stats,
     verbose: values.verbose,
+    output: values.output ?? null,
   };
   return { settings, chunkSize: values['chunk-size'] };
 }
@@ -673,9 +760,11 @@ function refuseRareDrawsBeyond(cap: number, flag: string, distribution: Distribu
 /** The cap on a snapshot's size: what capture accepts for rrweb events; random data streams at any size. */
 const snapshotSizeCap = (settings: Settings): number => (settings.format === 'snapshot' && settings.payload === 'random' ? Infinity : MAX_RRWEB_SNAPSHOT_CHARS);
 
-/** Refuses flags that would draw windows or snapshot sizes beyond their caps more than once in 1/MAX_CAPPED_SHARE. */
+/** Refuses flags that would draw windows, snapshot counts or sizes beyond their caps more than once in 1/MAX_CAPPED_SHARE. */
 function refuseFrequentCaps(settings: Settings): void {
   refuseRareDrawsBeyond(MAX_WINDOWS, 'window-count', settings.windowCount, 1);
+  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'full-snapshot-count', settings.fullSnapshotCount, 1);
+  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'incremental-snapshot-count', settings.incrementalSnapshotCount, 0);
   const cap = snapshotSizeCap(settings);
   refuseRareDrawsBeyond(cap, 'full-snapshot-size', settings.fullSnapshotSize, 1);
   refuseRareDrawsBeyond(cap, 'incremental-snapshot-size', settings.incrementalSnapshotSize, 1);
@@ -702,22 +791,50 @@ function wholeNumberCdf(distribution: Distribution, minimum: number, y: number):
 /** posthog-js flushes its buffer of events at most every 2 s; idle spells stretch the gaps between batches. */
 const MIN_FLUSH_GAP_MS = 2000;
 const MEAN_EXTRA_GAP_MS = 3000;
+/**
+ * Snapshots of each kind a session may have: both kinds at the cap, a gap
+ * of 6 s each (their mean is 5 s), still end within the 50 years between
+ * LAST_START_MS and LAST_TIME_MS.
+ */
+const MAX_SNAPSHOTS_OF_A_KIND = Math.floor((LAST_TIME_MS - LAST_START_MS) / (2 * 6000));
 /** Network latency between the browser sending a batch and capture receiving it, at most. */
 const MAX_LATENCY_US = 250_000;
 
-/**
- * How long a session is in flight on average, in ms: from its arrival to its
- * last message, one flush gap per snapshot and a latency. The snapshots are
- * max(F, W) full ones (every window opens with one) and I incremental ones.
- */
-export function meanSessionMs(config: Config): number {
+/** The flags that set how many snapshots a session has. */
+type SnapshotCounts = Pick<Config, 'fullSnapshotCount' | 'incrementalSnapshotCount' | 'windowCount'>;
+
+/** Snapshots a session has on average: max(F, W) full ones (every window opens with one) and I incremental ones. */
+function meanSnapshots(config: SnapshotCounts): number {
   let fullSnapshots = config.fullSnapshotCount.mean;
   // E[max(F, W)] = E[F] + sum over k >= 2 of P(W >= k) P(F < k).
   for (let k = 2; k <= MAX_WINDOWS && config.windowCount.mean > 1; k++) {
     fullSnapshots += (1 - wholeNumberCdf(config.windowCount, 1, k - 1)) * wholeNumberCdf(config.fullSnapshotCount, 1, k - 1);
   }
-  const snapshots = fullSnapshots + config.incrementalSnapshotCount.mean;
-  return snapshots * (MIN_FLUSH_GAP_MS + MEAN_EXTRA_GAP_MS) + MAX_LATENCY_US / 2000;
+  return fullSnapshots + config.incrementalSnapshotCount.mean;
+}
+
+/**
+ * How long a session is in flight on average, in ms: from its arrival to its
+ * last message, one flush gap per snapshot and a latency.
+ */
+export function meanSessionMs(config: SnapshotCounts): number {
+  return meanSnapshots(config) * (MIN_FLUSH_GAP_MS + MEAN_EXTRA_GAP_MS) + MAX_LATENCY_US / 2000;
+}
+
+/**
+ * Refuses a run whose last session would arrive after LAST_START_MS: so
+ * many sessions, or so few in flight (--concurrency), that arrivals would
+ * spread past 2200. The last arrival is a sum of --count exponential gaps:
+ * its mean and five standard deviations must fit.
+ */
+function refuseLateArrivals(settings: Settings): void {
+  if (!Number.isFinite(settings.count)) return;
+  const gaps = settings.count + 5 * Math.sqrt(settings.count);
+  const leastConcurrency = (meanSessionMs(settings) * gaps) / (LAST_START_MS - settings.startMs);
+  if (settings.concurrency < leastConcurrency) {
+    throw new UsageError(`--concurrency accepts at least ${leastConcurrency.toPrecision(2)} with --count ${settings.count} ` +
+      `(fewer in flight would spread arrivals past 2200), got ${settings.concurrency}`);
+  }
 }
 
 /**
@@ -800,8 +917,8 @@ export class SessionPlan {
     this.sizeCap = snapshotSizeCap(config);
     this.rng = random.stream('plan');
     this.windows = sampleWholeNumber(this.rng, config.windowCount, 1, MAX_WINDOWS);
-    this.fullSnapshots = Math.max(sampleWholeNumber(this.rng, config.fullSnapshotCount, 1), this.windows);
-    this.incrementalSnapshots = sampleWholeNumber(this.rng, config.incrementalSnapshotCount, 0);
+    this.fullSnapshots = Math.max(sampleWholeNumber(this.rng, config.fullSnapshotCount, 1, MAX_SNAPSHOTS_OF_A_KIND), this.windows);
+    this.incrementalSnapshots = sampleWholeNumber(this.rng, config.incrementalSnapshotCount, 0, MAX_SNAPSHOTS_OF_A_KIND);
     this.fullLeft = this.fullSnapshots;
     this.incrementalLeft = this.incrementalSnapshots;
     this.startMs = arrivalMs;
@@ -3097,14 +3214,18 @@ class SessionQueue {
 export class InFlight {
   now = 0;
   max = 0;
+  /** Sessions that have arrived so far. */
+  arrivals = 0;
   private area = 0;
   private firstUs: number | undefined;
   private lastUs = 0;
-  private arrivals = { area: 0, spanUs: 0 };
+  /** The area and time span up to the latest arrival: the mean leaves out the drain after it. */
+  private toLatestArrival = { area: 0, spanUs: 0 };
 
   arrive(atUs: number): void {
     this.advance(atUs);
-    this.arrivals = { area: this.area, spanUs: atUs - this.firstUs! };
+    this.toLatestArrival = { area: this.area, spanUs: atUs - this.firstUs! };
+    this.arrivals++;
     this.max = Math.max(this.max, ++this.now);
   }
 
@@ -3114,7 +3235,7 @@ export class InFlight {
   }
 
   get mean(): number {
-    return this.arrivals.spanUs === 0 ? this.now : this.arrivals.area / this.arrivals.spanUs;
+    return this.toLatestArrival.spanUs === 0 ? this.now : this.toLatestArrival.area / this.toLatestArrival.spanUs;
   }
 
   private advance(atUs: number): void {
@@ -3147,7 +3268,8 @@ export function* scheduleSnapshots(config: Config, inFlight: InFlight): Generato
   const ours = (index: number) => index % config.shard.count === config.shard.index;
   let arrival = arrivals.next();
   for (;;) {
-    while (arrival.index < config.count && (queue.size === 0 || (config.order === 'time' && arrival.atMs * 1000 <= queue.nextAtUs))) {
+    // A run without --count ends its arrivals at LAST_START_MS, as --start does.
+    while (arrival.index < config.count && arrival.atMs < LAST_START_MS && (queue.size === 0 || (config.order === 'time' && arrival.atMs * 1000 <= queue.nextAtUs))) {
       if (ours(arrival.index)) {
         queue.push(new SessionMessages(config, arrival.index, arrival.atMs));
         inFlight.arrive(arrival.atMs * 1000);
@@ -3164,18 +3286,73 @@ export function* scheduleSnapshots(config: Config, inFlight: InFlight): Generato
   }
 }
 
-/** Ends waits early when a signal asks the run to stop. */
+/** Whether stderr still takes text: it is commentary, so a closed or full stderr never stops a run or changes its status. */
+let stderrWorks = true;
+
+/** Writes to stderr, and stops trying after it fails once (a reader gone, a disk full). */
+function writeStderr(text: string): void {
+  if (!stderrWorks) return;
+  try {
+    writeSync(2, text);
+  } catch {
+    stderrWorks = false;
+  }
+}
+
+/**
+ * Makes stdout and stderr block again: node's stream for a pipe sets the
+ * shared descriptor non-blocking (tsx touches it before this file runs), and
+ * thread-pool writes to a non-blocking pipe fail with EAGAIN when it fills.
+ * `_handle.setBlocking` is node's own switch for this (used on Windows).
+ */
+function makeStdioBlocking(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    (stream as unknown as { _handle?: { setBlocking?: (blocking: boolean) => number } })._handle?.setBlocking?.(true);
+  }
+}
+
+/** The signals that stop a run, and the status it then ends with: 128 and the signal's number. */
+const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+type StopSignalName = keyof typeof SIGNAL_STATUS;
+/** After a signal, a write that has waited this long means the reader has stalled: the signal then ends the process. */
+const STALLED_WRITE_MS = 400;
+/** How often a stopping run looks for a stalled write. */
+const STALL_CHECK_MS = 100;
+/** Timers are kept short of their 2^31 ms ceiling. */
+const MAX_TIMER_MS = 2 ** 30;
+
+/** What StopSignal watches: since when the write under way has waited, if one is. */
+interface Writing {
+  readonly writingSinceMs: number | undefined;
+}
+
+/**
+ * SIGINT, SIGTERM and SIGHUP, caught: the run stops after the line being
+ * written (waits for --rate or --realtime end at once), and ends with 130,
+ * 143 or 129. When the reader has stalled, so that the line cannot be
+ * written, or a second signal comes, the signal ends the process itself
+ * (after `lastWords`), so a stop never waits on a reader.
+ */
 class StopSignal {
-  /** 130, 143 or 129 once SIGINT, SIGTERM or SIGHUP came. */
+  /** 130, 143 or 129 once a signal came. */
   status: number | undefined;
+  signal: StopSignalName | undefined;
   private wake: (() => void) | undefined;
 
-  request(status: number): void {
-    this.status ??= status;
-    this.wake?.();
+  /** Starts catching signals. */
+  listen(writer: Writing, lastWords: () => void): void {
+    for (const signal of Object.keys(SIGNAL_STATUS) as StopSignalName[]) {
+      process.on(signal, () => {
+        if (this.signal) return this.end(lastWords);
+        this.signal = signal;
+        this.status = SIGNAL_STATUS[signal];
+        this.wake?.();
+        this.watchForStall(writer, lastWords);
+      });
+    }
   }
 
-  /** Sleeps until `untilMs` on performance.now()'s clock, or until a stop; timers are kept short of their 2^31 ms ceiling. */
+  /** Sleeps until `untilMs` on performance.now()'s clock, or until a stop. */
   async sleepUntil(untilMs: number): Promise<void> {
     while (this.status === undefined) {
       const ms = untilMs - performance.now();
@@ -3190,8 +3367,21 @@ class StopSignal {
       this.wake = undefined;
     }
   }
+
+  private watchForStall(writer: Writing, lastWords: () => void): void {
+    const since = writer.writingSinceMs;
+    if (since !== undefined && performance.now() - since >= STALLED_WRITE_MS) return this.end(lastWords);
+    setTimeout(() => this.watchForStall(writer, lastWords), STALL_CHECK_MS).unref();
+  }
+
+  /** Ends the process by its own signal: process.exit would wait for the write stuck in node's thread pool. */
+  private end(lastWords: () => void): void {
+    lastWords();
+    const signal = this.signal!;
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  }
 }
-const MAX_TIMER_MS = 2 ** 30;
 
 /** A generator that falls behind --rate catches up by at most this much, so a producer sees an even stream. */
 const MAX_CATCH_UP_MS = 100; // --help says 0.1 s
@@ -3200,18 +3390,21 @@ const MAX_CATCH_UP_MS = 100; // --help says 0.1 s
  * When lines may be written: --realtime holds each snapshot until its `now`
  * comes (counted from the run's start, sped up by --speed), --rate spaces
  * messages k/rate seconds apart; with both, a message waits for the later.
+ * No wait lasts past the run's end (--duration).
  */
 class Pacer {
   private readonly config: Config;
   private readonly stop: StopSignal;
+  private readonly endMs: number;
   private readonly originMs = performance.now();
   /** When the first message went out: --rate counts from it, not from the start-up before it. */
   private rateOriginMs: number | undefined;
   private sent = 0;
 
-  constructor(config: Config, stop: StopSignal) {
+  constructor(config: Config, stop: StopSignal, endMs: number) {
     this.config = config;
     this.stop = stop;
+    this.endMs = endMs;
   }
 
   /**
@@ -3239,8 +3432,9 @@ class Pacer {
   }
 
   private waitUntil(dueMs: number, flush: () => Promise<void>): Promise<void> | undefined {
-    if (dueMs <= performance.now()) return undefined;
-    return flush().then(() => this.stop.sleepUntil(dueMs));
+    const untilMs = Math.min(dueMs, this.endMs);
+    if (untilMs <= performance.now()) return undefined;
+    return flush().then(() => this.stop.sleepUntil(untilMs));
   }
 }
 
@@ -3265,6 +3459,18 @@ interface Block {
 /** Block size: large writes amortize the system call; lines that do not fit go out in pieces. */
 const BLOCK_BYTES = 1 << 20;
 
+/** A line as LineWriter takes it: its bytes, written into a block or, when longer than one, in pieces. */
+interface OutputLine {
+  readonly bytes: number;
+  /** For --stats: NOTE bits, and the size of the snapshot the line starts. */
+  readonly note: number;
+  readonly snapshotSize: number;
+  /** Writes the line at `offset`, returning the offset after it. */
+  writeTo(target: Buffer, offset: number): number;
+  /** The line in pieces, through `scratch` where it can. */
+  pieces(scratch: Buffer): Iterable<Buffer>;
+}
+
 /**
  * Collects lines into blocks and writes each block to a file descriptor from
  * node's thread pool while the next one fills: generation and the write
@@ -3287,6 +3493,8 @@ class LineWriter {
    * every write.
    */
   private useStream = false;
+  /** When the write under way began, if one is: a write that waits long means the reader has stalled. */
+  writingSinceMs: number | undefined;
 
   constructor(fd: number, onDelivered: (bytes: number, note: number, snapshotSize: number) => void) {
     this.fd = fd;
@@ -3300,7 +3508,7 @@ class LineWriter {
    * says whether it did; if not, the caller awaits `addAfterFlush`. (Most
    * lines fit: awaiting each would cost a tenth of the run.)
    */
-  add(line: Line): boolean {
+  add(line: OutputLine): boolean {
     const block = this.blocks[0];
     if (line.bytes > block.buffer.length - block.filled) return false;
     block.filled = line.writeTo(block.buffer, block.filled);
@@ -3312,7 +3520,7 @@ class LineWriter {
   }
 
   /** Writes the filled block, then adds the line; a line longer than a block goes out in pieces. */
-  async addAfterFlush(line: Line): Promise<void> {
+  async addAfterFlush(line: OutputLine): Promise<void> {
     await this.flush();
     if (this.add(line)) return;
     await this.inFlight;
@@ -3352,6 +3560,7 @@ class LineWriter {
   private async writeAll(bytes: Buffer): Promise<number> {
     let written = 0;
     while (written < bytes.length && !this.closed && !this.useStream) {
+      this.writingSinceMs = performance.now();
       try {
         written += await new Promise<number>((resolve, reject) =>
           writeToFd(this.fd, bytes, written, bytes.length - written, null, (error, count) => (error ? reject(error) : resolve(count))),
@@ -3361,10 +3570,13 @@ class LineWriter {
         if (code === 'EAGAIN') this.switchToStream();
         else this.stop(error as NodeJS.ErrnoException);
       }
+      this.writingSinceMs = undefined;
     }
     if (this.useStream && !this.closed && written < bytes.length) {
       const rest = bytes.subarray(written);
+      this.writingSinceMs = performance.now();
       const ok = await new Promise<boolean>((resolve) => process.stdout.write(rest, (error) => resolve(!error)));
+      this.writingSinceMs = undefined;
       if (ok) written = bytes.length;
     }
     return written;
@@ -3383,7 +3595,7 @@ class LineWriter {
 }
 
 /** One output line: headers and key as --headers and --key ask, then the message, then a newline. */
-export class Line {
+export class Line implements OutputLine {
   private readonly prefix: string;
   private readonly message: Message;
   readonly bytes: number;
@@ -3434,14 +3646,47 @@ export class Line {
 }
 
 /**
- * Makes stdout and stderr block again: node's stream for a pipe sets the
- * shared descriptor non-blocking (tsx touches it before this file runs), and
- * thread-pool writes to a non-blocking pipe fail with EAGAIN when it fills.
- * `_handle.setBlocking` is node's own switch for this (used on Windows).
+ * Where a run's lines go: stdout, or with --output a temporary file beside
+ * the named one, renamed to it when the run is whole and removed when not,
+ * so the named file is complete or untouched.
  */
-function makeStdioBlocking(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    (stream as unknown as { _handle?: { setBlocking?: (blocking: boolean) => number } })._handle?.setBlocking?.(true);
+class Destination {
+  readonly fd: number;
+  private readonly file: { path: string; temporary: string } | undefined;
+
+  private constructor(fd: number, file?: { path: string; temporary: string }) {
+    this.fd = fd;
+    this.file = file;
+  }
+
+  /** Stdout, or a fresh temporary file for `path`; refused (UsageError) when it cannot be made. */
+  static open(path: string | null): Destination {
+    if (path === null) return new Destination(1);
+    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    try {
+      return new Destination(openSync(temporary, 'wx'), { path, temporary });
+    } catch (error) {
+      // Name the file asked for, not the temporary one beside it.
+      throw new UsageError(`--output cannot write ${path}: ${(error as Error).message.replace(/, open .*$/, '')}`);
+    }
+  }
+
+  /** Puts the file in place after a whole run, or removes it, saying so; false when it could not be put in place. */
+  close(whole: boolean): boolean {
+    if (!this.file) return true;
+    const { path, temporary } = this.file;
+    try {
+      closeSync(this.fd);
+      if (whole) {
+        renameSync(temporary, path);
+        return true;
+      }
+    } catch (error) {
+      writeStderr(`generate.ts: cannot write ${path}: ${(error as Error).message}\n`);
+    }
+    rmSync(temporary, { force: true });
+    writeStderr(`generate.ts: ${path} was not written: the run did not end whole\n`);
+    return false;
   }
 }
 
@@ -3490,18 +3735,40 @@ class SizeHistogram {
   }
 }
 
+/** How a run ended: as asked (its sessions done, or --duration reached), or cut short, and by what. */
+type Ending = 'complete' | 'duration' | 'reader' | 'failure' | StopSignalName;
+
+/** What cut a run short, as the summary says it. */
+const CUT_SHORT_BY: Record<Exclude<Ending, 'complete' | 'duration'>, string> = {
+  reader: 'the reader stopped reading', failure: 'stdout failed', SIGINT: 'SIGINT (Ctrl-C)', SIGTERM: 'SIGTERM', SIGHUP: 'SIGHUP',
+};
+
+/** Seconds as 0:07, 12:34 or 1:02:03. */
+function clock(seconds: number): string {
+  const whole = Math.round(seconds);
+  const [hours, minutes] = [Math.floor(whole / 3600), Math.floor(whole / 60) % 60];
+  const mmss = `${hours > 0 ? twoDigits(minutes) : minutes}:${twoDigits(whole % 60)}`;
+  return hours > 0 ? `${hours}:${mmss}` : mmss;
+}
+
 /** What the reader has taken, for --progress and --stats; sessions in flight as made. */
 class RunStats {
+  /** Sessions whose last line the reader has taken. */
   sessions = 0;
   messages = 0;
   bytes = 0;
+  snapshots = 0;
   readonly sizes = { full: new SizeHistogram(), incremental: new SizeHistogram() };
   readonly inFlight = new InFlight();
   private readonly config: Config;
   private readonly startMs = performance.now();
+  /** This shard's sessions, and their snapshots on average: what the ETA measures progress against. */
+  private readonly expected: { sessions: number; snapshots: number };
 
   constructor(config: Config) {
     this.config = config;
+    const sessions = Math.ceil((config.count - config.shard.index) / config.shard.count);
+    this.expected = { sessions, snapshots: sessions * meanSnapshots(config) };
   }
 
   /** Counts a line the reader has taken. */
@@ -3510,6 +3777,7 @@ class RunStats {
     this.bytes += bytes;
     if (note & NOTE.startsFull) this.sizes.full.add(snapshotSize);
     if (note & NOTE.startsIncremental) this.sizes.incremental.add(snapshotSize);
+    if (note & (NOTE.startsFull | NOTE.startsIncremental)) this.snapshots++;
     if (note & NOTE.endsSession) this.sessions++;
   }
 
@@ -3517,25 +3785,62 @@ class RunStats {
     return (performance.now() - this.startMs) / 1000;
   }
 
-  private inFlightText(): string {
-    const { now, mean, max } = this.inFlight;
-    return this.config.order === 'time' ? `${now} in flight (mean ${mean.toFixed(1)}, max ${max})` : 'one at a time';
-  }
-
-  /** One live line: sessions done and in flight, messages, MB, MB/s. */
+  /** One live line: sessions done and in flight, messages, MB, MB/s, time elapsed and to go. */
   progressLine(): string {
-    const total = Number.isFinite(this.config.count) ? `/${Math.ceil((this.config.count - this.config.shard.index) / this.config.shard.count)}` : '';
-    return `sessions ${this.sessions}${total} done, ${this.inFlightText()}, ${this.messages} messages, ` +
-      `${(this.bytes / MB).toFixed(1)} MB, ${(this.bytes / MB / this.seconds).toFixed(1)} MB/s`;
+    const total = Number.isFinite(this.expected.sessions) ? `/${this.expected.sessions}` : '';
+    const eta = this.etaSeconds();
+    return `sessions ${this.sessions}${total} done, ${this.inFlightText()}, messages ${this.messages}, ` +
+      `${(this.bytes / MB).toFixed(1)} MB at ${(this.bytes / MB / this.seconds).toFixed(1)} MB/s, ` +
+      `${clock(this.seconds)} elapsed${eta === undefined ? '' : `, ETA ${clock(eta)}`}`;
   }
 
-  /** The --stats summary: totals, speed, sessions in flight, per kind the count and size percentiles, and a histogram in 80 columns. */
-  summary(): string {
+  /**
+   * The --stats summary: totals, speed, how the run ended, sessions in
+   * flight, per kind the count and size percentiles, and a histogram in 80
+   * columns.
+   */
+  summary(ending: Ending): string {
     const seconds = this.seconds;
     const lines = [
-      `sessions ${this.sessions}, messages ${this.messages}, bytes ${this.bytes} (${(this.bytes / MB).toFixed(1)} MB) in ${seconds.toFixed(2)} s`,
+      `sessions ${this.sessions} done, messages ${this.messages}, bytes ${this.bytes} (${(this.bytes / MB).toFixed(1)} MB) in ${seconds.toFixed(2)} s`,
       `${(this.bytes / MB / seconds).toFixed(1)} MB/s, ${(this.messages / seconds).toFixed(0)} messages/s`,
-      `sessions in flight: ${this.inFlightText()}` + (this.config.order === 'time' ? `; --concurrency ${this.config.concurrency}` : ''),
+      ...[this.endingLine(ending)].filter((line) => line !== undefined),
+      this.config.order === 'time'
+        ? `sessions in flight: mean ${this.inFlight.mean.toFixed(1)}, max ${this.inFlight.max} (--concurrency ${this.config.concurrency})`
+        : 'sessions in flight: one at a time (--order session)',
+      ...this.sizeTable(),
+    ];
+    return lines.join('\n') + '\n';
+  }
+
+  /** The line saying that sessions were left unfinished, and why; undefined when every session was done. */
+  endingLine(ending: Ending): string | undefined {
+    const started = this.inFlight.arrivals;
+    const notStarted = Number.isFinite(this.expected.sessions) ? this.expected.sessions - started : 0;
+    const unfinished = started - this.sessions;
+    if (ending === 'complete' || unfinished + notStarted === 0) return undefined;
+    const why = ending === 'duration' ? `--duration reached after ${clock(this.seconds)}` : `cut short by ${CUT_SHORT_BY[ending]} after ${clock(this.seconds)}`;
+    return `${why}: ${unfinished} sessions unfinished` + (notStarted > 0 ? `, ${notStarted} not started` : '');
+  }
+
+  private inFlightText(): string {
+    const { now, mean, max } = this.inFlight;
+    return this.config.order === 'time' ? `in flight ${now} (mean ${mean.toFixed(1)}, max ${max})` : 'one at a time';
+  }
+
+  /** Seconds left: by the snapshots still to come with --count, by the time left with --duration; the sooner. */
+  private etaSeconds(): number | undefined {
+    const { seconds } = this;
+    const bySnapshots = this.snapshots > 0 && Number.isFinite(this.expected.snapshots)
+      ? Math.max(0, seconds * (this.expected.snapshots / this.snapshots - 1)) : Infinity;
+    const byDuration = Math.max(0, this.config.durationMs / 1000 - seconds);
+    const eta = Math.min(bySnapshots, byDuration);
+    return Number.isFinite(eta) ? eta : undefined;
+  }
+
+  /** Per kind the count and size percentiles, then a histogram of sizes in 80 columns. */
+  private sizeTable(): string[] {
+    const lines = [
       'snapshot sizes (characters of data; percentiles within 5%):',
       `  ${'kind'.padEnd(12)}${'count'.padStart(10)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p99'.padStart(11)}${'max'.padStart(11)}`,
     ];
@@ -3546,19 +3851,74 @@ class RunStats {
     const full = this.sizes.full.perDoubling();
     const incremental = this.sizes.incremental.perDoubling();
     const doublings = [...full.keys(), ...incremental.keys()].filter((k) => (full[k] ?? 0) + (incremental[k] ?? 0) > 0);
-    if (doublings.length > 0) {
-      const label = (k: number) => `${shortSize(k === 0 ? 0 : 2 ** (k - 1))}-${shortSize(2 ** k)}`.padStart(11);
-      let most = 0;
-      for (const k of doublings) most = Math.max(most, (full[k] ?? 0) + (incremental[k] ?? 0));
-      const width = 80 - 11 - 2 - 1 - 10; // label, " |", a space, the count
-      lines.push(`histogram of sizes (# full, = incremental):`);
-      for (let k = doublings[0]!; k <= doublings.at(-1)!; k++) {
-        const [f, i] = [full[k] ?? 0, incremental[k] ?? 0];
-        const bar = '#'.repeat(Math.round((f / most) * width)) + '='.repeat(Math.round((i / most) * width));
-        lines.push(`${label(k)} |${bar.padEnd(width)} ${String(f + i).padStart(9)}`);
-      }
+    if (doublings.length === 0) return lines;
+    const label = (k: number) => `${shortSize(k === 0 ? 0 : 2 ** (k - 1))}-${shortSize(2 ** k)}`.padStart(11);
+    let most = 0;
+    for (const k of doublings) most = Math.max(most, (full[k] ?? 0) + (incremental[k] ?? 0));
+    const width = 80 - 11 - 2 - 1 - 10; // label, " |", a space, the count
+    lines.push(`histogram of sizes (# full, = incremental):`);
+    for (let k = doublings[0]!; k <= doublings.at(-1)!; k++) {
+      const [f, i] = [full[k] ?? 0, incremental[k] ?? 0];
+      const bar = '#'.repeat(Math.round((f / most) * width)) + '='.repeat(Math.round((i / most) * width));
+      lines.push(`${label(k)} |${bar.padEnd(width)} ${String(f + i).padStart(9)}`);
     }
-    return lines.join('\n') + '\n';
+    return lines;
+  }
+}
+
+/**
+ * What a run says on stderr besides warnings: the live progress line (on a
+ * terminal rewritten in place, elsewhere a new line each second), --verbose's
+ * line per session, and at the end the last progress line and --stats.
+ */
+class RunReport {
+  readonly stats: RunStats;
+  private readonly config: Config;
+  private readonly progress: boolean;
+  private readonly progressEveryMs: number;
+  private readonly progressEnd: string;
+  private progressAtMs = performance.now();
+  /** Lines and bytes made for each session in flight, for --verbose. */
+  private readonly sessionLines = new Map<number, { lines: number; bytes: number }>();
+  private finished = false;
+
+  constructor(config: Config) {
+    this.config = config;
+    this.stats = new RunStats(config);
+    this.progress = config.progress === 'on' || (config.progress === 'auto' && process.stderr.isTTY);
+    [this.progressEveryMs, this.progressEnd] = process.stderr.isTTY ? [250, '\x1b[K\r'] : [1000, '\n'];
+  }
+
+  /** Counts a line made for a session. */
+  made(session: number, bytes: number): void {
+    if (!this.config.verbose) return;
+    const counts = this.sessionLines.get(session) ?? { lines: 0, bytes: 0 };
+    this.sessionLines.set(session, { lines: counts.lines + 1, bytes: counts.bytes + bytes });
+  }
+
+  /** After a session's last snapshot is made: --verbose describes it. */
+  sessionEnded(session: SessionMessages): void {
+    if (!this.config.verbose) return;
+    const { lines, bytes } = this.sessionLines.get(session.index) ?? { lines: 0, bytes: 0 };
+    this.sessionLines.delete(session.index);
+    writeStderr(`session ${session.index} ${session.identity.sessionId}: ${session.plan.fullSnapshots} full and ` +
+      `${session.plan.incrementalSnapshots} incremental snapshots in ${session.plan.windows} window(s), ${lines} messages, ${(bytes / MB).toFixed(2)} MB\n`);
+  }
+
+  /** Writes the progress line when it is due. */
+  tick(): void {
+    if (!this.progress || performance.now() - this.progressAtMs < this.progressEveryMs) return;
+    this.progressAtMs = performance.now();
+    writeStderr(this.stats.progressLine() + this.progressEnd);
+  }
+
+  /** The last progress line, a line on sessions left unfinished, and the --stats summary; said once. */
+  finish(ending: Ending): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.progress) writeStderr(`${this.stats.progressLine()}\n`);
+    if (this.config.stats) writeStderr(this.stats.summary(ending));
+    else if (this.progress) writeStderr(this.stats.endingLine(ending)?.concat('\n') ?? '');
   }
 }
 
@@ -3573,73 +3933,245 @@ function shortSize(size: number): string {
 /** Where a line's value begins: after any headers and key, at the envelope's first key. */
 const valueStart = (line: string): number => line.indexOf('{"uuid"');
 
-/**
- * The order a line takes in the run, read from the line as written: capture's
- * receive time (`now`, to the microsecond) and then the `$session_id`, as
- * scheduleSnapshots orders snapshots. Undefined for a line without them
- * (vegeta targets).
- */
-export function lineOrder(line: string): { atUs: number; sessionId: string } | undefined {
-  const value = line.slice(valueStart(line));
-  const legacy = value.startsWith('{"uuid": ');
-  const nowAt = value.lastIndexOf(legacy ? '"now": "' : ',"now":"');
-  const sessionAt = value.indexOf(legacy ? '\\"$session_id\\": \\"' : '\\"$session_id\\":\\"');
-  if (nowAt < 0 || sessionAt < 0) return undefined;
-  const now = value.slice(value.indexOf('"', nowAt + 6) + 1, value.indexOf('"', value.indexOf('"', nowAt + 6) + 1));
-  const fraction = /^\.(\d+)/.exec(now.slice(19))?.[1] ?? '';
-  const atUs = Date.parse(`${now.slice(0, 19)}Z`) * 1000 + Number(fraction.padEnd(6, '0').slice(0, 6));
-  const idAt = value.indexOf('\\"', sessionAt + (legacy ? 17 : 16)) + 2;
-  return { atUs, sessionId: value.slice(idAt, value.indexOf('\\"', idAt)) };
+/** A line's place in the run: by capture's receive time, then session, then message id, as the run writes them. */
+export interface LineOrder {
+  /** `now`, in microseconds. */
+  atUs: number;
+  sessionId: string;
+  /** The message's uuid, which grows within a snapshot's chunks and batches. */
+  uuid: string;
+}
+
+/** Negative, zero or positive as `a` comes before, with or after `b` in the run. */
+function compareOrder(a: LineOrder, b: LineOrder): number {
+  return a.atUs - b.atUs || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0) || (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0);
 }
 
 /**
- * `--merge`: reads shard files line by line and writes them as one run, in
- * the order of the run without --shard: by now, then $session_id; a
- * session's lines stay in their file's order. Memory holds one line a file.
+ * The order a line takes in the run, read from the line as written: capture's
+ * receive time (`now`, to the microsecond), the `$session_id`, and the
+ * message's uuid, as scheduleSnapshots and the chunks order them. Undefined
+ * for a line without them (vegeta targets, other text).
  */
-async function mergeShardFiles(paths: string[]): Promise<number> {
-  const files: { lines: AsyncIterator<string>; line: string; order: { atUs: number; sessionId: string } }[] = [];
-  const read = async (path: string, lines: AsyncIterator<string>) => {
-    const next = await lines.next();
-    if (next.done) return undefined;
-    const order = lineOrder(next.value);
-    if (!order) throw new UsageError(`--merge reads lines of --format snapshot or snapshot-items, with their now and $session_id; ${path} has other lines`);
-    return { lines, line: next.value, order };
-  };
-  try {
-    for (const path of paths) {
-      const stream = createReadStream(path, { encoding: 'utf8' });
-      const opened = await new Promise<Error | undefined>((resolve) => stream.once('ready', () => resolve(undefined)).once('error', resolve));
-      if (opened) throw new UsageError(`--merge cannot read ${path}: ${opened.message}`);
-      const file = await read(path, createInterface({ input: stream, crlfDelay: Infinity })[Symbol.asyncIterator]());
-      if (file) files.push(file);
-    }
-    const writer = new LineWriter(1, () => {});
-    const raw = { key: false, headers: false };
-    while (files.length > 0 && !writer.closed) {
-      let first = 0;
-      for (let at = 1; at < files.length; at++) {
-        const [a, b] = [files[at]!.order, files[first]!.order];
-        if (a.atUs < b.atUs || (a.atUs === b.atUs && a.sessionId < b.sessionId)) first = at;
-      }
-      const file = files[first]!;
-      const line = new Line(raw, '', { headers: () => [], head: file.line, data: NO_DATA, dataLength: 0, tail: '' });
-      if (!writer.add(line)) await writer.addAfterFlush(line);
-      const next = await read(paths[first]!, file.lines);
-      if (next) files[first] = next;
-      else files.splice(first, 1);
-    }
-    await writer.close();
-    if (writer.failure) {
-      process.stderr.write(`generate.ts: cannot write to stdout: ${writer.failure.message}\n`);
-      return 1;
-    }
-    return 0;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`generate.ts: ${error.message}\n`);
-    return 2;
+export function lineOrder(line: string): LineOrder | undefined {
+  const value = line.slice(Math.max(0, valueStart(line)));
+  const legacy = value.startsWith('{"uuid": ');
+  const nowAt = value.lastIndexOf(legacy ? '"now": "' : ',"now":"');
+  const sessionAt = value.indexOf(legacy ? '\\"$session_id\\": \\"' : '\\"$session_id\\":\\"');
+  if (!value.startsWith('{"uuid"') || nowAt < 0 || sessionAt < 0) return undefined;
+  const nowStart = value.indexOf('"', nowAt + 6) + 1;
+  const now = value.slice(nowStart, value.indexOf('"', nowStart));
+  const fraction = /^\.(\d{1,6})(?:\+00:00|Z)$/.exec(now.slice(19))?.[1] ?? '';
+  const atUs = Date.parse(`${now.slice(0, 19)}Z`) * 1000 + Number(fraction.padEnd(6, '0'));
+  const idAt = value.indexOf('\\"', sessionAt + (legacy ? 17 : 16)) + 2;
+  const sessionId = value.slice(idAt, value.indexOf('\\"', idAt));
+  const uuid = /^\{"uuid": ?"([0-9a-f-]{36})"/.exec(value)?.[1];
+  if (!Number.isFinite(atUs) || !/^[\w-]{1,70}$/.test(sessionId) || uuid === undefined) return undefined;
+  return { atUs, sessionId, uuid };
+}
+
+/** Lines up to this long (16 times kcat's default limit) are checked whole, as UTF-8 and JSON; longer ones by their two ends. */
+const MAX_CHECKED_LINE_BYTES = 16 * 1024 * 1024;
+/** What a line longer than that keeps of each end to read its order: the session id near its start, now near its end. */
+const LINE_END_BYTES = 1 << 20;
+/** The buffer a merge reads lines through, shared by every file: memory does not grow with their number or their lines. */
+const MERGE_READ = Buffer.allocUnsafe(1 << 20);
+
+/** Reads `length` bytes of `fd` from `position` into `target`, short only at the end of the file. */
+function readFully(fd: number, target: Buffer, offset: number, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const count = readSync(fd, target, offset + done, length - done, position + done);
+    if (count === 0) break;
+    done += count;
   }
+  return done;
+}
+
+/** A line of a shard file, copied from the file as it is written out: its place and length only are kept. */
+class FileLine implements OutputLine {
+  readonly bytes: number;
+  readonly note = 0;
+  readonly snapshotSize = 0;
+  private readonly fd: number;
+  private readonly start: number;
+
+  constructor(fd: number, start: number, length: number) {
+    this.fd = fd;
+    this.start = start;
+    this.bytes = length + 1; // and its newline
+  }
+
+  writeTo(target: Buffer, offset: number): number {
+    readFully(this.fd, target, offset, this.bytes, this.start);
+    return offset + this.bytes;
+  }
+
+  *pieces(scratch: Buffer): Generator<Buffer> {
+    for (let done = 0; done < this.bytes; ) {
+      const count = readFully(this.fd, scratch, 0, Math.min(scratch.length, this.bytes - done), this.start + done);
+      yield scratch.subarray(0, count);
+      done += count;
+    }
+  }
+}
+
+/** A shard file whose lines do not make a run: names the file and line, which --merge reports before exiting 2. */
+class MergeError extends UsageError {}
+
+/**
+ * One shard file as --merge reads it: the line to write next, found and
+ * checked (whole, UTF-8, a message in JSON, after the line before it) by
+ * reading up to its newline, and kept as a place in the file.
+ */
+class ShardFile {
+  readonly path: string;
+  readonly fd: number;
+  /** The next line's number and place, and its order in the run; no line once the file is done. */
+  lineNumber = 0;
+  line: { start: number; length: number; order: LineOrder } | undefined;
+  private position = 0;
+
+  constructor(path: string) {
+    this.path = path;
+    try {
+      this.fd = openSync(path, 'r');
+    } catch (error) {
+      throw new UsageError(`--merge cannot read ${path}: ${(error as Error).message}`);
+    }
+    // Lines are read again as they are written, by their place in the file: a pipe cannot be read twice.
+    const stat = fstatSync(this.fd);
+    if (!stat.isFile()) throw new UsageError(`--merge reads regular files: ${path} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}`);
+  }
+
+  /** The current line, to be copied from the file as it is written. */
+  current(): FileLine {
+    return new FileLine(this.fd, this.line!.start, this.line!.length);
+  }
+
+  /** Finds and checks the next line; none at the end of the file. */
+  advance(): void {
+    const previous = this.line?.order;
+    const start = this.position;
+    this.lineNumber++;
+    const scanned = this.scanLine(start);
+    this.line = undefined;
+    if (scanned === undefined) return;
+    const { length, text } = scanned;
+    const order = lineOrder(text);
+    if (order === undefined) this.refuse('is not a message of --format snapshot or snapshot-items (with its now and $session_id)');
+    if (previous && compareOrder(order, previous) <= 0) {
+      this.refuse(compareOrder(order, previous) === 0 ? 'repeats the line before it' : 'comes before the line before it: not in order of now');
+    }
+    this.line = { start, length, order };
+  }
+
+  refuse(why: string): never {
+    throw new MergeError(`--merge: ${this.path} line ${this.lineNumber} ${why}`);
+  }
+
+  /**
+   * Reads from `start` to the next newline: the line's length and its text,
+   * checked as UTF-8 and JSON when it is short enough to hold, else its two
+   * ends; undefined at the end of the file.
+   */
+  private scanLine(start: number): { length: number; text: string } | undefined {
+    let pieces: Buffer[] = [];
+    let length = 0;
+    let ends: { head: Buffer; tail: Buffer } | undefined;
+    for (;;) {
+      const count = readSync(this.fd, MERGE_READ, 0, MERGE_READ.length, start + length);
+      const newline = MERGE_READ.subarray(0, count).indexOf(0x0a);
+      const piece = Buffer.from(MERGE_READ.subarray(0, newline === -1 ? count : newline));
+      length += piece.length;
+      if (ends) ends.tail = Buffer.concat([ends.tail, piece]).subarray(-LINE_END_BYTES);
+      else pieces.push(piece);
+      if (!ends && length > MAX_CHECKED_LINE_BYTES) [ends, pieces] = [{ head: Buffer.concat(pieces).subarray(0, LINE_END_BYTES), tail: piece }, []];
+      if (newline !== -1) break;
+      if (count === 0 && length === 0) return undefined;
+      if (count === 0) this.refuse('is cut short: the file ends without its newline');
+    }
+    this.position = start + length + 1;
+    if (ends) return { length, text: ends.head.toString('latin1') + ends.tail.toString('latin1') };
+    const whole = Buffer.concat(pieces);
+    if (!isUtf8(whole)) this.refuse('is not UTF-8 text');
+    const text = whole.toString('utf8');
+    try {
+      JSON.parse(text.slice(Math.max(0, valueStart(text))));
+    } catch {
+      this.refuse('is not a whole JSON message');
+    }
+    return { length, text };
+  }
+}
+
+/** Shard files named NAME-I-of-N...: which shards of how many they say they are, if every name says. */
+function shardsNamed(paths: readonly string[]): { indexes: Set<number>; count: number } | undefined {
+  const named = paths.map((path) => /(\d+)-of-(\d+)/.exec(basename(path)));
+  const counts = new Set(named.map((match) => match?.[2]));
+  if (named.some((match) => !match) || counts.size !== 1) return undefined;
+  return { indexes: new Set(named.map((match) => Number(match![1]))), count: Number(named[0]![2]) };
+}
+
+/** Opens the shard files and reads their first lines: every fault found here stops the merge before a byte is written. */
+function openShardFiles(paths: readonly string[]): ShardFile[] {
+  const files = paths.map((path) => new ShardFile(path));
+  const seen = new Map<string, string>();
+  for (const file of files) {
+    const { dev, ino } = fstatSync(file.fd);
+    const twin = seen.get(`${dev}/${ino}`);
+    if (twin !== undefined) throw new UsageError(`--merge was given ${twin} and ${file.path}, which are the same file`);
+    seen.set(`${dev}/${ino}`, file.path);
+    file.advance();
+  }
+  const shards = shardsNamed(paths);
+  const missing = shards && Array.from({ length: shards.count }, (_, index) => index).filter((index) => !shards.indexes.has(index));
+  if (missing?.length) writeStderr(`generate.ts: warning: --merge lacks shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${shards!.count}, by the files' names: the output is not the whole run\n`);
+  return files.filter((file) => file.line);
+}
+
+/** The file whose line comes next in the run; two files holding one session at one time are refused. */
+function nextShardFile(files: readonly ShardFile[]): ShardFile {
+  const first = files.reduce((soonest, file) => (compareOrder(file.line!.order, soonest.line!.order) < 0 ? file : soonest));
+  const { atUs, sessionId } = first.line!.order;
+  const twin = files.find((file) => file !== first && file.line!.order.atUs === atUs && file.line!.order.sessionId === sessionId);
+  twin?.refuse(`holds session ${sessionId} at the same now as ${first.path} line ${first.lineNumber}: a session in two shards`);
+  return first;
+}
+
+/**
+ * `--merge`: writes the lines of shard files as the one run they were cut
+ * from, in its order (now, then $session_id, then uuid), each line read from
+ * its file as it is written. Memory is a read buffer and each file's place,
+ * whatever the files' number or lines' length. A file that does not hold
+ * lines of a run in order is refused: before any output when its first line
+ * shows it, else after the lines before the fault, naming file and line.
+ */
+async function mergeShardFiles(request: MergeRequest): Promise<number> {
+  const files = openShardFiles(request.merge);
+  const destination = Destination.open(request.output);
+  const stop = new StopSignal();
+  const writer = new LineWriter(destination.fd, () => {});
+  stop.listen(writer, () => destination.close(false));
+  let fault: MergeError | undefined;
+  try {
+    while (files.length > 0 && !writer.closed && stop.status === undefined) {
+      const file = nextShardFile(files);
+      const line = file.current();
+      if (!writer.add(line)) await writer.addAfterFlush(line);
+      file.advance();
+      if (!file.line) files.splice(files.indexOf(file), 1);
+    }
+  } catch (error) {
+    if (!(error instanceof MergeError)) throw error;
+    fault = error;
+  }
+  await writer.close();
+  const whole = !fault && !writer.failure && stop.status === undefined;
+  if (!destination.close(whole) && whole) return 1;
+  if (writer.failure) writeStderr(`generate.ts: cannot write the output: ${writer.failure.message}\n`);
+  if (fault) writeStderr(`generate.ts: ${fault.message}\n`);
+  return writer.failure ? 1 : fault ? 2 : (stop.status ?? 0);
 }
 
 // ===========================================================================
@@ -3647,8 +4179,6 @@ async function mergeShardFiles(paths: string[]): Promise<number> {
 // limits), then write every snapshot's lines in schedule order, stop on a
 // signal after a whole line, report, and return the exit status.
 // ===========================================================================
-
-const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
 /** Writes text to stdout at once; false, after saying why on stderr, if it cannot be written. */
 function writeStdout(text: string): boolean {
@@ -3658,7 +4188,7 @@ function writeStdout(text: string): boolean {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EPIPE') return true;
-    process.stderr.write(`generate.ts: cannot write to stdout: ${(error as Error).message}\n`);
+    writeStderr(`generate.ts: cannot write to stdout: ${(error as Error).message}\n`);
     return false;
   }
 }
@@ -3691,100 +4221,103 @@ function missingTokenWarning(config: Config): string | undefined {
 }
 
 /**
- * Parses the command line into a Config, or returns 'help' or the shard
- * files to merge: the flags as section 1 reads them, then checked against
- * the caps on draws (section 2) and the room a message leaves (section 6).
+ * Parses the command line into a Config, or a request for help, the
+ * version or a merge: the flags as section 1 reads them, then checked
+ * against the caps on draws and times (section 2) and the room a message
+ * leaves (section 6).
  *
  * @example
  * parseFlags(['--count', '10', '--start', '2024-01-01']).count; // 10
  * parseFlags(['--count', '-1']); // throws UsageError
  */
-export function parseFlags(argv: readonly string[], nowMs = Date.now()): Config | MergeRequest | 'help' {
+export function parseFlags(argv: readonly string[], nowMs = Date.now()): Config | Request {
   const commandLine = parseCommandLine(argv, nowMs);
-  if (commandLine === 'help' || 'merge' in commandLine) return commandLine;
+  if (typeof commandLine === 'string' || 'merge' in commandLine) return commandLine;
   const { settings, chunkSize } = commandLine;
   refuseFrequentCaps(settings);
+  refuseLateArrivals(settings);
   return { ...settings, chunkSize: settings.format === 'vegeta' ? 0 : fitMessageLimit(settings, chunkSize) };
 }
 
-/**
- * Runs the generator: parses `argv`, writes every snapshot's lines to fd 1
- * in the order capture would, and returns the exit status.
- */
-export async function main(argv: readonly string[]): Promise<number> {
-  let config: Config | MergeRequest | 'help';
-  try {
-    config = parseFlags(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`generate.ts: ${error.message}\n`);
-    return 2;
-  }
-  makeStdioBlocking();
-  if (config === 'help') return writeStdout(helpText()) ? 0 : 1;
-  if (stdoutWasClosed()) {
-    process.stderr.write('generate.ts: stdout is closed: redirect it to a file, a pipe or /dev/null\n');
-    return 1;
-  }
-  if ('merge' in config) return mergeShardFiles(config.merge);
-  const warning = missingTokenWarning(config);
-  if (warning) process.stderr.write(warning);
+/** What writing a run's snapshots needs: where lines go, when they may, and what to tell. */
+interface RunParts {
+  writer: LineWriter;
+  stop: StopSignal;
+  pacer: Pacer;
+  report: RunReport;
+  endMs: number;
+}
 
-  const stop = new StopSignal();
-  const onSignal = (signal: keyof typeof SIGNAL_STATUS) => stop.request(SIGNAL_STATUS[signal]);
-  for (const signal of Object.keys(SIGNAL_STATUS) as (keyof typeof SIGNAL_STATUS)[]) process.on(signal, onSignal);
-
-  const stats = new RunStats(config);
-  const writer = new LineWriter(1, (bytes, note, snapshotSize) => stats.deliver(bytes, note, snapshotSize));
-  const pacer = new Pacer(config, stop);
+/** Writes every snapshot's lines in schedule order, as pacing allows; true when the schedule ran out, false when the run was ended. */
+async function writeSnapshots(config: Config, { writer, stop, pacer, report, endMs }: RunParts): Promise<boolean> {
   const flush = () => writer.flush();
-  const progress = config.progress === 'on' || (config.progress === 'auto' && process.stderr.isTTY);
-  // On a terminal the line is rewritten in place; elsewhere a new line each second.
-  const [progressEveryMs, progressEnd] = process.stderr.isTTY ? [250, '\x1b[K\r'] : [1000, '\n'];
-  let progressAtMs = performance.now();
-  const endMs = performance.now() + config.durationMs;
-  const sessionLines = new Map<number, { lines: number; bytes: number }>();
   const running = () => stop.status === undefined && !writer.closed && performance.now() < endMs;
-
-  schedule: for (const { session, snapshot, last } of scheduleSnapshots(config, stats.inFlight)) {
+  for (const { session, snapshot, last } of scheduleSnapshots(config, report.stats.inFlight)) {
     const due = pacer.snapshotDue(snapshot.receivedAtUs, flush);
     if (due) await due;
-    if (!running()) break;
-    const counts = sessionLines.get(session.index) ?? { lines: 0, bytes: 0 };
-    sessionLines.set(session.index, counts);
+    if (!running()) return false;
     const { messages } = snapshot;
     const starts = snapshot.kind === 'full' ? NOTE.startsFull : NOTE.startsIncremental;
     for (let at = 0; at < messages.length; at++) {
       const messageDue = pacer.messageDue(flush);
       if (messageDue) await messageDue;
-      if (!running()) break schedule;
+      if (!running()) return false;
       const note = (at === 0 ? starts : 0) | (last && at === messages.length - 1 ? NOTE.endsSession : 0);
       const line = new Line(config, session.identity.sessionId, messages[at]!, note, snapshot.size);
       if (!writer.add(line)) await writer.addAfterFlush(line);
-      counts.lines++;
-      counts.bytes += line.bytes;
+      report.made(session.index, line.bytes);
     }
-    if (last) {
-      sessionLines.delete(session.index);
-      if (config.verbose) {
-        process.stderr.write(`session ${session.index} ${session.identity.sessionId}: ${session.plan.fullSnapshots} full and ` +
-          `${session.plan.incrementalSnapshots} incremental snapshots in ${session.plan.windows} window(s), ` +
-          `${counts.lines} messages, ${(counts.bytes / MB).toFixed(2)} MB\n`);
-      }
-    }
-    if (progress && performance.now() - progressAtMs >= progressEveryMs) {
-      progressAtMs = performance.now();
-      process.stderr.write(stats.progressLine() + progressEnd);
-    }
+    if (last) report.sessionEnded(session);
+    report.tick();
   }
+  return true;
+}
+
+/** A run of sessions, from the first line to the exit status. */
+async function runSessions(config: Config): Promise<number> {
+  const destination = Destination.open(config.output);
+  const warning = missingTokenWarning(config);
+  if (warning) writeStderr(warning);
+  const report = new RunReport(config);
+  const writer = new LineWriter(destination.fd, (bytes, note, snapshotSize) => report.stats.deliver(bytes, note, snapshotSize));
+  const stop = new StopSignal();
+  stop.listen(writer, () => {
+    report.finish(stop.signal!);
+    destination.close(false);
+  });
+  const endMs = performance.now() + config.durationMs;
+  const completed = await writeSnapshots(config, { writer, stop, pacer: new Pacer(config, stop, endMs), report, endMs });
   await writer.close();
-  if (progress) process.stderr.write(`${stats.progressLine()}\n`);
-  if (config.stats) process.stderr.write(stats.summary());
-  if (writer.failure) {
-    process.stderr.write(`generate.ts: cannot write to stdout: ${writer.failure.message}\n`);
-    return 1;
+  const ending: Ending = completed ? 'complete' : stop.signal ?? (writer.failure ? 'failure' : writer.closed ? 'reader' : 'duration');
+  report.finish(ending);
+  const placed = destination.close(ending === 'complete' || ending === 'duration');
+  if (writer.failure) writeStderr(`generate.ts: cannot write ${config.output ?? 'to stdout'}: ${writer.failure.message}\n`);
+  return writer.failure || (!placed && stop.status === undefined) ? 1 : (stop.status ?? 0);
+}
+
+/**
+ * Runs the generator: parses `argv`, writes every snapshot's lines (or
+ * merges shard files) to stdout or --output in the order capture would, and
+ * returns the exit status.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  makeStdioBlocking();
+  // stderr is commentary: a failure writing it (a closed pipe, a full disk) must not end the run.
+  process.stderr.on('error', () => {});
+  try {
+    const request = parseFlags(argv);
+    if (request === 'help') return writeStdout(helpText()) ? 0 : 1;
+    if (request === 'version') return writeStdout(`generate.ts ${VERSION}\n`) ? 0 : 1;
+    if (request.output === null && stdoutWasClosed()) {
+      writeStderr('generate.ts: stdout is closed: redirect it to a file, a pipe or /dev/null, or give --output\n');
+      return 1;
+    }
+    return 'merge' in request ? await mergeShardFiles(request) : await runSessions(request);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    writeStderr(`generate.ts: ${error.message}\n`);
+    return 2;
   }
-  return stop.status ?? 0;
 }
 
 
@@ -3814,6 +4347,17 @@ function isoString(ms: number): string {
   );
 }
 
+/** Levenshtein distance: the fewest insertions, deletions and substitutions that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, at) => at);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
 /** JSON text as it reads inside another JSON string (the envelopes' `data`), escaped once more. */
 function escapeInData(text: string): string {
   return JSON.stringify(text).slice(1, -1);
@@ -3828,4 +4372,5 @@ function pythonString(text: string): string {
 }
 
 const executedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-if (executedDirectly) process.exitCode = await main(process.argv.slice(2));
+// No top-level await: tsx runs a copied file as CommonJS where its package.json does not say "type": "module".
+if (executedDirectly) main(process.argv.slice(2)).then((status) => (process.exitCode = status));
