@@ -4,12 +4,13 @@
 // behaviour is the point. Run with `npm test`.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -1347,6 +1348,31 @@ describe('command line', { concurrency: true }, () => {
     assert.equal(version, `generate.ts ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}`);
     assert.equal(short, version);
     assert.equal(shortHelp, help);
+  });
+
+  // The README's steps for copying generate.ts into another project, run in an empty folder: npm i (from npm's cache,
+  // which npm ci filled), then the file under npx tsx on the machine's node, node 22, Deno and Bun, with no warning.
+  const machineNode = process.env.npm_node_execpath ?? process.execPath;
+  const versionOf = (name: string) => JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  const copied = shell(`set -e; export PATH="${dirname(machineNode)}:/usr/bin:/bin"; mkdir "$WORK/copy"; cd "$WORK/copy"
+    npm init -y > /dev/null; npm pkg set type=module
+    npm i --prefer-offline --no-audit --no-fund --loglevel=error @faker-js/faker@${versionOf('@faker-js/faker')} pure-rand@${versionOf('pure-rand')} tsx@${versionOf('tsx')} > /dev/null
+    cp "${join(ROOT, 'generate.ts')}" .
+    npx tsx ./generate.ts --count 2 --token t --start ${START} > tsx.out
+    "${join(ROOT, 'node_modules/.bin/node')}" generate.ts --count 2 --token t --start ${START} > node22.out
+    "${join(ROOT, 'node_modules/.bin/deno')}" run -A generate.ts --count 2 --token t --start ${START} > deno.out
+    "${join(ROOT, 'node_modules/.bin/bun')}" generate.ts --count 2 --token t --start ${START} > bun.out
+    cksum < tsx.out; cksum < node22.out; cksum < deno.out; cksum < bun.out`);
+  const inRepository = generate(['--count', '2', '--token', 't', '--start', START]);
+  it('copied into an empty project as the README says, runs under npx tsx, node 22, Deno and Bun, without a warning', async () => {
+    const result = await copied;
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr, '', 'no warnings');
+    const expected = createHash('sha256').update((await inRepository).stdout).digest('hex');
+    const sums = result.stdout.trim().split('\n');
+    assert.equal(sums.length, 4);
+    assert.equal(new Set(sums).size, 1, 'the same bytes under every runtime');
+    assert.equal(createHash('sha256').update(readFileSync(join(WORK, 'copy', 'tsx.out'))).digest('hex'), expected, 'the same bytes as in this repository');
   });
 
   // Where zlib is involved (every rrweb format but snapshot-items with --no-compress-events), Deno's
