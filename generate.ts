@@ -64,10 +64,12 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { faker } from '@faker-js/faker/locale/en';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
@@ -129,6 +131,8 @@ export interface Config {
   realtimeSpeed: number | null;
   /** This run makes the sessions whose index is `index` modulo `count`. */
   shard: { index: number; count: number };
+  /** Worker threads that make sessions (0: the main thread), or null to choose by the machine and the output. */
+  jobs: number | null;
   /** The live progress line: asked for, refused, or on when stderr is a terminal. */
   progress: 'on' | 'off' | 'auto';
   stats: boolean;
@@ -345,6 +349,8 @@ export const FLAGS = {
   realtime: toggle('write each message when its now comes, counted from the run\'s start (with the default --start, now tracks the clock)'),
   speed: option(numberFrom(0, true), 'X', 'with --realtime, move through time X times faster (0.5 for half speed)'),
   shard: setting(shardSpec, '0/1', 'I/N', 'make only the sessions whose index is I modulo N; the N shards together are exactly the run without --shard'),
+  jobs: option(wholeNumberFrom(0), 'N', 'make sessions on N worker threads, merged into the very bytes one makes; 0 makes them on the main thread ' +
+    '(default: for rrweb recordings one per core, or 1 when stdout is a terminal or with --realtime; 0 for random payloads)'),
   progress: toggle('a live line on stderr: sessions, in flight, messages, MB, MB/s (on when stderr is a terminal)'),
   'no-progress': toggle('no progress line, even on a terminal'),
   stats: toggle('a summary on stderr at the end: what was delivered, speed, sessions in flight, size percentiles per kind and a histogram of sizes'),
@@ -603,6 +609,7 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
     rate: values.rate,
     realtimeSpeed: values.realtime ? (values.speed ?? 1) : null,
     shard: values.shard,
+    jobs: values.jobs ?? null,
     progress: values.progress ? 'on' : values['no-progress'] ? 'off' : 'auto',
     stats: values.stats,
     verbose: values.verbose,
@@ -3245,6 +3252,12 @@ export class InFlight {
   }
 }
 
+/** What scheduleSnapshots tells as sessions arrive and end: InFlight counts them, a worker passes them on. */
+export interface SessionTimeline {
+  arrive(atUs: number, index: number): void;
+  leave(atUs: number): void;
+}
+
 /** A snapshot to write, the session it belongs to, and whether it is that session's last. */
 export interface ScheduledSnapshot {
   session: SessionMessages;
@@ -3262,7 +3275,7 @@ export interface ScheduledSnapshot {
  * @example
  * for (const { snapshot } of scheduleSnapshots(config, new InFlight())) console.log(snapshot.receivedAtUs);
  */
-export function* scheduleSnapshots(config: Config, inFlight: InFlight): Generator<ScheduledSnapshot> {
+export function* scheduleSnapshots(config: Config, inFlight: SessionTimeline): Generator<ScheduledSnapshot> {
   const arrivals = new Arrivals(config);
   const queue = new SessionQueue();
   const ours = (index: number) => index % config.shard.count === config.shard.index;
@@ -3272,7 +3285,7 @@ export function* scheduleSnapshots(config: Config, inFlight: InFlight): Generato
     while (arrival.index < config.count && arrival.atMs < LAST_START_MS && (queue.size === 0 || (config.order === 'time' && arrival.atMs * 1000 <= queue.nextAtUs))) {
       if (ours(arrival.index)) {
         queue.push(new SessionMessages(config, arrival.index, arrival.atMs));
-        inFlight.arrive(arrival.atMs * 1000);
+        inFlight.arrive(arrival.atMs * 1000, arrival.index);
       }
       arrival = arrivals.next();
     }
@@ -3339,15 +3352,18 @@ class StopSignal {
   signal: StopSignalName | undefined;
   private wake: (() => void) | undefined;
 
-  /** Starts catching signals. */
-  listen(writer: Writing, lastWords: () => void): void {
+  /** The writer whose stalls a stopping run watches for, once there is one. */
+  writer: Writing | undefined;
+
+  /** Starts catching signals; `lastWords` speaks before a signal ends the process itself. */
+  listen(lastWords: () => void): void {
     for (const signal of Object.keys(SIGNAL_STATUS) as StopSignalName[]) {
       process.on(signal, () => {
         if (this.signal) return this.end(lastWords);
         this.signal = signal;
         this.status = SIGNAL_STATUS[signal];
         this.wake?.();
-        this.watchForStall(writer, lastWords);
+        this.watchForStall(lastWords);
       });
     }
   }
@@ -3368,10 +3384,10 @@ class StopSignal {
     }
   }
 
-  private watchForStall(writer: Writing, lastWords: () => void): void {
-    const since = writer.writingSinceMs;
+  private watchForStall(lastWords: () => void): void {
+    const since = this.writer?.writingSinceMs;
     if (since !== undefined && performance.now() - since >= STALLED_WRITE_MS) return this.end(lastWords);
-    setTimeout(() => this.watchForStall(writer, lastWords), STALL_CHECK_MS).unref();
+    setTimeout(() => this.watchForStall(lastWords), STALL_CHECK_MS).unref();
   }
 
   /** Ends the process by its own signal: process.exit would wait for the write stuck in node's thread pool. */
@@ -3468,7 +3484,7 @@ interface OutputLine {
   /** Writes the line at `offset`, returning the offset after it. */
   writeTo(target: Buffer, offset: number): number;
   /** The line in pieces, through `scratch` where it can. */
-  pieces(scratch: Buffer): Iterable<Buffer>;
+  pieces(scratch: Buffer): Iterable<Uint8Array>;
 }
 
 /**
@@ -3557,7 +3573,7 @@ class LineWriter {
   }
 
   /** Writes the bytes, returning how many the reader took. */
-  private async writeAll(bytes: Buffer): Promise<number> {
+  private async writeAll(bytes: Uint8Array): Promise<number> {
     let written = 0;
     while (written < bytes.length && !this.closed && !this.useStream) {
       this.writingSinceMs = performance.now();
@@ -3653,6 +3669,7 @@ export class Line implements OutputLine {
 class Destination {
   readonly fd: number;
   private readonly file: { path: string; temporary: string } | undefined;
+  private closed = false;
 
   private constructor(fd: number, file?: { path: string; temporary: string }) {
     this.fd = fd;
@@ -3671,9 +3688,10 @@ class Destination {
     }
   }
 
-  /** Puts the file in place after a whole run, or removes it, saying so; false when it could not be put in place. */
+  /** Puts the file in place after a whole run, or removes it, saying so; false when it could not be put in place. Once. */
   close(whole: boolean): boolean {
-    if (!this.file) return true;
+    if (!this.file || this.closed) return true;
+    this.closed = true;
     const { path, temporary } = this.file;
     try {
       closeSync(this.fd);
@@ -3688,6 +3706,335 @@ class Destination {
     writeStderr(`generate.ts: ${path} was not written: the run did not end whole\n`);
     return false;
   }
+}
+
+// --- Jobs: sessions made on worker threads, merged back into the run's order --------
+
+/**
+ * A line's worth of a run as a worker sends it, in the run's order within
+ * its own sessions: a session arriving, or a snapshot whose `lines` lines
+ * follow in the worker's line stream.
+ */
+type JobEntry =
+  | { arrival: true; atUs: number; index: number }
+  | { arrival: false; atUs: number; index: number; sessionId: string; kind: SnapshotKind; size: number; lines: number; last: boolean; verbose: string | undefined };
+
+/** Lines rendered into one transferable buffer, with the entries they belong to. */
+interface JobBatch {
+  buffer: ArrayBuffer;
+  /** Where each line ends in the buffer. */
+  lineEnds: number[];
+  entries: JobEntry[];
+  done: boolean;
+}
+
+/** A worker's batches are about this large; a longer line gets a batch of its own. */
+const BATCH_BYTES = 1 << 20;
+/** Batches a worker may have sent and main not yet written: what bounds its lead, and the memory it holds. */
+const BATCH_CREDITS = 4;
+/** Lines longer than this are made on the main thread, which writes them in pieces: a worker renders a line whole. */
+const MAX_JOB_LINE_BYTES = 64 * 1024 * 1024;
+/** The longest vegeta target: the base64 of a body of at most capture's 25 MB, with its URL and keys. */
+const MAX_VEGETA_LINE_BYTES = Math.ceil((MAX_RRWEB_SNAPSHOT_CHARS * 1.01 * 4) / 3) + 10_000;
+/** The workerData key that marks a generator worker. */
+const JOB_DATA = 'generate.ts job';
+
+/** What a worker makes: the run's sessions of one shard, and the shared counter of batches it may send. */
+interface JobSpec {
+  config: Config;
+  shard: { index: number; count: number };
+  credits: Int32Array;
+}
+
+/**
+ * The worker's side: makes its shard's snapshots in schedule order and
+ * renders their lines into batches, sent as they fill, each waiting for a
+ * credit from main so that a worker runs at most BATCH_CREDITS batches ahead.
+ */
+class BatchSender {
+  private readonly credits: Int32Array;
+  private batch: JobBatch = BatchSender.fresh(BATCH_BYTES);
+  private target = Buffer.from(this.batch.buffer);
+  private filled = 0;
+
+  constructor(credits: Int32Array) {
+    this.credits = credits;
+  }
+
+  private static fresh(bytes: number): JobBatch {
+    return { buffer: new ArrayBuffer(bytes), lineEnds: [], entries: [], done: false };
+  }
+
+  add(entry: JobEntry, lines: readonly Line[] = []): void {
+    this.batch.entries.push(entry);
+    for (const line of lines) {
+      if (line.bytes > this.target.length - this.filled) this.send(Math.max(BATCH_BYTES, line.bytes));
+      this.filled = line.writeTo(this.target, this.filled);
+      this.batch.lineEnds.push(this.filled);
+    }
+    if (this.filled >= BATCH_BYTES / 2 || this.batch.entries.length >= 4096) this.send(BATCH_BYTES);
+  }
+
+  /** Sends what is left, marked as the last batch. */
+  finish(): void {
+    this.batch.done = true;
+    this.send(0);
+  }
+
+  private send(nextBytes: number): void {
+    while (Atomics.load(this.credits, 0) <= 0) Atomics.wait(this.credits, 0, 0, 100);
+    Atomics.sub(this.credits, 0, 1);
+    parentPort!.postMessage(this.batch, [this.batch.buffer]);
+    this.batch = BatchSender.fresh(nextBytes);
+    this.target = Buffer.from(this.batch.buffer);
+    this.filled = 0;
+  }
+}
+
+/** The NOTE bits of line `at` of a snapshot's `count`: the first starts it, the last of a session's last snapshot ends the session. */
+function lineNote(kind: SnapshotKind, last: boolean, at: number, count: number): number {
+  return (at === 0 ? (kind === 'full' ? NOTE.startsFull : NOTE.startsIncremental) : 0) | (last && at === count - 1 ? NOTE.endsSession : 0);
+}
+
+/** Turns scheduled snapshots into entries and their lines, keeping each session's count of lines for --verbose. */
+class SnapshotEntries {
+  private readonly config: Config;
+  private readonly made = new Map<number, { lines: number; bytes: number }>();
+
+  constructor(config: Config) {
+    this.config = config;
+  }
+
+  of({ session, snapshot, last }: ScheduledSnapshot): { entry: JobEntry; lines: Line[] } {
+    const { identity, index, plan } = session;
+    const { kind, size, messages } = snapshot;
+    const lines = messages.map((message, at) => new Line(this.config, identity.sessionId, message, lineNote(kind, last, at, messages.length), size));
+    const counts = this.made.get(index) ?? { lines: 0, bytes: 0 };
+    const made = { lines: counts.lines + lines.length, bytes: lines.reduce((sum, line) => sum + line.bytes, counts.bytes) };
+    this.made.set(index, made);
+    let verbose: string | undefined;
+    if (last) {
+      this.made.delete(index);
+      if (this.config.verbose) {
+        verbose = `session ${index} ${identity.sessionId}: ${plan.fullSnapshots} full and ${plan.incrementalSnapshots} incremental ` +
+          `snapshots in ${plan.windows} window(s), ${made.lines} messages, ${(made.bytes / MB).toFixed(2)} MB\n`;
+      }
+    }
+    const entry: JobEntry = { arrival: false, atUs: snapshot.receivedAtUs, index, sessionId: identity.sessionId, kind, size, lines: lines.length, last, verbose };
+    return { entry, lines };
+  }
+}
+
+/** A worker's whole job: its shard of the run, as batches of entries and lines. */
+function runJob({ config, shard, credits }: JobSpec): void {
+  const sender = new BatchSender(credits);
+  const entries = new SnapshotEntries(config);
+  const timeline = { arrive: (atUs: number, index: number) => sender.add({ arrival: true, atUs, index }), leave: () => {} };
+  for (const scheduled of scheduleSnapshots({ ...config, shard }, timeline)) {
+    const { entry, lines } = entries.of(scheduled);
+    sender.add(entry, lines);
+  }
+  sender.finish();
+}
+
+/** A line a worker rendered, written as it is. */
+class RenderedLine implements OutputLine {
+  readonly bytes: number;
+  readonly note: number;
+  readonly snapshotSize: number;
+  private readonly text: Uint8Array;
+
+  constructor(text: Uint8Array, note: number, snapshotSize: number) {
+    this.text = text;
+    this.bytes = text.length;
+    this.note = note;
+    this.snapshotSize = snapshotSize;
+  }
+
+  writeTo(target: Buffer, offset: number): number {
+    target.set(this.text, offset);
+    return offset + this.bytes;
+  }
+
+  *pieces(): Generator<Uint8Array> {
+    yield this.text;
+  }
+}
+
+/**
+ * A worker thread running this file's job. Where node runs the file
+ * through tsx without stripping types itself (node 20), the worker
+ * registers tsx first: a worker does not inherit `node --import tsx`.
+ */
+function startWorker(job: JobSpec): Worker {
+  const workerData = { [JOB_DATA]: job };
+  const viaLoader = import.meta.url.endsWith('.ts') && !('Deno' in globalThis) && !('Bun' in globalThis) &&
+    !(process.features as { typescript?: string }).typescript && typeof import.meta.resolve === 'function';
+  if (viaLoader) {
+    const register = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ register }) => (register(), import(${JSON.stringify(import.meta.url)})))`;
+    return new Worker(register, { eval: true, workerData });
+  }
+  return new Worker(new URL(import.meta.url), { workerData });
+}
+
+/** One worker's stream as main reads it: its entries in order, and the lines each snapshot entry owns. */
+class JobStream {
+  private readonly worker: Worker;
+  private readonly credits = new Int32Array(new SharedArrayBuffer(4));
+  private readonly batches: JobBatch[] = [];
+  private entryAt = 0;
+  private lineAt = 0;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(config: Config, shard: { index: number; count: number }) {
+    Atomics.store(this.credits, 0, BATCH_CREDITS);
+    this.worker = startWorker({ config, shard, credits: this.credits });
+    this.worker.on('message', (batch: JobBatch) => {
+      this.batches.push(batch);
+      this.wake?.();
+    });
+    this.worker.on('error', (error) => {
+      this.failure = error;
+      this.wake?.();
+    });
+    this.worker.on('exit', () => {
+      this.failure ??= new Error('a generator worker stopped before its job was done');
+      this.wake?.();
+    });
+  }
+
+  /** The next entry, or undefined at the end of the stream. */
+  async nextEntry(): Promise<JobEntry | undefined> {
+    for (;;) {
+      const batch = await this.current();
+      if (this.entryAt < batch.entries.length) return batch.entries[this.entryAt++];
+      if (batch.done) return undefined;
+      // Every entry of the batch is read, and so are the lines of each (they are read before the next entry).
+      this.release();
+    }
+  }
+
+  /** The next line, which belongs to the snapshot entry read last: `note` and `snapshotSize` for --stats. */
+  async nextLine(note: number, snapshotSize: number): Promise<OutputLine> {
+    for (;;) {
+      const batch = await this.current();
+      if (this.lineAt < batch.lineEnds.length) {
+        const start = this.lineAt === 0 ? 0 : batch.lineEnds[this.lineAt - 1]!;
+        return new RenderedLine(new Uint8Array(batch.buffer, start, batch.lineEnds[this.lineAt++]! - start), note, snapshotSize);
+      }
+      // The snapshot began in this batch, and its lines go on in the next.
+      this.release();
+    }
+  }
+
+  stop(): Promise<number> {
+    return this.worker.terminate();
+  }
+
+  private async current(): Promise<JobBatch> {
+    while (this.batches.length === 0) {
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    return this.batches[0]!;
+  }
+
+  /** Drops the first batch, all of it read, and lets the worker send another. */
+  private release(): void {
+    this.batches.shift();
+    this.entryAt = 0;
+    this.lineAt = 0;
+    Atomics.add(this.credits, 0, 1);
+    Atomics.notify(this.credits, 0);
+  }
+}
+
+/**
+ * The run made on the main thread, as a stream like a worker's: for
+ * `--jobs 0`, and for lines too long for a worker to render whole, which
+ * main writes in pieces.
+ */
+class LocalJob {
+  private readonly pending: JobEntry[] = [];
+  private lines: Line[] = [];
+  private readonly schedule: Generator<ScheduledSnapshot>;
+  private readonly entries: SnapshotEntries;
+
+  constructor(config: Config) {
+    this.entries = new SnapshotEntries(config);
+    this.schedule = scheduleSnapshots(config, { arrive: (atUs, index) => this.pending.push({ arrival: true, atUs, index }), leave: () => {} });
+  }
+
+  async nextEntry(): Promise<JobEntry | undefined> {
+    if (this.pending.length === 0) {
+      const scheduled = this.schedule.next();
+      if (scheduled.done) return undefined;
+      const { entry, lines } = this.entries.of(scheduled.value);
+      this.pending.push(entry);
+      this.lines = lines;
+    }
+    return this.pending.shift();
+  }
+
+  async nextLine(): Promise<OutputLine> {
+    return this.lines.shift()!;
+  }
+
+  async stop(): Promise<number> {
+    return 0;
+  }
+}
+
+/** Where a run's entries and lines come from: workers' streams, or the main thread's own. */
+type EntrySource = Pick<JobStream, 'nextEntry' | 'nextLine' | 'stop'>;
+
+/** Whether entry `a` comes before `b` in the run: by now, arrivals first, then session id; or by session with --order session. */
+function entryBefore(a: JobEntry, b: JobEntry, order: Config['order']): boolean {
+  const [keyA, keyB] = order === 'time' ? [a.atUs, b.atUs] : [a.index, b.index];
+  if (keyA !== keyB) return keyA < keyB;
+  if (a.arrival !== b.arrival) return a.arrival;
+  return !a.arrival && !b.arrival && order === 'time' && a.sessionId < b.sessionId;
+}
+
+/**
+ * Every source's entries in the run's order, as --merge merges shards:
+ * each source's are in order already. The caller reads a snapshot entry's
+ * lines from its source before asking for the next entry.
+ */
+async function* mergedEntries(sources: readonly EntrySource[], order: Config['order']): AsyncGenerator<{ entry: JobEntry; source: EntrySource }> {
+  const heads = await Promise.all(sources.map((source) => source.nextEntry()));
+  for (;;) {
+    let first = -1;
+    heads.forEach((head, at) => {
+      if (head && (first === -1 || entryBefore(head, heads[first]!, order))) first = at;
+    });
+    if (first === -1) return;
+    yield { entry: heads[first]!, source: sources[first]! };
+    heads[first] = await sources[first]!.nextEntry();
+  }
+}
+
+/**
+ * How many workers a run uses (0: the main thread makes it): --jobs; else
+ * none for random payloads, which cost less to make than to pass between
+ * threads, and for the rrweb formats one per core, or 1 for a terminal or
+ * --realtime. Lines too long for a worker to render whole are made on the
+ * main thread.
+ */
+function jobsFor(config: Config, interactive: boolean): number {
+  const longestLine = config.format === 'vegeta' ? MAX_VEGETA_LINE_BYTES : config.maxMessageBytes;
+  if (longestLine > MAX_JOB_LINE_BYTES) return 0;
+  if (config.jobs !== null) return config.jobs;
+  if (config.format === 'snapshot' && config.payload === 'random') return 0;
+  return interactive || config.realtimeSpeed !== null ? 1 : availableParallelism();
+}
+
+/** The sources of a run's entries: one worker per job, each a shard of this run's sessions, or the main thread. */
+function entrySources(config: Config, jobs: number): EntrySource[] {
+  if (jobs === 0) return [new LocalJob(config)];
+  const { index, count } = config.shard;
+  return Array.from({ length: jobs }, (_, job) => new JobStream(config, { index: index + job * count, count: count * jobs }));
 }
 
 const MB = 1e6;
@@ -3868,8 +4215,8 @@ class RunStats {
 
 /**
  * What a run says on stderr besides warnings: the live progress line (on a
- * terminal rewritten in place, elsewhere a new line each second), --verbose's
- * line per session, and at the end the last progress line and --stats.
+ * terminal rewritten in place, elsewhere a new line each second), and at the
+ * end the last progress line and --stats.
  */
 class RunReport {
   readonly stats: RunStats;
@@ -3878,8 +4225,6 @@ class RunReport {
   private readonly progressEveryMs: number;
   private readonly progressEnd: string;
   private progressAtMs = performance.now();
-  /** Lines and bytes made for each session in flight, for --verbose. */
-  private readonly sessionLines = new Map<number, { lines: number; bytes: number }>();
   private finished = false;
 
   constructor(config: Config) {
@@ -3887,22 +4232,6 @@ class RunReport {
     this.stats = new RunStats(config);
     this.progress = config.progress === 'on' || (config.progress === 'auto' && process.stderr.isTTY);
     [this.progressEveryMs, this.progressEnd] = process.stderr.isTTY ? [250, '\x1b[K\r'] : [1000, '\n'];
-  }
-
-  /** Counts a line made for a session. */
-  made(session: number, bytes: number): void {
-    if (!this.config.verbose) return;
-    const counts = this.sessionLines.get(session) ?? { lines: 0, bytes: 0 };
-    this.sessionLines.set(session, { lines: counts.lines + 1, bytes: counts.bytes + bytes });
-  }
-
-  /** After a session's last snapshot is made: --verbose describes it. */
-  sessionEnded(session: SessionMessages): void {
-    if (!this.config.verbose) return;
-    const { lines, bytes } = this.sessionLines.get(session.index) ?? { lines: 0, bytes: 0 };
-    this.sessionLines.delete(session.index);
-    writeStderr(`session ${session.index} ${session.identity.sessionId}: ${session.plan.fullSnapshots} full and ` +
-      `${session.plan.incrementalSnapshots} incremental snapshots in ${session.plan.windows} window(s), ${lines} messages, ${(bytes / MB).toFixed(2)} MB\n`);
   }
 
   /** Writes the progress line when it is due. */
@@ -4149,10 +4478,12 @@ function nextShardFile(files: readonly ShardFile[]): ShardFile {
  */
 async function mergeShardFiles(request: MergeRequest): Promise<number> {
   const files = openShardFiles(request.merge);
-  const destination = Destination.open(request.output);
   const stop = new StopSignal();
+  let destination: Destination | undefined;
+  stop.listen(() => destination?.close(false));
+  destination = Destination.open(request.output);
   const writer = new LineWriter(destination.fd, () => {});
-  stop.listen(writer, () => destination.close(false));
+  stop.writer = writer;
   let fault: MergeError | undefined;
   try {
     while (files.length > 0 && !writer.closed && stop.status === undefined) {
@@ -4248,26 +4579,28 @@ interface RunParts {
   endMs: number;
 }
 
-/** Writes every snapshot's lines in schedule order, as pacing allows; true when the schedule ran out, false when the run was ended. */
-async function writeSnapshots(config: Config, { writer, stop, pacer, report, endMs }: RunParts): Promise<boolean> {
+/** Writes every snapshot's lines in the run's order, as pacing allows; true when the run ran out, false when it was ended. */
+async function writeSnapshots(config: Config, sources: readonly EntrySource[], { writer, stop, pacer, report, endMs }: RunParts): Promise<boolean> {
   const flush = () => writer.flush();
   const running = () => stop.status === undefined && !writer.closed && performance.now() < endMs;
-  for (const { session, snapshot, last } of scheduleSnapshots(config, report.stats.inFlight)) {
-    const due = pacer.snapshotDue(snapshot.receivedAtUs, flush);
+  const { inFlight } = report.stats;
+  for await (const { entry, source } of mergedEntries(sources, config.order)) {
+    if (entry.arrival) {
+      inFlight.arrive(entry.atUs);
+      continue;
+    }
+    const due = pacer.snapshotDue(entry.atUs, flush);
     if (due) await due;
     if (!running()) return false;
-    const { messages } = snapshot;
-    const starts = snapshot.kind === 'full' ? NOTE.startsFull : NOTE.startsIncremental;
-    for (let at = 0; at < messages.length; at++) {
+    for (let at = 0; at < entry.lines; at++) {
       const messageDue = pacer.messageDue(flush);
       if (messageDue) await messageDue;
       if (!running()) return false;
-      const note = (at === 0 ? starts : 0) | (last && at === messages.length - 1 ? NOTE.endsSession : 0);
-      const line = new Line(config, session.identity.sessionId, messages[at]!, note, snapshot.size);
+      const line = await source.nextLine(lineNote(entry.kind, entry.last, at, entry.lines), entry.size);
       if (!writer.add(line)) await writer.addAfterFlush(line);
-      report.made(session.index, line.bytes);
     }
-    if (last) report.sessionEnded(session);
+    if (entry.last) inFlight.leave(entry.atUs);
+    if (entry.verbose) writeStderr(entry.verbose);
     report.tick();
   }
   return true;
@@ -4275,18 +4608,23 @@ async function writeSnapshots(config: Config, { writer, stop, pacer, report, end
 
 /** A run of sessions, from the first line to the exit status. */
 async function runSessions(config: Config): Promise<number> {
-  const destination = Destination.open(config.output);
+  const report = new RunReport(config);
+  const stop = new StopSignal();
+  // Signals are caught before --output's temporary file exists, so a stop always removes it.
+  let destination: Destination | undefined;
+  stop.listen(() => {
+    report.finish(stop.signal!);
+    destination?.close(false);
+  });
+  destination = Destination.open(config.output);
   const warning = missingTokenWarning(config);
   if (warning) writeStderr(warning);
-  const report = new RunReport(config);
   const writer = new LineWriter(destination.fd, (bytes, note, snapshotSize) => report.stats.deliver(bytes, note, snapshotSize));
-  const stop = new StopSignal();
-  stop.listen(writer, () => {
-    report.finish(stop.signal!);
-    destination.close(false);
-  });
+  stop.writer = writer;
   const endMs = performance.now() + config.durationMs;
-  const completed = await writeSnapshots(config, { writer, stop, pacer: new Pacer(config, stop, endMs), report, endMs });
+  const sources = entrySources(config, jobsFor(config, config.output === null && process.stdout.isTTY));
+  const completed = await writeSnapshots(config, sources, { writer, stop, pacer: new Pacer(config, stop, endMs), report, endMs });
+  await Promise.all(sources.map((source) => source.stop()));
   await writer.close();
   const ending: Ending = completed ? 'complete' : stop.signal ?? (writer.failure ? 'failure' : writer.closed ? 'reader' : 'duration');
   report.finish(ending);
@@ -4373,4 +4711,6 @@ function pythonString(text: string): string {
 
 const executedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 // No top-level await: tsx runs a copied file as CommonJS where its package.json does not say "type": "module".
-if (executedDirectly) main(process.argv.slice(2)).then((status) => (process.exitCode = status));
+const job = isMainThread ? undefined : (workerData as Record<string, JobSpec> | null)?.[JOB_DATA];
+if (job) runJob(job);
+else if (executedDirectly && isMainThread) main(process.argv.slice(2)).then((status) => (process.exitCode = status));
