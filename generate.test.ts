@@ -1351,9 +1351,37 @@ describe('command line', { concurrency: true }, () => {
     assert.equal(shortHelp, help);
   });
 
+  /** The machine's own node, which runs npm; npm puts node 22 (a devDependency) first on the PATH of its scripts. */
+  const machineNode = process.env.npm_node_execpath ?? process.execPath;
+
+  // Flag sets of every format (as the properties draw them), made on the main thread and on 3 workers.
+  const jobArgs = fc.sample(anyFlags, 6).map((flags, at) => ['--count', '5', '--start', START, ...flags, ...(at % 2 ? ['--order', 'session'] : [])]);
+  const byJobs = shell(jobArgs.map((args) => [0, 3].map((jobs) => `$GEN ${args.map((arg) => `'${arg.replace(/'/g, "'\\''")}'`).join(' ')} --jobs ${jobs} 2>/dev/null | cksum`).join('; ')).join('\n'));
+  it('--jobs 3 writes the very bytes --jobs 0 does, for flag sets of every format and both orders', async () => {
+    const sums = (await byJobs).stdout.trim().split('\n');
+    assert.equal(sums.length, 2 * jobArgs.length);
+    for (let at = 0; at < jobArgs.length; at++) assert.equal(sums[2 * at + 1], sums[2 * at], jobArgs[at]!.join(' '));
+  });
+
+  // Ctrl-C as a terminal sends it: to the process group, tsx's own process and generate.ts's alike. tsx kills a
+  // child that does not answer within 60 ms; the rrweb formats are made on a worker, so the main thread answers.
+  const underTsx = shell(['--payload rrweb', '--format snapshot-items'].map((flags, at) => `
+    export PATH="${dirname(machineNode)}:$PATH"
+    setsid npx tsx ./generate.ts ${flags} --count 1000 --token t --stats > "$WORK/tsx-${at}.out" 2> "$WORK/tsx-${at}.err" & group=$!
+    until [ "$(stat -c %s "$WORK/tsx-${at}.out")" -gt 300000 ]; do sleep 0.05; done
+    kill -INT -- -$group; wait $group; echo $?`).join('\n'));
+  it('Ctrl-C under npx tsx keeps the summary and ends on a whole line, while the rrweb formats are being made', async () => {
+    assert.deepEqual((await underTsx).stdout.trim().split('\n'), ['130', '130']);
+    for (const at of [0, 1]) {
+      assert.match(readFileSync(join(WORK, `tsx-${at}.err`), 'utf8'), /^cut short by SIGINT \(Ctrl-C\)/m);
+      const output = readFileSync(join(WORK, `tsx-${at}.out`), 'utf8');
+      assert.ok(output.endsWith('\n'), 'the last line is whole');
+      for (const line of output.slice(0, -1).split('\n')) JSON.parse(line);
+    }
+  });
+
   // The README's steps for copying generate.ts into another project, run in an empty folder: npm i (from npm's cache,
   // which npm ci filled), then the file under npx tsx on the machine's node, node 22, Deno and Bun, with no warning.
-  const machineNode = process.env.npm_node_execpath ?? process.execPath;
   const versionOf = (name: string) => JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
   const copied = shell(`set -e; export PATH="${dirname(machineNode)}:/usr/bin:/bin"; mkdir "$WORK/copy"; cd "$WORK/copy"
     npm init -y > /dev/null; npm pkg set type=module
