@@ -4,15 +4,17 @@
 // behaviour is the point. Run with `npm test`.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createRecordsBatch, murmur2 } from '@platformatic/kafka';
 import { buildSync } from 'esbuild';
 import fc from 'fast-check';
 import {
@@ -955,6 +957,21 @@ const BAD_INPUTS: [what: string, args: string[], flag: string][] = [
   ['a duration without a unit it knows', ['--duration', '10 minutes'], '--duration'],
   ['a zero concurrency', ['--concurrency', '0'], '--concurrency'],
   ['an unknown order', ['--order', 'random'], '--order'],
+  ['Kafka for vegeta targets', ['--format', 'vegeta', '--kafka', 'localhost:9092'], '--kafka'],
+  ['a broker without a host', ['--kafka', ':9092'], '--kafka'],
+  ['a broker port out of range', ['--kafka', 'localhost:9092,localhost:70000'], '--kafka'],
+  ['a topic without --kafka', ['--topic', 'recordings'], '--topic'],
+  ['a topic name Kafka refuses', ['--kafka', 'localhost:9092', '--topic', 'a topic'], '--topic'],
+  ['a producer setting without --kafka', ['--kafka-option', 'acks=1'], '--kafka-option'],
+  ['an unknown producer setting', ['--kafka', 'localhost:9092', '--kafka-option', 'bogus=1'], '--kafka-option'],
+  ['a producer setting without a value', ['--kafka', 'localhost:9092', '--kafka-option', 'acks'], '--kafka-option'],
+  ['acks Kafka does not know', ['--kafka', 'localhost:9092', '--kafka-option', 'acks=2'], '--kafka-option'],
+  ['an unknown compression', ['--kafka', 'localhost:9092', '--kafka-option', 'compression.type=brotli'], '--kafka-option'],
+  ['batches larger than the message limit', ['--kafka', 'localhost:9092', '--kafka-option', 'batch.size=2000000'], '--kafka-option'],
+  ['SASL without credentials', ['--kafka', 'localhost:9092', '--kafka-option', 'security.protocol=sasl_ssl'], '--kafka-option'],
+  ['TLS files without TLS', ['--kafka', 'localhost:9092', '--kafka-option', 'ssl.ca.location=ca.pem'], '--kafka-option'],
+  ['--key with --kafka, which writes no lines', ['--kafka', 'localhost:9092', '--key'], '--key'],
+  ['--headers with --kafka, which writes no lines', ['--kafka', 'localhost:9092', '--headers'], '--headers'],
 ];
 
 /** Every format and payload, as flags. */
@@ -1181,6 +1198,272 @@ describe('command line', { concurrency: true }, () => {
         assert.equal(result.status, 0, `${name}: ${result.stderr}`);
         assertSameText(result.stdout, runLines(configFrom(runtimeArgs(format))).join('\n') + '\n', `${name}, ${format.join(' ')}`);
       }
+    }
+  });
+});
+
+// --- Kafka ------------------------------------------------------------------------
+//
+// --kafka against a real Kafka-protocol broker: librdkafka's mock cluster as
+// bench/kafka-mock.c starts it, compiled here with cc against Debian's
+// librdkafka-dev, and read back with kcat. A machine without them skips
+// these tests and says so on stderr; .ci/run installs both and sets
+// GENERATE_KAFKA_TESTS=required, which makes their absence a failure. Like
+// the command-line checks, every process starts as the file loads. The
+// generator runs as a bundle inside node_modules, so it finds the client.
+
+const KAFKA_WORK = mkdtempSync(join(ROOT, 'node_modules', '.generate-test-'));
+process.on('exit', () => rmSync(KAFKA_WORK, { recursive: true, force: true }));
+const KAFKA_BUNDLE = join(KAFKA_WORK, 'generate.mjs');
+copyFileSync(BUNDLE, KAFKA_BUNDLE);
+const KAFKA_MOCK = join(KAFKA_WORK, 'kafka-mock');
+const KAFKA_PARTITIONS = 16;
+/** Why the Kafka tests cannot run on this machine, or undefined once the broker is built and kcat is there. */
+const kafkaMissing = shell(`cc -O2 -o "${KAFKA_MOCK}" bench/kafka-mock.c -lrdkafka 2>&1 | head -1 && test -x "${KAFKA_MOCK}" && command -v kcat >/dev/null`)
+  .then(({ status, stdout }) => status === 0 ? undefined :
+    `no Kafka-protocol broker here: cc could not build bench/kafka-mock.c, or kcat is missing (${stdout.trim() || 'kcat not found'}); ` +
+      'apt-get install librdkafka-dev kcat, as .ci/run does, to run them');
+let kafkaSkipSaid = false;
+
+/** Skips a Kafka test where no broker can run, loudly, or fails it where .ci/run requires one. */
+async function kafkaAvailable(t: TestContext): Promise<boolean> {
+  const missing = await kafkaMissing;
+  if (missing === undefined) return true;
+  assert.notEqual(process.env.GENERATE_KAFKA_TESTS, 'required', missing);
+  if (!kafkaSkipSaid) process.stderr.write(`\n*** KAFKA TESTS SKIPPED: ${missing} ***\n\n`);
+  kafkaSkipSaid = true;
+  t.skip(missing);
+  return false;
+}
+
+interface Broker {
+  address: string;
+  stop: (signal?: NodeJS.Signals) => void;
+}
+
+let brokers = 0;
+/** Starts kafka-mock (its options, then topics) once the build is there, resolving when it listens; undefined where none can run. */
+async function startBroker(options: string[], topics: string[]): Promise<Broker | undefined> {
+  if ((await kafkaMissing) !== undefined) return undefined;
+  const addressFile = join(KAFKA_WORK, `broker-${++brokers}.address`);
+  const child = spawn(KAFKA_MOCK, ['-p', String(KAFKA_PARTITIONS), ...options, addressFile, ...topics], { stdio: ['ignore', 'ignore', 'inherit'] });
+  child.unref(); // the test process may exit before its brokers, which then end with it
+  process.on('exit', () => child.kill());
+  for (const startedMs = performance.now(); !existsSync(addressFile); await new Promise((resolve) => setTimeout(resolve, 20))) {
+    assert.ok(child.exitCode === null && performance.now() - startedMs < 10_000, 'kafka-mock started');
+  }
+  return { address: readFileSync(addressFile, 'utf8').trim(), stop: (signal = 'SIGTERM') => child.kill(signal) };
+}
+
+/** A message as kcat reads it back. */
+interface Consumed {
+  partition: number;
+  offset: number;
+  key: string;
+  headers: [string, string][];
+  value: string;
+}
+
+/** A message's value in short, for assertions that print it: its uuid and a hash of every byte. */
+const messageId = (value: string) => `${/"uuid": ?"([^"]+)"/.exec(value)?.[1]} ${createHash('sha256').update(value).digest('hex')}`;
+
+/** Every message of the topic, as kcat reads them (-J: one JSON object each), in partition and offset order. */
+async function consume(address: string, topic: string): Promise<Consumed[]> {
+  const result = await bounded('kcat', ['-C', '-e', '-q', '-J', '-b', address, '-t', topic, '-o', 'beginning']);
+  assert.equal(result.status, 0, result.stderr);
+  const messages = result.stdout.split('\n').filter(Boolean).map((text): Consumed => {
+    const { partition, offset, key, headers = [], payload } = JSON.parse(text);
+    const pairs: [string, string][] = [];
+    for (let at = 0; at < headers.length; at += 2) pairs.push([headers[at], headers[at + 1]]);
+    return { partition, offset, key, headers: pairs, value: payload };
+  });
+  return messages.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+}
+
+/** A run that outlasts this has hung: timeout(1) ends it (status 124, or 137 if a stop does not stop it), so no test waits forever. */
+const HUNG_SECONDS = 90;
+const bounded = (command: string, args: string[]) => finish('timeout', ['-k', '5', String(HUNG_SECONDS), command, ...args]);
+/** The generator with `args`, run from inside node_modules so --kafka finds its client. */
+const produce = (args: string[]) => bounded(process.execPath, [KAFKA_BUNDLE, ...args]);
+/** How long a run may take to notice its broker is gone: retries and backoff, on a busy machine. */
+const FAULT_BOUND_MS = 30_000;
+/** Retries kept short, so a fault ends a run in about a second. */
+const QUICK_RETRIES = ['--kafka-option', 'retries=2', '--kafka-option', 'retry.backoff.ms=200'];
+const kafkaArgs = (format: string[], count: number) => ['--count', String(count), '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
+/** Runs stopped midway go this slowly (messages a second), so they are still running whenever the stop comes. */
+const SLOW_RATE = 20;
+/** Full snapshots of several 100 kB chunks, few incrementals: 5.3 MB in all with seed 5, at most 1.8 MB a partition of the mock, which keeps 5. */
+const LARGE_BUT_FEW = ['--full-snapshot-size-mean', '300000', '--full-snapshot-count-standard-deviation', '1', '--incremental-snapshot-count-mean', '3',
+  '--incremental-snapshot-count-standard-deviation', '2', '--incremental-snapshot-size-mean', '20000'];
+/** The headers capture-rs sets on today's topic, in its order; the legacy topic's Python capture set the first two. */
+const CAPTURE_RS_HEADERS = ['token', 'distinct_id', 'session_id', 'timestamp', 'event', 'uuid', 'now'];
+
+/** Each Kafka format, and a run of large messages through small batches and a small buffer: flags, and delivery flags. */
+const KAFKA_CASES = [
+  { topic: 'legacy-random', flags: kafkaArgs(FORMATS[0]!, 12), delivery: [] as string[] },
+  { topic: 'legacy-rrweb', flags: kafkaArgs(FORMATS[1]!, 12), delivery: [] },
+  { topic: 'items', flags: kafkaArgs(FORMATS[2]!, 12), delivery: [] },
+  {
+    topic: 'legacy-large', flags: ['--count', '8', '--seed-value', '5', '--start', START, '--token', 'phc_t', '--max-message-bytes', '100000', ...LARGE_BUT_FEW],
+    delivery: ['--kafka-option', 'batch.size=60000', '--kafka-option', 'buffer.memory=1000000', '--kafka-option', 'linger.ms=0'],
+  },
+];
+
+describe('--kafka', { concurrency: true }, () => {
+  const shared = startBroker(['-u', 'missing'], [...KAFKA_CASES.map(({ topic }) => topic), 'shards', 'stopped', 'untouched']);
+  const delivered = KAFKA_CASES.map(async ({ topic, flags, delivery }) => {
+    const broker = await shared;
+    if (!broker) return undefined;
+    const run = await produce([...flags, '--kafka', broker.address, '--topic', topic, '--stats', ...delivery]);
+    const expectedConfig = configFrom([...flags, '--key', '--headers']);
+    const expected = runLines(expectedConfig).map((line) => splitLine(expectedConfig, line));
+    return { topic, run, expected, consumed: await consume(broker.address, topic) };
+  });
+
+  it('every message made is acknowledged and read back: as many, keys and values byte for byte as the stdout run of the same flags', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    for (const produced of delivered) {
+      const { topic, run, expected, consumed } = (await produced)!;
+      assert.equal(run.status, 0, `${topic}: ${run.stderr}`);
+      assert.equal(Number(/^sessions \d+, messages (\d+)/m.exec(run.stderr)?.[1]), expected.length, `${topic}: --stats counts every message acknowledged`);
+      assert.match(run.stderr, /^acknowledged by Kafka topic \S+ \(bytes of values\): produce latency p50 [\d.]+ ms, p99 [\d.]+ ms$/m);
+      assert.equal(consumed.length, expected.length, `${topic}: messages read back`);
+      const pairs = (messages: { key: string | undefined; value: string }[]) => messages.map(({ key, value }) => `${key} ${messageId(value)}`).sort();
+      assert.deepEqual(pairs(consumed), pairs(expected), `${topic}: keys and values (their uuid and SHA-256)`);
+    }
+  });
+
+  it("every message carries the headers --headers prints, matching its body: capture-rs's seven on today's topic", async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    for (const produced of delivered) {
+      const { topic, expected, consumed } = (await produced)!;
+      const headersOf = new Map(expected.map(({ value, headers }) => [value, [...headers!]]));
+      for (const message of consumed) assert.deepEqual(message.headers, headersOf.get(message.value), `${topic}: headers`);
+      const names = topic === 'items' ? CAPTURE_RS_HEADERS : CAPTURE_RS_HEADERS.slice(0, 2);
+      for (const message of consumed) assert.deepEqual(message.headers.map(([name]) => name), names, `${topic}: header names`);
+    }
+  });
+
+  const shardFlags = kafkaArgs(FORMATS[2]!, 12);
+  const sharded = shared.then(async (broker) => {
+    if (!broker) return undefined;
+    const runs = await Promise.all(['0/2', '1/2'].map((shard) => produce([...shardFlags, '--shard', shard, '--kafka', broker.address, '--topic', 'shards'])));
+    return { runs, consumed: await consume(broker.address, 'shards') };
+  });
+  it('two shards into one topic, as on two machines: together the unsharded run, each session in order', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const { runs, consumed } = (await sharded)!;
+    for (const run of runs) assert.equal(run.status, 0, run.stderr);
+    const expectedConfig = configFrom([...shardFlags, '--key']);
+    const expected = runLines(expectedConfig).map((line) => splitLine(expectedConfig, line));
+    const bySession = (messages: { key: string | undefined; value: string }[]) => {
+      const sessions = new Map<string, string[]>();
+      for (const { key, value } of messages) sessions.set(key!, [...(sessions.get(key!) ?? []), messageId(value)]);
+      return [...sessions].sort(([a], [b]) => (a < b ? -1 : 1));
+    };
+    assert.deepEqual(bySession(consumed), bySession(expected));
+  });
+
+  it("each session's messages go to its key's partition, by Kafka's murmur2, in the order of the stdout run", async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    for (const produced of delivered) {
+      const { topic, expected, consumed } = (await produced)!;
+      const partitionOfKey = (key: string) => (murmur2(Buffer.from(key)) & 0x7fffffff) % KAFKA_PARTITIONS;
+      for (let partition = 0; partition < KAFKA_PARTITIONS; partition++) {
+        const inPartition = consumed.filter((message) => message.partition === partition);
+        for (const message of inPartition) assert.equal(partitionOfKey(message.key), partition, `${topic}: key ${message.key}`);
+        const inOrder = expected.filter(({ key }) => partitionOfKey(key!) === partition).map(({ value }) => value);
+        assert.deepEqual(inPartition.map(({ value }) => messageId(value)), inOrder.map(messageId), `${topic}: partition ${partition} in order`);
+      }
+      assert.ok(new Set(consumed.map(({ partition }) => partition)).size > 3, `${topic}: spread over partitions`);
+    }
+  });
+
+  const downAtStart = produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', '127.0.0.1:1', ...QUICK_RETRIES]);
+  it('a broker down at start: one line naming it and why, status 1, nothing produced', async () => {
+    const result = await downAtStart;
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /^generate\.ts: cannot produce to Kafka topic session_recording_snapshot_item_events at 127\.0\.0\.1:1: [^\n]*ECONNREFUSED[^\n]*; nothing was sent\n$/);
+  });
+
+  const missingTopic = shared.then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'missing', ...QUICK_RETRIES]));
+  it('a topic the broker does not have: one line naming it, status 1, nothing produced', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await missingTopic)!;
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /^generate\.ts: cannot produce to Kafka topic missing at \S+: [^\n]*Unknown topic missing[^\n]*allow\.auto\.create\.topics=true\)?; nothing was sent\n$/);
+  });
+
+  // The mock checks no size itself: it answers every produce request with MESSAGE_TOO_LARGE, as a broker with a lower limit would.
+  const refused = startBroker(['-r', '10:100000'], ['refused']).then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'refused']));
+  it("a broker refusing messages as too large: one line with how many were not delivered and the broker's reason, status 1", async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await refused)!;
+    assert.equal(result.status, 1, result.stderr);
+    const [, lost, made] = /^generate\.ts: (\d+) of (\d+) messages not delivered to Kafka topic refused: MESSAGE_TOO_LARGE[^\n]*\n$/.exec(result.stderr) ?? [];
+    assert.ok(Number(made) >= 1 && lost === made, result.stderr);
+  });
+
+  // Stopped (SIGKILL) once kcat sees the run's first message, so some were acknowledged and more are coming.
+  const stoppedMidRun = startBroker([], ['stopping']).then(async (broker) => {
+    if (!broker) return undefined;
+    const run = produce([...kafkaArgs(FORMATS[2]!, 100), '--rate', String(SLOW_RATE), '--kafka', broker.address, '--topic', 'stopping', ...QUICK_RETRIES]);
+    await shell(`timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopping > /dev/null`);
+    broker.stop('SIGKILL');
+    const startedMs = performance.now();
+    return { ...(await run), ms: performance.now() - startedMs };
+  });
+  it('a broker stopped mid-run: one line with how many of those made were not delivered and why, status 1, never 0', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await stoppedMidRun)!;
+    assert.equal(result.status, 1, result.stderr);
+    const [, lost, made] = /^generate\.ts: (\d+) of (\d+) messages not delivered to Kafka topic stopping: [^\n]+\n$/.exec(result.stderr) ?? [];
+    assert.ok(Number(lost) >= 1 && Number(lost) <= Number(made), result.stderr);
+    assert.ok(result.ms < FAULT_BOUND_MS, `ended ${result.ms.toFixed(0)} ms after the broker stopped`);
+  });
+
+  const interruptedRun = shared.then(async (broker) => {
+    if (!broker) return undefined;
+    const result = await finish('bash', ['-c', `timeout -k 5 ${HUNG_SECONDS} "$NODE" "$BUNDLE" ${kafkaArgs(FORMATS[2]!, 100).join(' ')} --rate ${SLOW_RATE} --kafka ${broker.address} --topic stopped & pid=$!
+      timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopped > /dev/null; kill -TERM $pid; wait $pid; echo $?`], { NODE: process.execPath, BUNDLE: KAFKA_BUNDLE });
+    return { ...result, consumed: await consume(broker.address, 'stopped') };
+  });
+  it('SIGTERM mid-run: what was made is flushed and acknowledged, said in one line, status 143', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await interruptedRun)!;
+    assert.equal(result.stdout, '143\n', result.stderr);
+    const [, made] = /^generate\.ts: stopped after (\d+) messages, every one acknowledged by Kafka\n$/.exec(result.stderr) ?? [];
+    assert.ok(Number(made) >= 1, result.stderr);
+    assert.equal(result.consumed.length, Number(made), 'the topic holds every message acknowledged');
+  });
+
+  const badOption = shared.then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'untouched', '--kafka-option', 'acks=2']));
+  it('bad input with --kafka: one line, status 2, nothing produced', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await badOption)!;
+    assert.equal(result.status, 2);
+    assert.equal(result.stderr, "generate.ts: --kafka-option acks accepts 0, 1 or all, got '2'\n");
+    assert.deepEqual(await consume((await shared)!.address, 'untouched'), []);
+  });
+
+  const withoutClient = generate(['--count', '1', '--token', 't', '--kafka', '127.0.0.1:1']);
+  it('without its client package (a copy of the file alone): one line naming it, status 2', async () => {
+    const result = await withoutClient;
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^generate\.ts: --kafka needs [^\n]*@platformatic\/kafka[^\n]*\n$/);
+  });
+
+  it("a message at the limit fits a broker's max.message.bytes in a batch of its own, as the client encodes it", () => {
+    const limit = 60_000;
+    for (const args of [[], ['--format', 'snapshot-items'], [`--token=phc_${'x'.repeat(3000)}`]]) {
+      const config = configFrom(['--count', '4', '--max-message-bytes', String(limit), '--token', 'phc_t', ...args, '--key', '--headers']);
+      let largest = 0;
+      for (const line of runLines(config)) {
+        const { headers, key, value } = splitLine(config, line);
+        const record = { key: Buffer.from(key!), value: Buffer.from(value), headers: new Map([...headers!].map(([name, text]) => [Buffer.from(name), Buffer.from(text)])), topic: 't' };
+        largest = Math.max(largest, createRecordsBatch([record]).length);
+      }
+      assert.ok(largest <= limit && largest > limit - 2000, `${args.join(' ')}: the largest batch takes ${largest} bytes of ${limit}`);
     }
   });
 });
