@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import fc from 'fast-check';
@@ -970,6 +970,22 @@ const BAD_INPUTS: [what: string, args: string[], flag: string][] = [
   ['fewer in flight than a double holds', ['--concurrency', '1e-300'], '--concurrency'],
   ['sessions of snapshots that would outlast 2250', ['--incremental-snapshot-count-mean', '1e9'], '--incremental-snapshot-count'],
   ['an output that names a directory', ['--output', 'out/'], '--output'],
+  ['Kafka for vegeta targets', ['--format', 'vegeta', '--kafka', 'localhost:9092'], '--kafka'],
+  ['a broker without a host', ['--kafka', ':9092'], '--kafka'],
+  ['a broker port out of range', ['--kafka', 'localhost:9092,localhost:70000'], '--kafka'],
+  ['a topic without --kafka', ['--topic', 'recordings'], '--topic'],
+  ['a topic name Kafka refuses', ['--kafka', 'localhost:9092', '--topic', 'a topic'], '--topic'],
+  ['a producer setting without --kafka', ['--kafka-option', 'acks=1'], '--kafka-option'],
+  ['an unknown producer setting', ['--kafka', 'localhost:9092', '--kafka-option', 'bogus=1'], '--kafka-option'],
+  ['a producer setting without a value', ['--kafka', 'localhost:9092', '--kafka-option', 'acks'], '--kafka-option'],
+  ['acks Kafka does not know', ['--kafka', 'localhost:9092', '--kafka-option', 'acks=2'], '--kafka-option'],
+  ['an unknown compression', ['--kafka', 'localhost:9092', '--kafka-option', 'compression.type=brotli'], '--kafka-option'],
+  ['batches larger than the message limit', ['--kafka', 'localhost:9092', '--kafka-option', 'batch.size=2000000'], '--kafka-option'],
+  ['SASL without credentials', ['--kafka', 'localhost:9092', '--kafka-option', 'security.protocol=sasl_ssl'], '--kafka-option'],
+  ['TLS files without TLS', ['--kafka', 'localhost:9092', '--kafka-option', 'ssl.ca.location=ca.pem'], '--kafka-option'],
+  ['--key with --kafka, which writes no lines', ['--kafka', 'localhost:9092', '--key'], '--key'],
+  ['--headers with --kafka, which writes no lines', ['--kafka', 'localhost:9092', '--headers'], '--headers'],
+  ['--output with --kafka, which writes no lines', ['--kafka', 'localhost:9092', '--output', 'out.jsonl'], '--output'],
 ];
 
 /** Every format and payload, as flags. */
@@ -991,18 +1007,22 @@ async function timedRun(args: string[]): Promise<{ atMs: number; line: string }[
   return JSON.parse(result.stdout);
 }
 
+/**
+ * A reader in a process of its own (this busy one could stall the pipe):
+ * runs the generator with the given arguments, sends it a signal once it has
+ * 3 MB, reads on to the end, and prints the exit status and what it read.
+ */
+const INTERRUPTER = `const { spawn } = require('node:child_process');
+const [bundle, signal, ...args] = process.argv.slice(1);
+const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+const chunks = []; let received = 0;
+child.stdout.on('data', (data) => { chunks.push(data); received += data.length; if (received > 3e6 && !child.killed) child.kill(signal); });
+child.on('close', (status) => process.stdout.write(JSON.stringify({ status, output: Buffer.concat(chunks).toString('utf8') })));`;
+
 /** Stops the generator (with `args`) with `signal` once a reader has 3 MB of its output: the exit status and what the reader got. */
 async function interrupted(signal: NodeJS.Signals, args = ['--count', '100000', '--start', START, '--token', 't']): Promise<{ status: number | null; output: string }> {
-  const child = spawn(process.execPath, [BUNDLE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
-  const chunks: Buffer[] = [];
-  let received = 0;
-  child.stdout.on('data', (data: Buffer) => {
-    chunks.push(data);
-    received += data.length;
-    if (received > 3_000_000 && !child.killed) child.kill(signal);
-  });
-  const [status] = await once(child, 'close');
-  return { status, output: Buffer.concat(chunks).toString('utf8') };
+  const result = await finish(process.execPath, ['-e', INTERRUPTER, BUNDLE, signal, ...args]);
+  return JSON.parse(result.stdout);
 }
 
 /** One merge case: a run's lines, the files they are split into (one fault put into one of them), and where each fault is. */
@@ -1294,7 +1314,7 @@ describe('command line', { concurrency: true }, () => {
       const seconds = Number(/ in ([\d.]+) s$/m.exec(stderr)?.[1]);
       // Waiting runs would take 50 s or more; 10 s allows for a machine at load 20.
       assert.ok(seconds >= 1 && seconds < 10, `run ${at} took ${seconds} s by its own clock`);
-      assert.match(stderr, /^--duration reached after 0:01: \d+ sessions unfinished$/m);
+      assert.match(stderr, /^--duration reached after 0:\d\d: \d+ sessions unfinished$/m);
       const output = readFileSync(join(WORK, `duration-${at}.out`), 'utf8');
       assert.ok(output === '' || output.endsWith('\n'), 'whole lines');
     }
@@ -1419,6 +1439,271 @@ describe('command line', { concurrency: true }, () => {
         assert.equal(result.status, 0, `${name}: ${result.stderr}`);
         assertSameText(result.stdout, runLines(configFrom(runtimeArgs(format))).join('\n') + '\n', `${name}, ${format.join(' ')}`);
       }
+    }
+  });
+});
+
+// --- Kafka ------------------------------------------------------------------------
+//
+// --kafka against a real Kafka-protocol broker: librdkafka's mock cluster as
+// bench/kafka-mock.c starts it, compiled here with cc against Debian's
+// librdkafka-dev, and read back with kcat. A machine without them skips
+// these tests and says so on stderr; .ci/run installs both and sets
+// GENERATE_KAFKA_TESTS=required, which makes their absence a failure. Like
+// the command-line checks, every process starts as the file loads. The
+// generator runs as a bundle inside node_modules, so it finds the client.
+
+const KAFKA_WORK = mkdtempSync(join(ROOT, 'node_modules', '.generate-test-'));
+process.on('exit', () => rmSync(KAFKA_WORK, { recursive: true, force: true }));
+const KAFKA_BUNDLE = join(KAFKA_WORK, 'generate.mjs');
+copyFileSync(BUNDLE, KAFKA_BUNDLE);
+const KAFKA_MOCK = join(KAFKA_WORK, 'kafka-mock');
+const KAFKA_PARTITIONS = 16;
+/** Why the Kafka tests cannot run on this machine, or undefined once the broker is built and kcat is there. */
+const kafkaMissing = shell(`cc -O2 -o "${KAFKA_MOCK}" bench/kafka-mock.c -lrdkafka 2>&1 | head -1 && test -x "${KAFKA_MOCK}" && command -v kcat >/dev/null`)
+  .then(({ status, stdout }) => status === 0 ? undefined :
+    `no Kafka-protocol broker here: cc could not build bench/kafka-mock.c, or kcat is missing (${stdout.trim() || 'kcat not found'}); ` +
+      'apt-get install librdkafka-dev kcat, as .ci/run does, to run them');
+let kafkaSkipSaid = false;
+
+/** Skips a Kafka test where no broker can run, loudly, or fails it where .ci/run requires one. */
+async function kafkaAvailable(t: TestContext): Promise<boolean> {
+  const missing = await kafkaMissing;
+  if (missing === undefined) return true;
+  assert.notEqual(process.env.GENERATE_KAFKA_TESTS, 'required', missing);
+  if (!kafkaSkipSaid) process.stderr.write(`\n*** KAFKA TESTS SKIPPED: ${missing} ***\n\n`);
+  kafkaSkipSaid = true;
+  t.skip('no Kafka-protocol broker on this machine: apt-get install librdkafka-dev kcat');
+  return false;
+}
+
+interface Broker {
+  address: string;
+  stop: (signal?: NodeJS.Signals) => void;
+}
+
+let brokers = 0;
+/** Starts kafka-mock (its options, then topics) once the build is there, resolving when it listens; undefined where none can run. */
+async function startBroker(options: string[], topics: string[]): Promise<Broker | undefined> {
+  if ((await kafkaMissing) !== undefined) return undefined;
+  const addressFile = join(KAFKA_WORK, `broker-${++brokers}.address`);
+  const child = spawn(KAFKA_MOCK, ['-p', String(KAFKA_PARTITIONS), ...options, addressFile, ...topics], { stdio: ['ignore', 'ignore', 'inherit'] });
+  child.unref(); // the test process may exit before its brokers, which then end with it
+  process.on('exit', () => child.kill());
+  for (const startedMs = performance.now(); !existsSync(addressFile); await new Promise((resolve) => setTimeout(resolve, 20))) {
+    assert.ok(child.exitCode === null && performance.now() - startedMs < 10_000, 'kafka-mock started');
+  }
+  return { address: readFileSync(addressFile, 'utf8').trim(), stop: (signal = 'SIGTERM') => child.kill(signal) };
+}
+
+/** A message as kcat reads it back. */
+interface Consumed {
+  partition: number;
+  offset: number;
+  key: string;
+  headers: [string, string][];
+  value: string;
+}
+
+/** A message's value in short, for assertions that print it: its uuid and a hash of every byte. */
+const messageId = (value: string) => `${/"uuid": ?"([^"]+)"/.exec(value)?.[1]} ${createHash('sha256').update(value).digest('hex')}`;
+
+/** Every message of the topic, as kcat reads them (-J: one JSON object each), in partition and offset order. */
+async function consume(address: string, topic: string): Promise<Consumed[]> {
+  const result = await bounded('kcat', ['-C', '-e', '-q', '-J', '-b', address, '-t', topic, '-o', 'beginning']);
+  assert.equal(result.status, 0, result.stderr);
+  const messages = result.stdout.split('\n').filter(Boolean).map((text): Consumed => {
+    const { partition, offset, key, headers = [], payload } = JSON.parse(text);
+    const pairs: [string, string][] = [];
+    for (let at = 0; at < headers.length; at += 2) pairs.push([headers[at], headers[at + 1]]);
+    return { partition, offset, key, headers: pairs, value: payload };
+  });
+  return messages.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+}
+
+/** A run that outlasts this has hung: timeout(1) ends it (status 124, or 137 if a stop does not stop it), so no test waits forever. */
+const HUNG_SECONDS = 90;
+const bounded = (command: string, args: string[]) => finish('timeout', ['-k', '5', String(HUNG_SECONDS), command, ...args]);
+/** The generator with `args`, run from inside node_modules so --kafka finds its client. */
+const produce = (args: string[]) => bounded(process.execPath, [KAFKA_BUNDLE, ...args]);
+/** How long a run may take to notice its broker is gone: retries and backoff, on a busy machine. */
+const FAULT_BOUND_MS = 30_000;
+/** Retries kept short, so a fault ends a run in about a second. */
+const QUICK_RETRIES = ['--kafka-option', 'retries=2', '--kafka-option', 'retry.backoff.ms=200'];
+const kafkaArgs = (format: string[], count: number) => ['--count', String(count), '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
+/** Runs stopped midway go this slowly (messages a second), so they are still running whenever the stop comes. */
+const SLOW_RATE = 20;
+/** The headers capture-rs sets on today's topic, in its order; the legacy topic's Python capture set the first two. */
+const CAPTURE_RS_HEADERS = ['token', 'distinct_id', 'session_id', 'timestamp', 'event', 'uuid', 'now'];
+
+/**
+ * Each Kafka format: flags, delivery flags, and shards. The random payload's
+ * run goes through batches and a buffer a few messages large (backpressure
+ * at nearly every message), made by two shards at once into one topic, as
+ * two machines would.
+ */
+const KAFKA_CASES = [
+  {
+    topic: 'legacy-random', flags: kafkaArgs(FORMATS[0]!, 12), shards: 2,
+    delivery: ['--kafka-option', 'batch.size=8000', '--kafka-option', 'buffer.memory=20000', '--kafka-option', 'linger.ms=0'],
+  },
+  { topic: 'legacy-rrweb', flags: kafkaArgs(FORMATS[1]!, 12), delivery: [] as string[], shards: 1 },
+  { topic: 'items', flags: kafkaArgs(FORMATS[2]!, 12), delivery: [], shards: 1 },
+];
+
+/** A message's key and short value for each session, sessions in key order: what order a session's messages keep. */
+function bySession(messages: { key: string | undefined; value: string }[]): [string, string[]][] {
+  const sessions = new Map<string, string[]>();
+  for (const { key, value } of messages) sessions.set(key!, [...(sessions.get(key!) ?? []), messageId(value)]);
+  return [...sessions].sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+describe('--kafka', { concurrency: true }, () => {
+  // The client takes most of a second to load: after every process here has started, not before.
+  const client = import('@platformatic/kafka');
+  const shared = startBroker(['-u', 'missing'], [...KAFKA_CASES.map(({ topic }) => topic), 'stopped', 'untouched']);
+  const delivered = KAFKA_CASES.map(async ({ topic, flags, delivery, shards }) => {
+    const broker = await shared;
+    if (!broker) return undefined;
+    const shardFlags = (index: number) => (shards === 1 ? [] : ['--shard', `${index}/${shards}`]);
+    const runs = await Promise.all(Array.from({ length: shards }, (_, index) =>
+      produce([...flags, ...shardFlags(index), '--kafka', broker.address, '--topic', topic, '--stats', ...delivery])));
+    const expectedConfig = configFrom([...flags, '--key', '--headers']);
+    const expected = runLines(expectedConfig).map((line) => splitLine(expectedConfig, line));
+    return { topic, runs, shards, expected, consumed: await consume(broker.address, topic) };
+  });
+
+  it('every message made is acknowledged and read back: as many, keys and values byte for byte as the stdout run of the same flags', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    for (const produced of delivered) {
+      const { topic, runs, expected, consumed } = (await produced)!;
+      let acknowledged = 0;
+      for (const run of runs) {
+        assert.equal(run.status, 0, `${topic}: ${run.stderr}`);
+        assert.match(run.stderr, /^acknowledged by Kafka topic \S+ \(bytes of values\): produce latency p50 [\d.]+ ms, p99 [\d.]+ ms$/m);
+        acknowledged += Number(/^sessions \d+ done, messages (\d+)/m.exec(run.stderr)?.[1]);
+      }
+      assert.equal(acknowledged, expected.length, `${topic}: --stats counts every message acknowledged`);
+      assert.equal(consumed.length, expected.length, `${topic}: messages read back`);
+      const pairs = (messages: { key: string | undefined; value: string }[]) => messages.map(({ key, value }) => `${key} ${messageId(value)}`).sort();
+      assert.deepEqual(pairs(consumed), pairs(expected), `${topic}: keys and values (their uuid and SHA-256)`);
+    }
+  });
+
+  it("every message carries the headers --headers prints, matching its body: capture-rs's seven on today's topic", async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    for (const produced of delivered) {
+      const { topic, expected, consumed } = (await produced)!;
+      const headersOf = new Map(expected.map(({ value, headers }) => [value, [...headers!]]));
+      for (const message of consumed) assert.deepEqual(message.headers, headersOf.get(message.value), `${topic}: headers`);
+      const names = topic === 'items' ? CAPTURE_RS_HEADERS : CAPTURE_RS_HEADERS.slice(0, 2);
+      for (const message of consumed) assert.deepEqual(message.headers.map(([name]) => name), names, `${topic}: header names`);
+    }
+  });
+
+  it("each session's messages go to its key's partition, by Kafka's murmur2, in the order of the stdout run (each session's, from shards)", async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    for (const produced of delivered) {
+      const { topic, shards, expected, consumed } = (await produced)!;
+      const { murmur2 } = await client;
+      const partitionOfKey = (key: string) => (murmur2(Buffer.from(key)) & 0x7fffffff) % KAFKA_PARTITIONS;
+      for (let partition = 0; partition < KAFKA_PARTITIONS; partition++) {
+        const inPartition = consumed.filter((message) => message.partition === partition);
+        for (const message of inPartition) assert.equal(partitionOfKey(message.key), partition, `${topic}: key ${message.key}`);
+        const inOrder = expected.filter(({ key }) => partitionOfKey(key!) === partition);
+        if (shards === 1) assert.deepEqual(inPartition.map(({ value }) => messageId(value)), inOrder.map(({ value }) => messageId(value)), `${topic}: partition ${partition} in order`);
+        else assert.deepEqual(bySession(inPartition), bySession(inOrder), `${topic}: partition ${partition}, each session in order`);
+      }
+      assert.ok(new Set(consumed.map(({ partition }) => partition)).size > 3, `${topic}: spread over partitions`);
+    }
+  });
+
+  const downAtStart = produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', '127.0.0.1:1', ...QUICK_RETRIES]);
+  it('a broker down at start: one line naming it and why, status 1, nothing produced', async () => {
+    const result = await downAtStart;
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /^generate\.ts: cannot produce to Kafka topic session_recording_snapshot_item_events at 127\.0\.0\.1:1: [^\n]*ECONNREFUSED[^\n]*; nothing was sent\n$/);
+  });
+
+  const missingTopic = shared.then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'missing', ...QUICK_RETRIES]));
+  it('a topic the broker does not have: one line naming it, status 1, nothing produced', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await missingTopic)!;
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /^generate\.ts: cannot produce to Kafka topic missing at \S+: [^\n]*Unknown topic missing[^\n]*allow\.auto\.create\.topics=true\)?; nothing was sent\n$/);
+  });
+
+  // The mock checks no size itself: it answers every produce request with MESSAGE_TOO_LARGE, as a broker with a lower limit would.
+  const refused = startBroker(['-r', '10:100000'], ['refused']).then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'refused']));
+  it("a broker refusing messages as too large: one line with how many were not delivered and the broker's reason, status 1", async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await refused)!;
+    assert.equal(result.status, 1, result.stderr);
+    const [, lost, made] = /^generate\.ts: (\d+) of (\d+) messages not delivered to Kafka topic refused: MESSAGE_TOO_LARGE[^\n]*\n$/.exec(result.stderr) ?? [];
+    assert.ok(Number(made) >= 1 && lost === made, result.stderr);
+  });
+
+  // Stopped (SIGKILL) once kcat sees the run's first message, so some were acknowledged and more are coming.
+  const stoppedMidRun = startBroker([], ['stopping']).then(async (broker) => {
+    if (!broker) return undefined;
+    const run = produce([...kafkaArgs(FORMATS[2]!, 100), '--rate', String(SLOW_RATE), '--kafka', broker.address, '--topic', 'stopping', ...QUICK_RETRIES]);
+    await shell(`timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopping > /dev/null`);
+    broker.stop('SIGKILL');
+    const startedMs = performance.now();
+    return { ...(await run), ms: performance.now() - startedMs };
+  });
+  it('a broker stopped mid-run: one line with how many of those made were not delivered and why, status 1, never 0', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await stoppedMidRun)!;
+    assert.equal(result.status, 1, result.stderr);
+    const [, lost, made] = /^generate\.ts: (\d+) of (\d+) messages not delivered to Kafka topic stopping: [^\n]+\n$/.exec(result.stderr) ?? [];
+    assert.ok(Number(lost) >= 1 && Number(lost) <= Number(made), result.stderr);
+    assert.ok(result.ms < FAULT_BOUND_MS, `ended ${result.ms.toFixed(0)} ms after the broker stopped`);
+  });
+
+  const interruptedRun = shared.then(async (broker) => {
+    if (!broker) return undefined;
+    const result = await finish('bash', ['-c', `timeout -k 5 ${HUNG_SECONDS} "$NODE" "$BUNDLE" ${kafkaArgs(FORMATS[2]!, 100).join(' ')} --rate ${SLOW_RATE} --kafka ${broker.address} --topic stopped & pid=$!
+      timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopped > /dev/null; kill -TERM $pid; wait $pid; echo $?`], { NODE: process.execPath, BUNDLE: KAFKA_BUNDLE });
+    return { ...result, consumed: await consume(broker.address, 'stopped') };
+  });
+  it('SIGTERM mid-run: what was made is flushed and acknowledged, said in one line, status 143', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await interruptedRun)!;
+    assert.equal(result.stdout, '143\n', result.stderr);
+    const [, made] = /^generate\.ts: stopped after (\d+) messages, every one acknowledged by Kafka\n$/.exec(result.stderr) ?? [];
+    assert.ok(Number(made) >= 1, result.stderr);
+    assert.equal(result.consumed.length, Number(made), 'the topic holds every message acknowledged');
+  });
+
+  const badOption = shared.then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'untouched', '--kafka-option', 'acks=2']));
+  it('bad input with --kafka: one line, status 2, nothing produced', async (t) => {
+    if (!(await kafkaAvailable(t))) return;
+    const result = (await badOption)!;
+    assert.equal(result.status, 2);
+    assert.equal(result.stderr, "generate.ts: --kafka-option acks accepts 0, 1 or all, got '2'\n");
+    assert.deepEqual(await consume((await shared)!.address, 'untouched'), []);
+  });
+
+  const withoutClient = generate(['--count', '1', '--token', 't', '--kafka', '127.0.0.1:1']);
+  it('without its client package (a copy of the file alone): one line naming it, status 2', async () => {
+    const result = await withoutClient;
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^generate\.ts: --kafka needs [^\n]*@platformatic\/kafka[^\n]*\n$/);
+  });
+
+  it("a message at the limit fits a broker's max.message.bytes in a batch of its own, as the client encodes it", async () => {
+    const { createRecordsBatch } = await client;
+    const limit = 60_000;
+    for (const args of [['--token', 'phc_t'], ['--format', 'snapshot-items', '--token', 'phc_t'], [`--token=phc_${'x'.repeat(3000)}`]]) {
+      const config = configFrom(['--count', '2', '--max-message-bytes', String(limit), ...args, '--key', '--headers']);
+      let largest = 0;
+      for (const line of runLines(config)) {
+        const { headers, key, value } = splitLine(config, line);
+        const record = { key: Buffer.from(key!), value: Buffer.from(value), headers: new Map([...headers!].map(([name, text]) => [Buffer.from(name), Buffer.from(text)])), topic: 't' };
+        largest = Math.max(largest, createRecordsBatch([record]).length);
+      }
+      assert.ok(largest <= limit && largest > limit - 2000, `${args.join(' ')}: the largest batch takes ${largest} bytes of ${limit}`);
     }
   });
 });

@@ -24,10 +24,11 @@
  * snapshots (sd 214) of 14 kB (sd 50 kB), log-normal. Many sessions are in
  * flight at once, so capture's topic interleaves them in time.
  *
- * This script prints those messages, one per line on stdout, for kcat,
- * kafka-console-producer or vegeta:
+ * This script prints those messages, one per line on stdout, for
+ * kafka-console-producer, kcat or vegeta, or produces them to Kafka itself,
+ * with every header capture sets:
  *
- *   npx tsx ./generate.ts --count 100 --token phc_x | kcat -P -H token=phc_x -b localhost:9092 -t session_recording_events
+ *   npx tsx ./generate.ts --count 100 --format snapshot-items --token phc_x --kafka localhost:9092
  *
  * The same file runs with `node generate.ts` (node 22.18 and later strip its
  * types), `deno run -A generate.ts` and `bun generate.ts`, byte for byte the
@@ -56,14 +57,14 @@
  *   4. Compression   gzip framing and deflate blocks
  *   5. Payloads      the snapshot data each format carries
  *   6. Messages      envelopes, headers, chunks, items batches, vegeta targets
- *   7. Output        interleaving, writing, pacing, stats
+ *   7. Output        interleaving, writing, pacing, Kafka delivery, stats
  *   8. main          parseFlags, then the run from start to exit status
  *   Appendix         small pure helpers
  */
 
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
@@ -93,6 +94,107 @@ export type Format = 'snapshot' | 'snapshot-items' | 'vegeta';
 export type Payload = 'random' | 'rrweb';
 
 const KAFKA_FORMATS: readonly Format[] = ['snapshot', 'snapshot-items'];
+
+/** The topic PostHog's capture writes a Kafka format to: --topic's default. */
+function postHogTopic(format: Format): string {
+  return format === 'snapshot' ? 'session_recording_events' : 'session_recording_snapshot_item_events';
+}
+
+const COMPRESSIONS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+const SECURITY_PROTOCOLS = ['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'] as const;
+const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+
+/** How --kafka produces: the settings --kafka-option gives, by what they mean. */
+export interface ProducerSettings {
+  /** Replicas that must have a batch before the broker acknowledges it: 0, 1 or -1 (all in sync). */
+  acks: 0 | 1 | -1;
+  compression: (typeof COMPRESSIONS)[number];
+  /** How long a message may wait for its batch to fill before it goes anyway. */
+  lingerMs: number;
+  /** Bytes of one partition's record batch at most, as the broker counts them; undefined: --max-message-bytes. */
+  batchBytes: number | undefined;
+  /** Bytes made but not yet acknowledged, at most: the bound on memory, where backpressure starts. */
+  bufferBytes: number;
+  clientId: string;
+  requestTimeoutMs: number;
+  retries: number;
+  retryBackoffMs: number;
+  /** Whether to ask the broker to create a missing topic; off, so a misspelt topic fails rather than fills a new one. */
+  autoCreateTopics: boolean;
+  securityProtocol: (typeof SECURITY_PROTOCOLS)[number];
+  saslMechanism: (typeof SASL_MECHANISMS)[number];
+  saslUsername: string | undefined;
+  saslPassword: string | undefined;
+  caFile: string | undefined;
+  certificateFile: string | undefined;
+  keyFile: string | undefined;
+  verifyCertificates: boolean;
+}
+
+/** Where --kafka delivers: the cluster, the topic, and how. */
+export interface KafkaConfig {
+  brokers: string[];
+  topic: string;
+  producer: ProducerSettings;
+}
+
+const PRODUCER_DEFAULTS: ProducerSettings = {
+  acks: -1, // librdkafka's and Java's default: a message counts once every in-sync replica has it
+  compression: 'none', // capture-rs's default
+  lingerMs: 5, // librdkafka's default
+  batchBytes: undefined,
+  bufferBytes: 32 * 2 ** 20, // Java's buffer.memory
+  clientId: 'generate.ts',
+  requestTimeoutMs: 30_000, // librdkafka's and Java's request.timeout.ms
+  retries: 5,
+  retryBackoffMs: 1000, // with 5 retries, rides out a broker's restart or a leader election of about 5 s
+  autoCreateTopics: false,
+  securityProtocol: 'plaintext',
+  saslMechanism: 'PLAIN',
+  saslUsername: undefined,
+  saslPassword: undefined,
+  caFile: undefined,
+  certificateFile: undefined,
+  keyFile: undefined,
+  verifyCertificates: true,
+};
+
+/** Reads a --kafka-option value into the settings it sets, or undefined if the option does not accept it. */
+type ReadSetting = (text: string) => Partial<ProducerSettings> | undefined;
+const wholeSetting = (min: number, set: (value: number) => Partial<ProducerSettings>): ReadSetting => (text) =>
+  /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) && Number(text) >= min ? set(Number(text)) : undefined;
+const wordSetting = <T extends string>(words: readonly T[], set: (value: T) => Partial<ProducerSettings>): ReadSetting => (text) => {
+  const word = words.find((choice) => choice.toLowerCase() === text.toLowerCase());
+  return word === undefined ? undefined : set(word);
+};
+const textSetting = (set: (value: string) => Partial<ProducerSettings>): ReadSetting => (text) => (text === '' ? undefined : set(text));
+const BOOLEAN_WORDS = ['true', 'false'] as const;
+const compressionSetting = { accepts: COMPRESSIONS.join(', '), read: wordSetting(COMPRESSIONS, (compression) => ({ compression })) };
+const mechanismSetting = { accepts: SASL_MECHANISMS.join(', '), read: wordSetting(SASL_MECHANISMS, (saslMechanism) => ({ saslMechanism })) };
+
+/** --kafka-option names, as librdkafka (kcat) and the Java client spell them, with what each accepts. */
+const KAFKA_OPTIONS: Record<string, { accepts: string; read: ReadSetting }> = {
+  acks: { accepts: '0, 1 or all', read: wordSetting(['0', '1', 'all', '-1'], (word) => ({ acks: word === '0' ? 0 : word === '1' ? 1 : -1 })) },
+  'compression.type': compressionSetting,
+  'compression.codec': compressionSetting,
+  'linger.ms': { accepts: 'a whole number of milliseconds', read: wholeSetting(0, (lingerMs) => ({ lingerMs })) },
+  'batch.size': { accepts: 'a whole number of bytes >= 1', read: wholeSetting(1, (batchBytes) => ({ batchBytes })) },
+  'buffer.memory': { accepts: 'a whole number of bytes >= 1', read: wholeSetting(1, (bufferBytes) => ({ bufferBytes })) },
+  'client.id': { accepts: 'non-empty text', read: textSetting((clientId) => ({ clientId })) },
+  'request.timeout.ms': { accepts: 'a whole number of milliseconds >= 1', read: wholeSetting(1, (requestTimeoutMs) => ({ requestTimeoutMs })) },
+  retries: { accepts: 'a whole number', read: wholeSetting(0, (retries) => ({ retries })) },
+  'retry.backoff.ms': { accepts: 'a whole number of milliseconds', read: wholeSetting(0, (retryBackoffMs) => ({ retryBackoffMs })) },
+  'allow.auto.create.topics': { accepts: 'true or false', read: wordSetting(BOOLEAN_WORDS, (word) => ({ autoCreateTopics: word === 'true' })) },
+  'security.protocol': { accepts: SECURITY_PROTOCOLS.join(', '), read: wordSetting(SECURITY_PROTOCOLS, (securityProtocol) => ({ securityProtocol })) },
+  'sasl.mechanism': mechanismSetting,
+  'sasl.mechanisms': mechanismSetting,
+  'sasl.username': { accepts: 'non-empty text', read: textSetting((saslUsername) => ({ saslUsername })) },
+  'sasl.password': { accepts: 'non-empty text', read: textSetting((saslPassword) => ({ saslPassword })) },
+  'ssl.ca.location': { accepts: 'a PEM file', read: textSetting((caFile) => ({ caFile })) },
+  'ssl.certificate.location': { accepts: 'a PEM file', read: textSetting((certificateFile) => ({ certificateFile })) },
+  'ssl.key.location': { accepts: 'a PEM file', read: textSetting((keyFile) => ({ keyFile })) },
+  'enable.ssl.certificate.verification': { accepts: 'true or false', read: wordSetting(BOOLEAN_WORDS, (word) => ({ verifyCertificates: word === 'true' })) },
+};
 
 /** Everything a run needs, parsed and checked. */
 export interface Config {
@@ -139,6 +241,8 @@ export interface Config {
   verbose: boolean;
   /** Where the lines go: a file written atomically, or stdout when null. */
   output: string | null;
+  /** --kafka: produce every message to this cluster and topic, nothing to stdout; null writes stdout. */
+  kafka: KafkaConfig | null;
 }
 
 /** A Config but for the chunk size, which takes the envelopes of section 6 to fit. */
@@ -264,6 +368,38 @@ const fileName: Parse<string> = (text, flag) => {
   return text;
 };
 
+/** host[:port],...: Kafka's bootstrap brokers; a host is a name, an IPv4 address or a bracketed IPv6 one; the port defaults to 9092. */
+const brokerList: Parse<string[]> = (text, flag) => {
+  const brokers = text.split(',');
+  const valid = (broker: string) => {
+    const match = /^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::(\d{1,5}))?$/i.exec(broker);
+    return match !== null && (match[1] === undefined || (Number(match[1]) >= 1 && Number(match[1]) <= 65535));
+  };
+  if (!brokers.every(valid)) throw new UsageError(`--${flag} accepts host:port[,host:port...] such as localhost:9092, got '${text}'`);
+  return brokers;
+};
+
+/** A Kafka topic name: 1 to 249 letters, digits, '.', '_' and '-', as Kafka allows. */
+const topicName: Parse<string> = (text, flag) => {
+  if (!/^[a-z0-9._-]{1,249}$/i.test(text) || text === '.' || text === '..') {
+    throw new UsageError(`--${flag} accepts a Kafka topic name (up to 249 letters, digits, '.', '_' and '-'), got '${text}'`);
+  }
+  return text;
+};
+
+/** NAME=VALUE with NAME a KAFKA_OPTIONS entry: the producer settings it sets. */
+const kafkaOption: Parse<Partial<ProducerSettings>> = (text, flag) => {
+  const equals = text.indexOf('=');
+  const [name, value] = equals < 0 ? [text, undefined] : [text.slice(0, equals), text.slice(equals + 1)];
+  const option = KAFKA_OPTIONS[name];
+  if (!option || value === undefined) {
+    throw new UsageError(`--${flag} accepts NAME=VALUE with NAME one of ${Object.keys(KAFKA_OPTIONS).join(', ')}, got '${text}'`);
+  }
+  const settings = option.read(value);
+  if (!settings) throw new UsageError(`--${flag} ${name} accepts ${option.accepts}, got '${value}'`);
+  return settings;
+};
+
 /** A flag that takes a value and has a default: its value is always there. */
 interface Setting<T> {
   parse: Parse<T>;
@@ -280,17 +416,27 @@ interface Option<T> {
   help: string;
   formats?: readonly Format[];
 }
+/** A flag that may be given again and again, each value parsed on its own. */
+interface Repeated<T> {
+  parse: Parse<T>;
+  valueName: string;
+  help: string;
+  repeated: true;
+  formats?: readonly Format[];
+}
 /** A switch: present or not. */
 interface Toggle {
   help: string;
   formats?: readonly Format[];
 }
-type FlagSpec = Setting<unknown> | Option<unknown> | Toggle;
+type FlagSpec = Setting<unknown> | Option<unknown> | Repeated<unknown> | Toggle;
 
 const setting = <T>(parse: Parse<T>, defaultText: string, valueName: string, help: string, formats?: readonly Format[]): Setting<T> =>
   ({ parse, default: defaultText, valueName, help, ...(formats && { formats }) });
 const option = <T>(parse: Parse<T>, valueName: string, help: string, formats?: readonly Format[]): Option<T> =>
   ({ parse, valueName, help, ...(formats && { formats }) });
+const repeated = <T>(parse: Parse<T>, valueName: string, help: string, formats?: readonly Format[]): Repeated<T> =>
+  ({ parse, valueName, help, repeated: true, ...(formats && { formats }) });
 const toggle = (help: string, formats?: readonly Format[]): Toggle => ({ help, ...(formats && { formats }) });
 
 /**
@@ -335,7 +481,18 @@ export const FLAGS = {
     'split snapshot data into chunks of at most this many characters, one message each (default 900000, or less if the message limit needs it)',
     ['snapshot']),
   'max-message-bytes': setting(wholeNumberFrom(1), '1000000', 'BYTES',
-    "what librdkafka (kcat) checks of every message: value, key, headers and its own overhead; its default message.max.bytes",
+    'the most a message may take as librdkafka (kcat) checks it and a broker counts it: value, key, headers and the record ' +
+      "batch's overhead; librdkafka's default message.max.bytes",
+    KAFKA_FORMATS),
+  kafka: option(brokerList, 'BROKERS',
+    'produce every message to this Kafka cluster (host:port,...) instead of writing stdout: keyed by $session_id, with every header ' +
+      'capture-rs sets, each acknowledged by the broker or the run ends with status 1 saying how many were not (needs the package ' +
+      '@platformatic/kafka and node 22 or later)', KAFKA_FORMATS),
+  topic: option(topicName, 'TOPIC',
+    'the topic --kafka produces to (default: session_recording_events for --format snapshot, session_recording_snapshot_item_events ' +
+      'for snapshot-items); it must exist', KAFKA_FORMATS),
+  'kafka-option': repeated(kafkaOption, 'NAME=VALUE',
+    `a producer setting for --kafka, named as librdkafka names it; give it again for each: ${Object.keys(KAFKA_OPTIONS).join(', ')}`,
     KAFKA_FORMATS),
   key: toggle("prefix each line with its Kafka key, the $session_id, and a tab (kcat -K '\\t', kafka-console-producer --property parse.key=true)",
     KAFKA_FORMATS),
@@ -366,7 +523,7 @@ type FlagName = keyof typeof FLAGS;
 const SHORT_FLAGS: Readonly<Record<string, FlagName>> = { c: 'count', d: 'duration', f: 'format', h: 'help', o: 'output', r: 'rate', s: 'seed-value', V: 'version' };
 /** This file's version, which --version prints (a copied file has no package.json). */
 const VERSION = '0.2.0';
-type ValueOf<F> = F extends Setting<infer T> ? T : F extends Option<infer T> ? T | undefined : boolean;
+type ValueOf<F> = F extends Repeated<infer T> ? T[] : F extends Setting<infer T> ? T : F extends Option<infer T> ? T | undefined : boolean;
 /** The command line's values, typed from the table: settings always have one, options may not, switches are booleans. */
 type FlagValues = { -readonly [K in FlagName]: ValueOf<(typeof FLAGS)[K]> };
 
@@ -415,8 +572,13 @@ snapshot, event JSON for the others.
 
 Every line passes kcat at --max-message-bytes: snapshot data is split into
 chunks sharing one chunk_id, snapshot items into messages at event boundaries.
-PostHog's consumers read the project token from a Kafka header: give --token
-and deliver it with kcat -H token=... or with --headers.
+PostHog's consumers read the project token from a Kafka header, and today's
+(session_recording_snapshot_item_events) also session_id and distinct_id,
+which must match the body: give --token and produce with --kafka, which sends
+every header capture sets, or print them with --headers for Kafka 3.2's
+kafka-console-producer. kcat's -H sets one header for the whole run: enough
+for the legacy topic only; today's consumer dead-letters what it delivers.
+--kafka needs the package @platformatic/kafka and node 22 or later.
 
 Session i comes from random streams derived from (--seed-value, i) alone: the
 same flags and --start give the same bytes, memory stays flat, and the N
@@ -432,18 +594,24 @@ Flags:
 ${flags.join('\n')}
 
 Examples:
-  npx tsx ./generate.ts --count 100 --token phc_x | kcat -P -H token=phc_x -b localhost:9092 -t session_recording_events
-  npx tsx ./generate.ts --count 100 --key --token phc_x | kcat -P -K '\\t' -H token=phc_x -b localhost:9092 -t session_recording_events
+  # today's topic and consumer: every header capture-rs sets, keyed, each message acknowledged
+  npx tsx ./generate.ts --count 100 --format snapshot-items --token phc_x --kafka localhost:9092
+  # a soak run: 500 sessions in flight, each message when its time comes, for ten minutes
+  npx tsx ./generate.ts --duration 10m --realtime --concurrency 500 --format snapshot-items --token phc_x --kafka localhost:9092
+  # the same headers through Kafka 3.2's console producer
   npx tsx ./generate.ts --count 100 --format snapshot-items --token phc_x --headers --key | kafka-console-producer.sh \\
       --topic session_recording_snapshot_item_events --bootstrap-server localhost:9092 \\
       --property parse.headers=true --property parse.key=true
+  # the legacy topic, whose consumers need only the token header: kcat will do
+  npx tsx ./generate.ts --count 100 --key --token phc_x | kcat -P -H token=phc_x -K '\\t' -b localhost:9092 -t session_recording_events
   npx tsx ./generate.ts --count 1000 --format vegeta --token phc_x | vegeta attack -lazy -format=json -rate=200 | vegeta report
-  npx tsx ./generate.ts --duration 10m --realtime --concurrency 500 --token phc_x | kcat -P -H token=phc_x -b localhost:9092 -t session_recording_events
 
 Exit status: 0 when done, or when the reader goes away (| head); 1 when stdout
-cannot be written (disk full, closed); 2 on bad input (one line on stderr,
-nothing on stdout); 130, 143 or 129 after SIGINT (Ctrl-C), SIGTERM or SIGHUP,
-which stop after the line being written.
+cannot be written (disk full, closed), or when Kafka did not acknowledge every
+message (one line says how many and why); 2 on bad input (one line on stderr,
+nothing on stdout or to Kafka); 130, 143 or 129 after SIGINT (Ctrl-C), SIGTERM
+or SIGHUP, which stop after the line being written (with --kafka, once what was
+made is acknowledged).
 `;
 }
 
@@ -517,7 +685,7 @@ function readFlags(argv: readonly string[]): { values: FlagValues; given: Set<Fl
   const shortOf = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
   const options = Object.fromEntries(Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
     const short = shortOf.get(name as FlagName);
-    return [name, { type: 'parse' in spec ? 'string' : 'boolean', ...(short && { short }) } as const];
+    return [name, { type: 'parse' in spec ? 'string' : 'boolean', multiple: 'repeated' in spec, ...(short && { short }) } as const];
   }));
   let parsed;
   try {
@@ -532,14 +700,15 @@ function readFlags(argv: readonly string[]): { values: FlagValues; given: Set<Fl
   for (const token of parsed.tokens) {
     if (token.kind !== 'option') continue;
     const name = token.name as FlagName;
-    if (given.has(name)) throw new UsageError(`--${name} is given more than once: give each flag once (see --help)`);
+    if (given.has(name) && !('repeated' in FLAGS[name])) throw new UsageError(`--${name} is given more than once: give each flag once (see --help)`);
     given.add(name);
   }
-  const raw = parsed.values as Record<string, string | boolean | undefined>;
+  const raw = parsed.values as Record<string, string | boolean | (string | boolean)[] | undefined>;
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     const text = raw[name] ?? ('default' in spec ? spec.default : undefined);
-    values[name] = 'parse' in spec ? (typeof text === 'string' ? spec.parse(text, name) : undefined) : text === true;
+    if ('repeated' in spec) values[name] = (Array.isArray(text) ? text : []).map((item) => spec.parse(String(item), name));
+    else values[name] = 'parse' in spec ? (typeof text === 'string' ? spec.parse(text, name) : undefined) : text === true;
   }
   return { values: values as FlagValues, given, files: parsed.positionals };
 }
@@ -555,6 +724,32 @@ interface CommandLine {
   settings: Settings;
   /** --chunk-size, if given. */
   chunkSize: number | undefined;
+}
+
+/** --kafka's destination and producer settings, checked against the other flags; null without --kafka. */
+function kafkaConfig(values: FlagValues, given: Set<FlagName>): KafkaConfig | null {
+  if (values.kafka === undefined) {
+    const stray = (['topic', 'kafka-option'] as const).find((name) => given.has(name));
+    if (stray) throw new UsageError(`--${stray} applies with --kafka only`);
+    return null;
+  }
+  if (values.output !== undefined) throw new UsageError('--output names a file for lines, which --kafka does not write: it produces each message to Kafka');
+  const prefix = (['key', 'headers'] as const).find((name) => values[name]);
+  if (prefix) throw new UsageError(`--${prefix} prefixes lines of stdout, which --kafka does not write: each message it produces carries its key and headers`);
+  const producer = values['kafka-option'].reduce<ProducerSettings>((settings, option) => ({ ...settings, ...option }), PRODUCER_DEFAULTS);
+  if (producer.batchBytes !== undefined && producer.batchBytes > values['max-message-bytes']) {
+    throw new UsageError(`--kafka-option batch.size accepts at most --max-message-bytes, ${values['max-message-bytes']} ` +
+      `(a broker refuses a larger batch), got ${producer.batchBytes}`);
+  }
+  const sasl = producer.securityProtocol.startsWith('sasl');
+  const credentials = [producer.saslUsername, producer.saslPassword].filter((text) => text !== undefined).length;
+  if (sasl && credentials < 2) throw new UsageError(`--kafka-option security.protocol ${producer.securityProtocol} needs sasl.username and sasl.password`);
+  if (!sasl && credentials > 0) throw new UsageError('--kafka-option sasl.username and sasl.password apply with security.protocol sasl_plaintext or sasl_ssl');
+  const tlsFiles = [producer.caFile, producer.certificateFile, producer.keyFile].some((file) => file !== undefined);
+  if (!producer.securityProtocol.endsWith('ssl') && (tlsFiles || !producer.verifyCertificates)) {
+    throw new UsageError('--kafka-option ssl.* and enable.ssl.certificate.verification apply with security.protocol ssl or sasl_ssl');
+  }
+  return { brokers: values.kafka, topic: values.topic ?? postHogTopic(values.format), producer };
 }
 
 /** What a command line asks for besides a run: --help, --version or --merge. */
@@ -614,6 +809,7 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
     stats: values.stats,
     verbose: values.verbose,
     output: values.output ?? null,
+    kafka: kafkaConfig(values, given),
   };
   return { settings, chunkSize: values['chunk-size'] };
 }
@@ -2770,6 +2966,8 @@ function headerWireBytes([name, value]: Header): number {
 
 /** librdkafka's most a v2 record can add to key, value and headers (RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD). */
 const RDKAFKA_RECORD_OVERHEAD = 36;
+/** A v2 record batch's own header, which a broker counts with the records in it against its max.message.bytes. */
+const RECORD_BATCH_HEADER_BYTES = 61;
 /** kcat reads lines 1 KiB at a time into a buffer of message.max.bytes: a line this much shorter always fits. */
 const KCAT_READ_BYTES = 1024;
 /** Session ids are UUIDs: the key's length. */
@@ -2777,15 +2975,16 @@ const KEY_BYTES = 36;
 
 /**
  * The most bytes a message's value may take: kcat must take its line (key,
- * tab and value) whatever its place in the input, and librdkafka its
- * record (value, key, headers and overhead). Both are counted as if --key
- * and every header were on, so --key and --headers never change a value.
+ * tab and value) whatever its place in the input, and librdkafka and a
+ * broker its record (value, key, headers and overhead) in a batch of its
+ * own. Both are counted as if --key and every header were on, so --key,
+ * --headers and --kafka never change a value.
  */
 function maxValueBytes(config: Settings, headers: readonly Header[]): number {
   const headerBytes = headers.reduce((sum, header) => sum + headerWireBytes(header), 0);
   const byKcat = config.maxMessageBytes - KCAT_READ_BYTES - (KEY_BYTES + 1);
-  const byLibrdkafka = config.maxMessageBytes - RDKAFKA_RECORD_OVERHEAD - KEY_BYTES - headerBytes;
-  return Math.min(byKcat, byLibrdkafka);
+  const byBroker = config.maxMessageBytes - RECORD_BATCH_HEADER_BYTES - RDKAFKA_RECORD_OVERHEAD - KEY_BYTES - headerBytes;
+  return Math.min(byKcat, byBroker);
 }
 
 /** Shapes as wide as any the run makes, for the widest envelope. */
@@ -3161,9 +3360,9 @@ export class SessionMessages {
 
 // ===========================================================================
 // 7. Output: sessions interleaved in time as capture writes them, lines laid
-// out in large blocks and written to stdout (never a partial line), pacing
-// for --rate and --realtime, signals, and what was delivered for --progress
-// and --stats.
+// out in large blocks and written to stdout (never a partial line) or
+// produced to Kafka (every message acknowledged), pacing for --rate and
+// --realtime, signals, and what was delivered for --progress and --stats.
 // ===========================================================================
 
 /** Sessions in flight, ordered by when their next snapshot reaches capture; ties by session id, so shards merge alike. */
@@ -3487,6 +3686,34 @@ interface OutputLine {
   pieces(scratch: Buffer): Iterable<Uint8Array>;
 }
 
+/** A line of a run, which --kafka produces with its key and headers beside it. */
+interface RunLine extends OutputLine {
+  /** The Kafka key, $session_id: --kafka sends it beside the line, --key in it. */
+  readonly key: string;
+  /** The Kafka headers capture sets: --kafka sends them beside the line, --headers in it. */
+  headers(): readonly Header[];
+}
+
+/** What a line tells --stats once delivered: its bytes, NOTE bits, the size of the snapshot it starts, and for --kafka how long it took. */
+type Delivered = (bytes: number, note: number, snapshotSize: number, latencyUs?: number) => void;
+
+/** Where a run puts its lines: stdout or --output (LineWriter), or a Kafka topic (KafkaSink). */
+interface Sink {
+  /** Adds a line if it can without waiting, and says whether it did; if not, the caller awaits addAfterFlush. */
+  add(line: RunLine): boolean;
+  addAfterFlush(line: RunLine): Promise<void>;
+  /** Hands on what was added so far, before the run waits for --rate or --realtime. */
+  flush(): Promise<void>;
+  /** Delivers what was added, unless delivery has failed, and waits until it is done. */
+  close(): Promise<void>;
+  /** Set once nothing more can be delivered: the reader went away, or delivery failed. */
+  readonly closed: boolean;
+  /** One line on what failed, for stderr, if anything did. */
+  readonly failureLine: string | undefined;
+  /** Since when the write under way has waited, if one is: a stall a signal need not wait out. */
+  readonly writingSinceMs: number | undefined;
+}
+
 /**
  * Collects lines into blocks and writes each block to a file descriptor from
  * node's thread pool while the next one fills: generation and the write
@@ -3494,9 +3721,9 @@ interface OutputLine {
  * Lines count as delivered once the reader has taken all their bytes. A line
  * longer than a block is written in pieces after the block before it.
  */
-class LineWriter {
+class LineWriter implements Sink {
   private readonly fd: number;
-  private readonly onDelivered: (bytes: number, note: number, snapshotSize: number) => void;
+  private readonly onDelivered: Delivered;
   private blocks: [Block, Block];
   private inFlight: Promise<void> = Promise.resolve();
   /** Set once the reader has gone away (EPIPE) or a write failed; later lines are dropped. */
@@ -3512,7 +3739,7 @@ class LineWriter {
   /** When the write under way began, if one is: a write that waits long means the reader has stalled. */
   writingSinceMs: number | undefined;
 
-  constructor(fd: number, onDelivered: (bytes: number, note: number, snapshotSize: number) => void) {
+  constructor(fd: number, onDelivered: Delivered) {
     this.fd = fd;
     this.onDelivered = onDelivered;
     const block = (): Block => ({ buffer: Buffer.allocUnsafe(BLOCK_BYTES), filled: 0, ends: [], bytes: [], notes: [], sizes: [] });
@@ -3563,6 +3790,10 @@ class LineWriter {
     await this.inFlight;
   }
 
+  get failureLine(): string | undefined {
+    return this.failure && `cannot write to stdout: ${this.failure.message}`;
+  }
+
   private async writeBlock(block: Block): Promise<void> {
     const written = await this.writeAll(block.buffer.subarray(0, block.filled));
     for (let line = 0; line < block.ends.length && block.ends[line]! <= written; line++) {
@@ -3611,9 +3842,11 @@ class LineWriter {
 }
 
 /** One output line: headers and key as --headers and --key ask, then the message, then a newline. */
-export class Line implements OutputLine {
+export class Line implements RunLine {
   private readonly prefix: string;
   private readonly message: Message;
+  /** The Kafka key, $session_id: --kafka sends it beside the line, --key in it. */
+  readonly key: string;
   readonly bytes: number;
   /** For --stats: NOTE bits, and the size of the snapshot the line starts. */
   readonly note: number;
@@ -3624,8 +3857,14 @@ export class Line implements OutputLine {
     this.snapshotSize = snapshotSize;
     const headers = config.headers ? `${message.headers().map(([name, value]) => `${name}:${value}`).join(',')}\t` : '';
     this.prefix = headers + (config.key ? `${key}\t` : '');
+    this.key = key;
     this.message = message;
     this.bytes = Buffer.byteLength(this.prefix) + Buffer.byteLength(message.head) + message.dataLength + Buffer.byteLength(message.tail) + 1;
+  }
+
+  /** The Kafka headers capture sets: --kafka sends them beside the line, --headers in it. */
+  headers(): readonly Header[] {
+    return this.message.headers();
   }
 
   /** Writes the line at `offset`, returning the offset after it. */
@@ -3658,6 +3897,280 @@ export class Line implements OutputLine {
     const buffer = Buffer.allocUnsafe(this.bytes);
     this.writeTo(buffer, 0);
     return buffer;
+  }
+}
+
+/**
+ * Kafka's murmur2 hash, as the Java client, librdkafka's murmur2_random
+ * partitioner and capture-rs use it to pick a key's partition.
+ *
+ * @example
+ * murmur2(Buffer.from('21')); // -973932308
+ */
+function murmur2(bytes: Buffer): number {
+  const mix = 0x5bd1e995;
+  let hash = 0x9747b28c ^ bytes.length;
+  const whole = bytes.length - (bytes.length % 4);
+  for (let at = 0; at < whole; at += 4) {
+    let word = Math.imul(bytes.readInt32LE(at), mix);
+    word = Math.imul(word ^ (word >>> 24), mix);
+    hash = Math.imul(hash, mix) ^ word;
+  }
+  const rest = bytes.length % 4;
+  if (rest > 0) {
+    if (rest === 3) hash ^= bytes[whole + 2]! << 16;
+    if (rest >= 2) hash ^= bytes[whole + 1]! << 8;
+    hash = Math.imul(hash ^ bytes[whole]!, mix);
+  }
+  hash = Math.imul(hash ^ (hash >>> 13), mix);
+  return hash ^ (hash >>> 15);
+}
+
+/** The partition capture-rs's murmur2_random partitioner gives a key: the hash made positive, modulo the partitions. */
+function partitionOf(key: Buffer, partitions: number): number {
+  return (murmur2(key) & 0x7fffffff) % partitions;
+}
+
+/** Where the error came from, in the broker's or the network's words: MESSAGE_TOO_LARGE, connect ECONNREFUSED, ... */
+function kafkaReason(error: unknown): string {
+  const reasons = new Set<string>();
+  const visit = (item: unknown): void => {
+    if (!(item instanceof Error)) return void reasons.add(String(item));
+    const { errors, cause, apiId } = item as Error & { errors?: unknown[]; cause?: unknown; apiId?: string };
+    const inner = [...(errors ?? []), ...(cause === undefined ? [] : [cause])];
+    if (inner.length > 0) inner.forEach(visit);
+    else reasons.add(apiId ? `${apiId} (${item.message.replace(/\.$/, '')})` : item.message.replace(/\.$/, ''));
+  };
+  visit(error);
+  const named = [...reasons].map((reason) => reason.replace(/\s+/g, ' '));
+  return named.slice(0, MAX_REASONS).join('; ') + (named.length > MAX_REASONS ? `; and ${named.length - MAX_REASONS} more` : '');
+}
+/** A failure can carry one reason per broker and retry: the first few say it. */
+const MAX_REASONS = 3;
+
+/** The Kafka client --kafka loads, only then: the file runs without it otherwise. */
+const KAFKA_CLIENT = '@platformatic/kafka';
+/** The oldest node the client runs on (it calls node 22's Promise.withResolvers). */
+const KAFKA_CLIENT_NODE = 22;
+type KafkaClient = typeof import('@platformatic/kafka');
+type KafkaProducer = InstanceType<KafkaClient['Producer']>;
+
+/** Why --kafka cannot start: the status to exit with and one line saying why. */
+interface Refusal {
+  status: 1 | 2;
+  line: string;
+}
+
+/** The client's options for the settings --kafka-option gave; TLS files are read here, a bad one refused as a UsageError. */
+function producerOptions(kafka: KafkaConfig): ConstructorParameters<KafkaClient['Producer']>[0] {
+  const settings = kafka.producer;
+  const read = (file: string | undefined, option: string) => {
+    try {
+      return file === undefined ? undefined : readFileSync(file);
+    } catch (error) {
+      throw new UsageError(`--kafka-option ${option} cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  const tls = settings.securityProtocol.endsWith('ssl')
+    ? { ca: read(settings.caFile, 'ssl.ca.location'), cert: read(settings.certificateFile, 'ssl.certificate.location'),
+        key: read(settings.keyFile, 'ssl.key.location'), rejectUnauthorized: settings.verifyCertificates }
+    : undefined;
+  const sasl = settings.securityProtocol.startsWith('sasl')
+    ? { mechanism: settings.saslMechanism, username: settings.saslUsername, password: settings.saslPassword }
+    : undefined;
+  return {
+    clientId: settings.clientId, bootstrapBrokers: kafka.brokers, acks: settings.acks, compression: settings.compression,
+    autocreateTopics: settings.autoCreateTopics, retries: settings.retries, retryDelay: settings.retryBackoffMs,
+    timeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs, ...(tls && { tls }), ...(sasl && { sasl }),
+  };
+}
+
+/** A message on its way to Kafka: its record, the bytes the broker counts for it, and what --stats learns once it is acknowledged. */
+interface Outgoing {
+  record: { topic: string; partition: number; key: Buffer; value: Buffer; headers: Map<Buffer, Buffer> };
+  bytes: number;
+  lineBytes: number;
+  note: number;
+  snapshotSize: number;
+  sinceMs: number;
+}
+
+/** The line as a Kafka message: its value the line less its newline, keyed by $session_id, with capture's headers. */
+function outgoingOf(line: RunLine, topic: string, partitions: number): Outgoing {
+  const buffer = Buffer.allocUnsafe(line.bytes);
+  line.writeTo(buffer, 0);
+  const key = Buffer.from(line.key);
+  const value = buffer.subarray(0, line.bytes - 1);
+  const headers = line.headers();
+  const record = { topic, partition: partitionOf(key, partitions), key, value, headers: new Map(headers.map(([name, text]) => [Buffer.from(name), Buffer.from(text)])) };
+  const bytes = RDKAFKA_RECORD_OVERHEAD + key.length + value.length + headers.reduce((sum, header) => sum + headerWireBytes(header), 0);
+  return { record, bytes, lineBytes: line.bytes, note: line.note, snapshotSize: line.snapshotSize, sinceMs: performance.now() };
+}
+
+/** One partition's messages not yet acknowledged: the batch on its way, if any, and those waiting behind it, the last still filling. */
+interface PartitionQueue {
+  inFlight: Outgoing[] | undefined;
+  waiting: Outgoing[][];
+  lastBatchBytes: number;
+}
+
+/**
+ * Produces each line, without its newline, as a Kafka message keyed by its
+ * $session_id with the headers capture sets, to the partition capture-rs
+ * would pick. A partition has one batch on its way at a time, so a
+ * session's messages arrive in order even when a batch is retried; batches
+ * stay within what the broker takes. Memory is bounded by
+ * buffer.memory: past it, add() waits for acknowledgements.
+ */
+class KafkaSink implements Sink {
+  closed = false;
+  /** Acknowledgements time out by themselves (request.timeout.ms): a stop waits for them. */
+  readonly writingSinceMs = undefined;
+  private readonly producer: KafkaProducer;
+  private readonly kafka: KafkaConfig;
+  private readonly partitions: number;
+  private readonly batchBytes: number;
+  private readonly onAcknowledged: Delivered;
+  private readonly queues: PartitionQueue[];
+  private readonly sends = new Set<Promise<void>>();
+  /** Line bytes made and not yet acknowledged or lost. */
+  private buffered = 0;
+  private made = 0;
+  private acknowledged = 0;
+  /** When the oldest message not yet sent was made, for linger.ms. */
+  private waitingSinceMs: number | undefined;
+  private reason: string | undefined;
+
+  private constructor(producer: KafkaProducer, kafka: KafkaConfig, partitions: number, maxMessageBytes: number, onAcknowledged: Delivered) {
+    this.producer = producer;
+    this.kafka = kafka;
+    this.partitions = partitions;
+    this.batchBytes = kafka.producer.batchBytes ?? maxMessageBytes;
+    this.onAcknowledged = onAcknowledged;
+    this.queues = Array.from({ length: partitions }, () => ({ inFlight: undefined, waiting: [], lastBatchBytes: 0 }));
+  }
+
+  /** Loads the client and asks the cluster for the topic's partitions: a sink, or why there can be none. */
+  static async open(kafka: KafkaConfig, maxMessageBytes: number, onAcknowledged: Delivered): Promise<KafkaSink | Refusal> {
+    if (!(Number(process.versions.node.split('.')[0]) >= KAFKA_CLIENT_NODE)) {
+      return { status: 2, line: `--kafka needs node ${KAFKA_CLIENT_NODE} or later, as ${KAFKA_CLIENT} does; this is node ${process.version}` };
+    }
+    let producer: KafkaProducer;
+    try {
+      const client = (await import(KAFKA_CLIENT)) as KafkaClient;
+      producer = new client.Producer(producerOptions(kafka));
+    } catch (error) {
+      if (error instanceof UsageError) return { status: 2, line: error.message };
+      return { status: 2, line: `--kafka needs the package ${KAFKA_CLIENT} (npm i ${KAFKA_CLIENT}): ${(error as Error).message.split('\n')[0]}` };
+    }
+    const where = `Kafka topic ${kafka.topic} at ${kafka.brokers.join(',')}`;
+    try {
+      const metadata = await producer.metadata({ topics: [kafka.topic] });
+      const partitions = metadata.topics.get(kafka.topic)?.partitionsCount ?? 0;
+      if (partitions > 0) return new KafkaSink(producer, kafka, partitions, maxMessageBytes, onAcknowledged);
+      throw new Error(`Unknown topic ${kafka.topic}`);
+    } catch (error) {
+      await producer.close().catch(() => undefined);
+      const hint = /unknown topic/i.test(String(error)) || kafkaReason(error).includes('UNKNOWN_TOPIC')
+        ? ' (create it, or let the broker create it: --kafka-option allow.auto.create.topics=true)' : '';
+      return { status: 1, line: `cannot produce to ${where}: ${kafkaReason(error)}${hint}; nothing was sent` };
+    }
+  }
+
+  add(line: RunLine): boolean {
+    const full = this.buffered > 0 && this.buffered + line.bytes > this.kafka.producer.bufferBytes;
+    const lingered = this.waitingSinceMs !== undefined && performance.now() - this.waitingSinceMs >= this.kafka.producer.lingerMs;
+    if (full || lingered) return false;
+    this.enqueue(line);
+    return true;
+  }
+
+  /** Sends what waits, lets acknowledgements in, and waits for room under buffer.memory before adding the line. */
+  async addAfterFlush(line: RunLine): Promise<void> {
+    this.dispatch(true);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (!this.closed && this.buffered > 0 && this.buffered + line.bytes > this.kafka.producer.bufferBytes && this.sends.size > 0) {
+      await Promise.race(this.sends);
+    }
+    if (!this.closed) this.enqueue(line);
+  }
+
+  async flush(): Promise<void> {
+    this.dispatch(true);
+  }
+
+  async close(): Promise<void> {
+    while (!this.closed && this.queues.some((queue) => queue.inFlight || queue.waiting.length > 0)) {
+      this.dispatch(true);
+      await Promise.race(this.sends);
+    }
+    await Promise.all(this.sends);
+    await this.producer.close().catch(() => undefined);
+  }
+
+  get failureLine(): string | undefined {
+    if (this.reason === undefined) return undefined;
+    return `${this.made - this.acknowledged} of ${this.made} messages not delivered to Kafka topic ${this.kafka.topic}: ${this.reason}`;
+  }
+
+  /** Queues the line's message in its partition's last batch, or a new one when it would not fit. */
+  private enqueue(line: RunLine): void {
+    const outgoing = outgoingOf(line, this.kafka.topic, this.partitions);
+    const queue = this.queues[outgoing.record.partition]!;
+    const last = queue.waiting.at(-1);
+    if (last && queue.lastBatchBytes + outgoing.bytes <= this.batchBytes) {
+      last.push(outgoing);
+      queue.lastBatchBytes += outgoing.bytes;
+    } else {
+      queue.waiting.push([outgoing]);
+      queue.lastBatchBytes = RECORD_BATCH_HEADER_BYTES + outgoing.bytes;
+      if (last && !queue.inFlight) this.dispatch(false);
+    }
+    this.buffered += line.bytes;
+    this.made++;
+    this.waitingSinceMs ??= outgoing.sinceMs;
+  }
+
+  /** Sends the first waiting batch of every partition with none on its way: full ones only, or with `all` those still filling too. */
+  private dispatch(all: boolean): void {
+    if (this.closed) return;
+    const batches: Outgoing[][] = [];
+    for (const queue of this.queues) {
+      if (queue.inFlight || queue.waiting.length === 0 || (!all && queue.waiting.length === 1)) continue;
+      queue.inFlight = queue.waiting.shift()!;
+      batches.push(queue.inFlight);
+    }
+    if (all) this.waitingSinceMs = this.queues.some((queue) => queue.waiting.length > 0) ? performance.now() : undefined;
+    if (batches.length === 0) return;
+    const send: Promise<void> = this.send(batches).finally(() => this.sends.delete(send));
+    this.sends.add(send);
+  }
+
+  /** Sends batches in one request per broker; counts what the broker acknowledged, and on failure stops the run with its reason. */
+  private async send(batches: Outgoing[][]): Promise<void> {
+    let written = (_partition: number) => true;
+    try {
+      await this.producer.send({ messages: batches.flatMap((batch) => batch.map((outgoing) => outgoing.record)) });
+    } catch (error) {
+      // Partitions the broker took before the failure are acknowledged all the same.
+      const offsets: { partition: number }[] = (error as { produced?: { offsets?: { partition: number }[] } }).produced?.offsets ?? [];
+      const taken = new Set(offsets.map(({ partition }) => partition));
+      written = (partition) => taken.has(partition);
+      this.reason ??= kafkaReason(error);
+      this.closed = true;
+    }
+    const nowMs = performance.now();
+    for (const batch of batches) {
+      const { partition } = batch[0]!.record;
+      this.queues[partition]!.inFlight = undefined;
+      for (const outgoing of batch) {
+        this.buffered -= outgoing.lineBytes;
+        if (!written(partition)) continue;
+        this.acknowledged++;
+        this.onAcknowledged(outgoing.lineBytes - 1, outgoing.note, outgoing.snapshotSize, (nowMs - outgoing.sinceMs) * 1000);
+      }
+    }
+    this.dispatch(false);
   }
 }
 
@@ -3715,15 +4228,27 @@ class Destination {
  * its own sessions: a session arriving, or a snapshot whose `lines` lines
  * follow in the worker's line stream.
  */
-type JobEntry =
-  | { arrival: true; atUs: number; index: number }
-  | { arrival: false; atUs: number; index: number; sessionId: string; kind: SnapshotKind; size: number; lines: number; last: boolean; verbose: string | undefined };
+type JobEntry = { arrival: true; atUs: number; index: number } | SnapshotEntry;
+/** A snapshot in a worker's stream: its place in the run, what --stats and --verbose say of it, and how many lines follow. */
+interface SnapshotEntry {
+  arrival: false;
+  atUs: number;
+  index: number;
+  sessionId: string;
+  kind: SnapshotKind;
+  size: number;
+  lines: number;
+  last: boolean;
+  verbose: string | undefined;
+}
 
 /** Lines rendered into one transferable buffer, with the entries they belong to. */
 interface JobBatch {
   buffer: ArrayBuffer;
   /** Where each line ends in the buffer. */
   lineEnds: number[];
+  /** With --kafka, each line's headers, which it produces beside the line. */
+  lineHeaders: Header[][];
   entries: JobEntry[];
   done: boolean;
 }
@@ -3753,16 +4278,18 @@ interface JobSpec {
  */
 class BatchSender {
   private readonly credits: Int32Array;
+  private readonly withHeaders: boolean;
   private batch: JobBatch = BatchSender.fresh(BATCH_BYTES);
   private target = Buffer.from(this.batch.buffer);
   private filled = 0;
 
-  constructor(credits: Int32Array) {
+  constructor(credits: Int32Array, withHeaders: boolean) {
     this.credits = credits;
+    this.withHeaders = withHeaders;
   }
 
   private static fresh(bytes: number): JobBatch {
-    return { buffer: new ArrayBuffer(bytes), lineEnds: [], entries: [], done: false };
+    return { buffer: new ArrayBuffer(bytes), lineEnds: [], lineHeaders: [], entries: [], done: false };
   }
 
   add(entry: JobEntry, lines: readonly Line[] = []): void {
@@ -3771,6 +4298,7 @@ class BatchSender {
       if (line.bytes > this.target.length - this.filled) this.send(Math.max(BATCH_BYTES, line.bytes));
       this.filled = line.writeTo(this.target, this.filled);
       this.batch.lineEnds.push(this.filled);
+      if (this.withHeaders) this.batch.lineHeaders.push([...line.headers()]);
     }
     if (this.filled >= BATCH_BYTES / 2 || this.batch.entries.length >= 4096) this.send(BATCH_BYTES);
   }
@@ -3805,7 +4333,7 @@ class SnapshotEntries {
     this.config = config;
   }
 
-  of({ session, snapshot, last }: ScheduledSnapshot): { entry: JobEntry; lines: Line[] } {
+  of({ session, snapshot, last }: ScheduledSnapshot): { entry: SnapshotEntry; lines: Line[] } {
     const { identity, index, plan } = session;
     const { kind, size, messages } = snapshot;
     const lines = messages.map((message, at) => new Line(this.config, identity.sessionId, message, lineNote(kind, last, at, messages.length), size));
@@ -3820,14 +4348,14 @@ class SnapshotEntries {
           `snapshots in ${plan.windows} window(s), ${made.lines} messages, ${(made.bytes / MB).toFixed(2)} MB\n`;
       }
     }
-    const entry: JobEntry = { arrival: false, atUs: snapshot.receivedAtUs, index, sessionId: identity.sessionId, kind, size, lines: lines.length, last, verbose };
+    const entry: SnapshotEntry = { arrival: false, atUs: snapshot.receivedAtUs, index, sessionId: identity.sessionId, kind, size, lines: lines.length, last, verbose };
     return { entry, lines };
   }
 }
 
 /** A worker's whole job: its shard of the run, as batches of entries and lines. */
 function runJob({ config, shard, credits }: JobSpec): void {
-  const sender = new BatchSender(credits);
+  const sender = new BatchSender(credits, config.kafka !== null);
   const entries = new SnapshotEntries(config);
   const timeline = { arrive: (atUs: number, index: number) => sender.add({ arrival: true, atUs, index }), leave: () => {} };
   for (const scheduled of scheduleSnapshots({ ...config, shard }, timeline)) {
@@ -3837,18 +4365,26 @@ function runJob({ config, shard, credits }: JobSpec): void {
   sender.finish();
 }
 
-/** A line a worker rendered, written as it is. */
-class RenderedLine implements OutputLine {
+/** A line a worker rendered, written as it is, of the snapshot `entry`; --kafka produces it with its headers. */
+class RenderedLine implements RunLine {
   readonly bytes: number;
   readonly note: number;
   readonly snapshotSize: number;
+  readonly key: string;
   private readonly text: Uint8Array;
+  private readonly kafkaHeaders: readonly Header[];
 
-  constructor(text: Uint8Array, note: number, snapshotSize: number) {
+  constructor(text: Uint8Array, entry: SnapshotEntry, at: number, headers: readonly Header[] = []) {
     this.text = text;
     this.bytes = text.length;
-    this.note = note;
-    this.snapshotSize = snapshotSize;
+    this.note = lineNote(entry.kind, entry.last, at, entry.lines);
+    this.snapshotSize = entry.size;
+    this.key = entry.sessionId;
+    this.kafkaHeaders = headers;
+  }
+
+  headers(): readonly Header[] {
+    return this.kafkaHeaders;
   }
 
   writeTo(target: Buffer, offset: number): number {
@@ -3915,13 +4451,15 @@ class JobStream {
     }
   }
 
-  /** The next line, which belongs to the snapshot entry read last: `note` and `snapshotSize` for --stats. */
-  async nextLine(note: number, snapshotSize: number): Promise<OutputLine> {
+  /** Line `at` of the snapshot entry read last. */
+  async nextLine(entry: SnapshotEntry, at: number): Promise<RunLine> {
     for (;;) {
       const batch = await this.current();
-      if (this.lineAt < batch.lineEnds.length) {
-        const start = this.lineAt === 0 ? 0 : batch.lineEnds[this.lineAt - 1]!;
-        return new RenderedLine(new Uint8Array(batch.buffer, start, batch.lineEnds[this.lineAt++]! - start), note, snapshotSize);
+      const line = this.lineAt;
+      if (line < batch.lineEnds.length) {
+        const start = line === 0 ? 0 : batch.lineEnds[line - 1]!;
+        this.lineAt++;
+        return new RenderedLine(new Uint8Array(batch.buffer, start, batch.lineEnds[line]! - start), entry, at, batch.lineHeaders[line]);
       }
       // The snapshot began in this batch, and its lines go on in the next.
       this.release();
@@ -3977,7 +4515,7 @@ class LocalJob {
     return this.pending.shift();
   }
 
-  async nextLine(): Promise<OutputLine> {
+  async nextLine(): Promise<RunLine> {
     return this.lines.shift()!;
   }
 
@@ -4098,7 +4636,7 @@ function clock(seconds: number): string {
   return hours > 0 ? `${hours}:${mmss}` : mmss;
 }
 
-/** What the reader has taken, for --progress and --stats; sessions in flight as made. */
+/** What the reader has taken (or Kafka acknowledged), for --progress and --stats; sessions in flight as made. */
 class RunStats {
   /** Sessions whose last line the reader has taken. */
   sessions = 0;
@@ -4106,6 +4644,8 @@ class RunStats {
   bytes = 0;
   snapshots = 0;
   readonly sizes = { full: new SizeHistogram(), incremental: new SizeHistogram() };
+  /** With --kafka, microseconds from a message's making to its acknowledgement. */
+  readonly latencyUs = new SizeHistogram();
   readonly inFlight = new InFlight();
   private readonly config: Config;
   private readonly startMs = performance.now();
@@ -4118,8 +4658,9 @@ class RunStats {
     this.expected = { sessions, snapshots: sessions * meanSnapshots(config) };
   }
 
-  /** Counts a line the reader has taken. */
-  deliver(bytes: number, note: number, snapshotSize: number): void {
+  /** Counts a line the reader has taken, or a message Kafka acknowledged after `latencyUs`. */
+  deliver(bytes: number, note: number, snapshotSize: number, latencyUs?: number): void {
+    if (latencyUs !== undefined) this.latencyUs.add(Math.max(1, Math.round(latencyUs)));
     this.messages++;
     this.bytes += bytes;
     if (note & NOTE.startsFull) this.sizes.full.add(snapshotSize);
@@ -4132,13 +4673,19 @@ class RunStats {
     return (performance.now() - this.startMs) / 1000;
   }
 
-  /** One live line: sessions done and in flight, messages, MB, MB/s, time elapsed and to go. */
+  /** With --kafka, what acknowledgement took: p50 and p99. */
+  private latencyText(): string {
+    const ms = (q: number) => (this.latencyUs.quantile(q) / 1000).toFixed(1);
+    return `produce latency p50 ${ms(0.5)} ms, p99 ${ms(0.99)} ms`;
+  }
+
+  /** One live line: sessions done and in flight, messages, MB, MB/s, time elapsed and to go, and with --kafka the produce latency. */
   progressLine(): string {
     const total = Number.isFinite(this.expected.sessions) ? `/${this.expected.sessions}` : '';
     const eta = this.etaSeconds();
     return `sessions ${this.sessions}${total} done, ${this.inFlightText()}, messages ${this.messages}, ` +
       `${(this.bytes / MB).toFixed(1)} MB at ${(this.bytes / MB / this.seconds).toFixed(1)} MB/s, ` +
-      `${clock(this.seconds)} elapsed${eta === undefined ? '' : `, ETA ${clock(eta)}`}`;
+      `${clock(this.seconds)} elapsed${eta === undefined ? '' : `, ETA ${clock(eta)}`}${this.config.kafka === null ? '' : `, ${this.latencyText()}`}`;
   }
 
   /**
@@ -4151,6 +4698,7 @@ class RunStats {
     const lines = [
       `sessions ${this.sessions} done, messages ${this.messages}, bytes ${this.bytes} (${(this.bytes / MB).toFixed(1)} MB) in ${seconds.toFixed(2)} s`,
       `${(this.bytes / MB / seconds).toFixed(1)} MB/s, ${(this.messages / seconds).toFixed(0)} messages/s`,
+      ...(this.config.kafka === null ? [] : [`acknowledged by Kafka topic ${this.config.kafka.topic} (bytes of values): ${this.latencyText()}`]),
       ...[this.endingLine(ending)].filter((line) => line !== undefined),
       this.config.order === 'time'
         ? `sessions in flight: mean ${this.inFlight.mean.toFixed(1)}, max ${this.inFlight.max} (--concurrency ${this.config.concurrency})`
@@ -4548,7 +5096,8 @@ function missingTokenWarning(config: Config): string | undefined {
     : config.format === 'snapshot-items'
       ? "PostHog's recording consumers drop messages without a token header"
       : 'capture rejects recordings without a token';
-  return `generate.ts: warning: no --token: ${why} (give --token phc_... and deliver it with kcat -H token=... or --headers)\n`;
+  const how = config.format === 'vegeta' ? 'give --token phc_...' : "give --token phc_...: --kafka sends it in every message's token header";
+  return `generate.ts: warning: no --token: ${why} (${how})\n`;
 }
 
 /**
@@ -4572,7 +5121,7 @@ export function parseFlags(argv: readonly string[], nowMs = Date.now()): Config 
 
 /** What writing a run's snapshots needs: where lines go, when they may, and what to tell. */
 interface RunParts {
-  writer: LineWriter;
+  sink: Sink;
   stop: StopSignal;
   pacer: Pacer;
   report: RunReport;
@@ -4580,9 +5129,9 @@ interface RunParts {
 }
 
 /** Writes every snapshot's lines in the run's order, as pacing allows; true when the run ran out, false when it was ended. */
-async function writeSnapshots(config: Config, sources: readonly EntrySource[], { writer, stop, pacer, report, endMs }: RunParts): Promise<boolean> {
-  const flush = () => writer.flush();
-  const running = () => stop.status === undefined && !writer.closed && performance.now() < endMs;
+async function writeSnapshots(config: Config, sources: readonly EntrySource[], { sink, stop, pacer, report, endMs }: RunParts): Promise<boolean> {
+  const flush = () => sink.flush();
+  const running = () => stop.status === undefined && !sink.closed && performance.now() < endMs;
   const { inFlight } = report.stats;
   for await (const { entry, source } of mergedEntries(sources, config.order)) {
     if (entry.arrival) {
@@ -4596,14 +5145,24 @@ async function writeSnapshots(config: Config, sources: readonly EntrySource[], {
       const messageDue = pacer.messageDue(flush);
       if (messageDue) await messageDue;
       if (!running()) return false;
-      const line = await source.nextLine(lineNote(entry.kind, entry.last, at, entry.lines), entry.size);
-      if (!writer.add(line)) await writer.addAfterFlush(line);
+      const line = await source.nextLine(entry, at);
+      if (!sink.add(line)) await sink.addAfterFlush(line);
     }
     if (entry.last) inFlight.leave(entry.atUs);
     if (entry.verbose) writeStderr(entry.verbose);
     report.tick();
   }
   return true;
+}
+
+/** Where the run's lines go: Kafka with --kafka, else stdout or --output; or the exit status when --kafka cannot start, said on stderr. */
+async function openSink(config: Config, destination: Destination, stats: RunStats): Promise<Sink | number> {
+  const deliver: Delivered = (bytes, note, snapshotSize, latencyUs) => stats.deliver(bytes, note, snapshotSize, latencyUs);
+  if (config.kafka === null) return new LineWriter(destination.fd, deliver);
+  const opened = await KafkaSink.open(config.kafka, config.maxMessageBytes, deliver);
+  if (!('status' in opened)) return opened;
+  writeStderr(`generate.ts: ${opened.line}\n`);
+  return opened.status;
 }
 
 /** A run of sessions, from the first line to the exit status. */
@@ -4619,24 +5178,26 @@ async function runSessions(config: Config): Promise<number> {
   destination = Destination.open(config.output);
   const warning = missingTokenWarning(config);
   if (warning) writeStderr(warning);
-  const writer = new LineWriter(destination.fd, (bytes, note, snapshotSize) => report.stats.deliver(bytes, note, snapshotSize));
-  stop.writer = writer;
+  const sink = await openSink(config, destination, report.stats);
+  if (typeof sink === 'number') return destination.close(false), sink;
+  stop.writer = sink;
   const endMs = performance.now() + config.durationMs;
-  const sources = entrySources(config, jobsFor(config, config.output === null && process.stdout.isTTY));
-  const completed = await writeSnapshots(config, sources, { writer, stop, pacer: new Pacer(config, stop, endMs), report, endMs });
+  const sources = entrySources(config, jobsFor(config, config.output === null && config.kafka === null && process.stdout.isTTY));
+  const completed = await writeSnapshots(config, sources, { sink, stop, pacer: new Pacer(config, stop, endMs), report, endMs });
   await Promise.all(sources.map((source) => source.stop()));
-  await writer.close();
-  const ending: Ending = completed ? 'complete' : stop.signal ?? (writer.failure ? 'failure' : writer.closed ? 'reader' : 'duration');
+  await sink.close();
+  const ending: Ending = completed ? 'complete' : stop.signal ?? (sink.failureLine ? 'failure' : sink.closed ? 'reader' : 'duration');
   report.finish(ending);
   const placed = destination.close(ending === 'complete' || ending === 'duration');
-  if (writer.failure) writeStderr(`generate.ts: cannot write ${config.output ?? 'to stdout'}: ${writer.failure.message}\n`);
-  return writer.failure || (!placed && stop.status === undefined) ? 1 : (stop.status ?? 0);
+  if (sink.failureLine) writeStderr(`generate.ts: ${sink.failureLine}\n`);
+  else if (stop.status !== undefined && config.kafka) writeStderr(`generate.ts: stopped after ${report.stats.messages} messages, every one acknowledged by Kafka\n`);
+  return sink.failureLine || (!placed && stop.status === undefined) ? 1 : (stop.status ?? 0);
 }
 
 /**
  * Runs the generator: parses `argv`, writes every snapshot's lines (or
- * merges shard files) to stdout or --output in the order capture would, and
- * returns the exit status.
+ * merges shard files) to stdout, --output or --kafka in the order capture
+ * would, and returns the exit status.
  */
 export async function main(argv: readonly string[]): Promise<number> {
   makeStdioBlocking();
@@ -4646,7 +5207,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const request = parseFlags(argv);
     if (request === 'help') return writeStdout(helpText()) ? 0 : 1;
     if (request === 'version') return writeStdout(`generate.ts ${VERSION}\n`) ? 0 : 1;
-    if (request.output === null && stdoutWasClosed()) {
+    if (request.output === null && !('kafka' in request && request.kafka) && stdoutWasClosed()) {
       writeStderr('generate.ts: stdout is closed: redirect it to a file, a pipe or /dev/null, or give --output\n');
       return 1;
     }

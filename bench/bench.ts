@@ -3,7 +3,7 @@
  * well it keeps --rate, how it compares with PostHog's consumer and with
  * real recordings. Markdown tables on stdout, progress on stderr.
  *
- *   npm run bench [-- --quick] [-- --pairs N]      (or BENCH_QUICK=1, BENCH_PAIRS=N)
+ *   npm run bench [-- --quick] [-- --pairs N] [-- --kafka]      (or BENCH_QUICK=1, BENCH_PAIRS=N)
  *
  * Method:
  * - Pipe and reader. Every throughput run writes into a pipe (pipe(2), made
@@ -25,12 +25,18 @@
  * - Units: MB = 10^6 bytes, MB/s = 10^6 bytes a second; memory is peak RSS
  *   (getrusage maxRSS, reported by bench/report-rss.ts as the generator
  *   exits) in MiB = 2^20 bytes.
+ * - Kafka. --kafka runs produce into librdkafka's mock cluster
+ *   (bench/kafka-mock.c, built here with cc and Debian's librdkafka-dev) on
+ *   this machine, paired with the same flags into the reader; both sides'
+ *   MB/s come from their own --stats (from start-up to the last byte the
+ *   reader took or the broker acknowledged), so the two count alike.
+ *   `-- --kafka` runs that comparison alone.
  * - Every generator run gets --start and --token, so its output is the same
  *   bytes every time and it prints no warning. The node running this script
  *   runs every child too (`npm run` puts node_modules/.bin first on PATH).
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,14 +44,17 @@ import { parseArgs } from 'node:util';
 import { consume, type Format } from './read.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const USAGE = 'usage: npm run bench [-- --quick] [-- --pairs N]   (or BENCH_QUICK=1, BENCH_PAIRS=N)';
+const USAGE = 'usage: npm run bench [-- --quick] [-- --pairs N] [-- --kafka]   (or BENCH_QUICK=1, BENCH_PAIRS=N)';
 
 // ---------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------
 
 const { values: options } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, pairs: { type: 'string' }, help: { type: 'boolean', default: false } },
+  options: {
+    quick: { type: 'boolean', default: false }, pairs: { type: 'string' }, kafka: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
 });
 if (options.help) {
   process.stdout.write(`${USAGE}\n`);
@@ -419,6 +428,77 @@ function realism(): void {
   section(`Realism: \`node --import tsx bench/realism.ts --count ${REALISM_COUNT}\``, body);
 }
 
+/** Partitions of the bench's topic: the mock keeps about 5 MB of each, and this spreads the load over its brokers. */
+const KAFKA_PARTITIONS = 32;
+/** What the Kafka comparison runs: the default mode, and the rrweb format PostHog's current consumer reads. */
+const KAFKA_CASES: Case[] = [CASES[0]!, CASES[2]!];
+
+/** MB/s and produce latency as a run's --stats gives them. */
+function statsSpeed(stderr: string): { mbps: number; latency: string } {
+  const mbps = /^([\d.]+) MB\/s, /m.exec(stderr);
+  const latency = /produce latency (p50 [\d.]+ ms, p99 [\d.]+ ms)/.exec(stderr);
+  if (!mbps) throw new Error(`no --stats on stderr:\n${stderr}`);
+  return { mbps: Number(mbps[1]), latency: latency?.[1] ?? '' };
+}
+
+/** Builds and starts bench/kafka-mock.c; its address and a way to stop it, or why it cannot run here. */
+function startKafkaMock(directory: string): { address: string; stop: () => void } | string {
+  const binary = join(directory, 'kafka-mock');
+  const built = spawnSync('cc', ['-O2', '-o', binary, 'bench/kafka-mock.c', '-lrdkafka'], { cwd: ROOT, encoding: 'utf8' });
+  if (built.status !== 0) return `cannot build bench/kafka-mock.c (apt-get install librdkafka-dev): ${(built.stderr || String(built.error)).split('\n')[0]}`;
+  const addressFile = join(directory, 'address');
+  const mock = spawn(binary, ['-p', String(KAFKA_PARTITIONS), addressFile, 'bench'], { stdio: 'ignore' });
+  for (const startedMs = performance.now(); !existsSync(addressFile); ) {
+    if (performance.now() - startedMs > 10_000) return 'kafka-mock did not start within 10 s';
+    spawnSync('sleep', ['0.05']);
+  }
+  return { address: readFileSync(addressFile, 'utf8').trim(), stop: () => mock.kill() };
+}
+
+/** 8. --kafka into the mock broker against the same flags into the reader. */
+function kafkaThroughput(): void {
+  const directory = mkdtempSync(join(tmpdir(), 'bench-kafka-'));
+  const broker = startKafkaMock(directory);
+  try {
+    if (typeof broker === 'string') {
+      section('Kafka: --kafka into a broker vs stdout', `Not measured: ${broker}.`);
+      return;
+    }
+    const rows = KAFKA_CASES.map((testCase) => {
+      const flags = [...testCase.flags, '--stats'];
+      const kafkaFlags = [...flags, '--kafka', broker.address, '--topic', 'bench'];
+      const runs = { kafka: [] as { mbps: number; latency: string; wall: number }[], stdout: [] as { mbps: number }[], kcat: [] as number[] };
+      for (let pair = 1; pair <= PAIRS; pair++) {
+        note(`--kafka, ${testCase.label}: pair ${pair}/${PAIRS}`);
+        const kafka = intoDevNull(generator(kafkaFlags));
+        runs.kafka.push({ ...statsSpeed(kafka.stderr), wall: statsOf(kafka.stderr).bytes / 1e6 / kafka.wallSeconds });
+        runs.stdout.push(statsSpeed(intoReader(generator(flags)).stderr));
+        const piped = bash(`"$@" | kcat -P -b ${broker.address} -t bench -K '\t'`, generator([...flags, '--key']));
+        runs.kcat.push(statsOf(piped.stderr).bytes / 1e6 / piped.wallSeconds);
+      }
+      return [
+        testCase.label, `\`${testCase.flags.join(' ')}\``, showSpread(runs.kafka.map(({ mbps }) => mbps)), showSpread(runs.stdout.map(({ mbps }) => mbps)),
+        showSpread(runs.kafka.map(({ mbps }, at) => mbps / runs.stdout[at]!.mbps), ratio), showSpread(runs.kafka.map(({ wall }) => wall)),
+        showSpread(runs.kcat), runs.kafka.map(({ latency }) => latency).at(-1) ?? '',
+      ];
+    });
+    section(
+      'Kafka: --kafka into a broker vs stdout',
+      table(['format', 'flags', '--kafka MB/s', 'stdout MB/s', '--kafka / stdout', '--kafka MB/s, wall', '\\| kcat -P MB/s, wall', 'produce latency, last run'], rows),
+      [
+        `Median (min–max) of ${PAIRS} triples: a --kafka run into librdkafka's mock cluster (bench/kafka-mock.c: 3 brokers, ${KAFKA_PARTITIONS} partitions,`,
+        'on this machine), the same flags into the reader, and the same flags with --key piped into kcat -P (the pipeline --kafka replaces)',
+        "into the same broker. --kafka and stdout MB/s as each run's --stats gives it (bytes of values acknowledged, or of lines the reader",
+        'took, from start-up to the last); the wall columns divide the bytes by the time from spawn to exit, start-up and kcat\'s last',
+        'delivery included. Goal: --kafka / stdout >= 0.8 for the random payload.',
+      ],
+    );
+  } finally {
+    if (typeof broker !== 'string') broker.stop();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------
@@ -449,11 +529,14 @@ const startedMs = performance.now();
 header();
 note('warm-up (tsx compiles generate.ts once)');
 intoDevNull(generator(['--count', '1']));
-const generatorMbps = throughput();
-interleavingCost();
-pacing();
-consumerRatio(generatorMbps);
-memoryByCount();
-memoryInFlight();
-realism();
+if (!options.kafka) {
+  const generatorMbps = throughput();
+  interleavingCost();
+  pacing();
+  consumerRatio(generatorMbps);
+  memoryByCount();
+  memoryInFlight();
+  realism();
+}
+kafkaThroughput();
 process.stdout.write(`\nBench took ${((performance.now() - startedMs) / 60000).toFixed(1)} min; load average at the end ${loadavg().map((load) => load.toFixed(2)).join(' ')}.\n`);
