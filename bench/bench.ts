@@ -32,8 +32,10 @@
  *   reader took or the broker acknowledged), so the two count alike.
  *   `-- --kafka` runs that comparison alone.
  * - Every generator run gets --start and --token, so its output is the same
- *   bytes every time and it prints no warning. The node running this script
- *   runs every child too (`npm run` puts node_modules/.bin first on PATH).
+ *   bytes every time and it prints no warning. It runs as users run it,
+ *   through tsx's command (node_modules/.bin/tsx starts node with tsx's
+ *   loader), under the node on PATH, which `npm run` makes node_modules'
+ *   own node 22; peak RSS is the generator's process, tsx's loader included.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -102,7 +104,8 @@ const RATE_FLAGS = [
   '--incremental-snapshot-size-mean', '500', '--incremental-snapshot-size-standard-deviation', '500',
 ];
 /** Times the reference consumer reads each file; the median counts. */
-const CONSUME_REPEATS = QUICK ? 1 : 3;
+/** Worker threads the generator is measured with against the reference consumer. */
+const CONSUMER_JOBS = [1, 2];
 const REALISM_COUNT = 12;
 
 /** One measured mode of the generator. */
@@ -169,9 +172,8 @@ interface PipeRun extends ReaderReport {
   stderr: string;
 }
 
-/** The generator's command line, with report-rss.ts preloaded. */
-const generator = (flags: readonly string[]): string[] =>
-  [process.execPath, '--import', 'tsx', '--import', './bench/report-rss.ts', 'generate.ts', ...FIXED_FLAGS, ...flags];
+/** The generator's command line, as users run it (tsx's command, which runs node with its loader); report-rss.ts comes in NODE_OPTIONS. */
+const generator = (flags: readonly string[]): string[] => [join(ROOT, 'node_modules/.bin/tsx'), 'generate.ts', ...FIXED_FLAGS, ...flags];
 const baseline = (): string[] => [process.execPath, 'bench/raw-write.mjs', String(BASELINE_BYTES)];
 
 /** Runs a bash script with `command` as its arguments, returning stdout, stderr and wall time; throws unless it succeeds. */
@@ -179,7 +181,7 @@ function bash(script: string, command: readonly string[], stdout: 'pipe' | numbe
   const startedMs = performance.now();
   const result = spawnSync('bash', ['-c', `set -o pipefail; ${script}`, 'bench', ...command], {
     cwd: ROOT,
-    env: { ...process.env, BENCH_NODE: process.execPath, BENCH_READER: READER },
+    env: { ...process.env, BENCH_NODE: process.execPath, BENCH_READER: READER, NODE_OPTIONS: `--import ${join(ROOT, 'bench/report-rss.ts')}` },
     encoding: 'utf8',
     maxBuffer: 1 << 26,
     stdio: ['ignore', stdout, 'pipe'],
@@ -221,8 +223,8 @@ function peakRssMiB(stderr: string): number {
 
 /** What --stats says at the end: bytes delivered and sessions in flight. */
 function statsOf(stderr: string): { bytes: number; inFlightMean: number; inFlightMax: number } {
-  const bytes = /^sessions \d+, messages \d+, bytes (\d+)/m.exec(stderr);
-  const inFlight = /^sessions in flight: \d+ in flight \(mean ([\d.]+), max (\d+)\)/m.exec(stderr);
+  const bytes = /^sessions \d+ done, messages \d+, bytes (\d+)/m.exec(stderr);
+  const inFlight = /^sessions in flight: mean ([\d.]+), max (\d+)/m.exec(stderr);
   if (!bytes || !inFlight) throw new Error(`no --stats summary on stderr:\n${stderr}`);
   return { bytes: Number(bytes[1]), inFlightMean: Number(inFlight[1]), inFlightMax: Number(inFlight[2]) };
 }
@@ -286,13 +288,11 @@ function pairedRuns(first: readonly string[], second: readonly string[], label: 
   return runs;
 }
 
-/** 1. Each case against the baseline; returns each case's generator MB/s per pair. */
-function throughput(): Map<Case, number[]> {
-  const generatorMbps = new Map<Case, number[]>();
+/** 1. Each case against the baseline. */
+function throughput(): void {
   const rows = CASES.map((testCase) => {
     const { first: runs, second: baselines } = pairedRuns(generator(testCase.flags), baseline(), testCase.label);
     const mbps = runs.map(mbPerSecond);
-    generatorMbps.set(testCase, mbps);
     return [
       testCase.label,
       `\`${testCase.flags.join(' ')}\``,
@@ -314,7 +314,6 @@ function throughput(): Map<Case, number[]> {
       'messages/s likewise; wall time from spawn to exit and peak RSS are medians.',
     ],
   );
-  return generatorMbps;
 }
 
 /** 2. The default mode interleaved in time vs one session after another. */
@@ -349,33 +348,41 @@ function pacing(): void {
   );
 }
 
-/** 4. Generator MB/s against the reference consumer's MB/s on the same output, for each rrweb format. */
-function consumerRatio(generatorMbps: Map<Case, number[]>): void {
+/**
+ * 4. The rrweb formats against the reference consumer on the same output,
+ * made on 1 and on 2 worker threads: each pair a generator run into the
+ * reader, then `consume` (PostHog's per-message decode, one thread) of the
+ * same bytes, lines already in memory, timed in this process.
+ */
+function consumerRatio(): void {
   const directory = mkdtempSync(join(tmpdir(), 'bench-'));
   try {
     const rows = CASES.flatMap((testCase) => {
       const format = testCase.consumerFormat;
       if (format === undefined) return [];
-      note(`reference consumer: ${testCase.label}`);
       const path = join(directory, 'output.jsonl');
       intoFile(generator(testCase.flags), path);
       const bytes = statSync(path).size;
       const lines = readFileSync(path, 'utf8').split('\n');
-      const consumerMbps = Array.from({ length: CONSUME_REPEATS }, () => {
-        const startedMs = performance.now();
-        consume(format, lines);
-        return bytes / 1e6 / ((performance.now() - startedMs) / 1000);
+      return CONSUMER_JOBS.map((jobs) => {
+        const runs = { generator: [] as number[], consumer: [] as number[] };
+        for (let pair = 1; pair <= PAIRS; pair++) {
+          note(`reference consumer: ${testCase.label}, --jobs ${jobs}: pair ${pair}/${PAIRS}`);
+          runs.generator.push(mbPerSecond(intoReader(generator([...testCase.flags, '--jobs', String(jobs)]))));
+          const startedMs = performance.now();
+          consume(format, lines);
+          runs.consumer.push(bytes / 1e6 / ((performance.now() - startedMs) / 1000));
+        }
+        const ratios = runs.generator.map((mbps, at) => mbps / runs.consumer[at]!);
+        return [testCase.label, String(jobs), figure(bytes / 1e6), showSpread(runs.generator), showSpread(runs.consumer), showSpread(ratios, ratio)];
       });
-      const generated = spread(generatorMbps.get(testCase)!).median;
-      const consumed = spread(consumerMbps).median;
-      return [[testCase.label, `\`${testCase.flags.join(' ')}\``, figure(bytes / 1e6), figure(generated), figure(consumed), ratio(generated / consumed)]];
     });
     section(
       'Generator vs the reference consumer (bench/read.ts `consume`)',
-      table(['format', 'flags', 'MB', 'generator MB/s', 'consumer MB/s', 'generator / consumer'], rows),
+      table(['format', '--jobs', 'MB', 'generator MB/s', 'consumer MB/s', 'generator / consumer'], rows),
       [
-        'Generator: median MB/s of the throughput pairs above. Consumer: the same flags\' output from a file, its lines in memory,',
-        `then \`consume\` (PostHog's per-message decode, one thread) timed, median of ${CONSUME_REPEATS}. Above 1: one generator outruns one consumer core.`,
+        `Median (min–max) of ${PAIRS} pairs, each a generator run into the reader (MB/s from the first byte to the last) and then the reference`,
+        "consumer on the same bytes (the flags' output, read once into memory). Above 1: the generator outruns one consumer core.",
       ],
     );
   } finally {
@@ -530,10 +537,10 @@ header();
 note('warm-up (tsx compiles generate.ts once)');
 intoDevNull(generator(['--count', '1']));
 if (!options.kafka) {
-  const generatorMbps = throughput();
+  throughput();
   interleavingCost();
   pacing();
-  consumerRatio(generatorMbps);
+  consumerRatio();
   memoryByCount();
   memoryInFlight();
   realism();
