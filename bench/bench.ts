@@ -23,7 +23,7 @@
  *   sides of a pair; tables give the median with the min and max over pairs,
  *   of the ratio and of each side's MB/s.
  * - Units: MB = 10^6 bytes, MB/s = 10^6 bytes a second; memory is peak RSS
- *   (getrusage maxRSS, reported by bench/report-rss.ts as the generator
+ *   (getrusage maxRSS, reported by bench/report-rss.mjs as the generator
  *   exits) in MiB = 2^20 bytes.
  * - Kafka. --kafka runs produce into librdkafka's mock cluster
  *   (bench/kafka-mock.c, built here with cc and Debian's librdkafka-dev) on
@@ -172,7 +172,7 @@ interface PipeRun extends ReaderReport {
   stderr: string;
 }
 
-/** The generator's command line, as users run it (tsx's command, which runs node with its loader); report-rss.ts comes in NODE_OPTIONS. */
+/** The generator's command line, as users run it (tsx's command, which runs node with its loader); report-rss.mjs comes in NODE_OPTIONS. */
 const generator = (flags: readonly string[]): string[] => [join(ROOT, 'node_modules/.bin/tsx'), 'generate.ts', ...FIXED_FLAGS, ...flags];
 const baseline = (): string[] => [process.execPath, 'bench/raw-write.mjs', String(BASELINE_BYTES)];
 
@@ -181,7 +181,7 @@ function bash(script: string, command: readonly string[], stdout: 'pipe' | numbe
   const startedMs = performance.now();
   const result = spawnSync('bash', ['-c', `set -o pipefail; ${script}`, 'bench', ...command], {
     cwd: ROOT,
-    env: { ...process.env, BENCH_NODE: process.execPath, BENCH_READER: READER, NODE_OPTIONS: `--import ${join(ROOT, 'bench/report-rss.ts')}` },
+    env: { ...process.env, BENCH_NODE: process.execPath, BENCH_READER: READER, NODE_OPTIONS: `--import ${join(ROOT, 'bench/report-rss.mjs')}` },
     encoding: 'utf8',
     maxBuffer: 1 << 26,
     stdio: ['ignore', stdout, 'pipe'],
@@ -214,7 +214,7 @@ function intoFile(command: readonly string[], path: string): void {
   }
 }
 
-/** Peak RSS in MiB, from report-rss.ts's line on stderr. */
+/** Peak RSS in MiB, from report-rss.mjs's line on stderr. */
 function peakRssMiB(stderr: string): number {
   const match = /bench-peak-rss-kib (\d+)/.exec(stderr);
   if (!match) throw new Error(`no peak RSS on stderr:\n${stderr}`);
