@@ -21,11 +21,13 @@ import {
   type Config,
   type Distribution,
   FLAGS,
+  type Format,
   helpText,
   InFlight,
   Line,
   lineOrder,
   meanSessionMs,
+  OUTPUT_FORMATS,
   parseFlags,
   scheduleSnapshots,
   SessionMessages,
@@ -212,6 +214,9 @@ const UUID_ANY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 
 // --- Arbitraries --------------------------------------------------------------
 
+/** The formats whose lines are Kafka messages. */
+const KAFKA_FORMATS = (Object.keys(OUTPUT_FORMATS) as Format[]).filter((format) => OUTPUT_FORMATS[format].topic !== null);
+
 /**
  * A seed: mostly one of a few, as each seed has sites of its own, whose
  * stylesheets take 50 ms to make (once, then kept); now and then any.
@@ -221,7 +226,7 @@ const anySeed = fc.oneof({ weight: 19, arbitrary: fc.integer({ min: 0, max: 3 })
 /** Flags of every format with small sessions: sizes, counts, windows, token, key, headers, seed. */
 const anyFlags = fc
   .record({
-    format: fc.constantFrom('snapshot', 'snapshot-items', 'vegeta'),
+    format: fc.constantFrom(...(Object.keys(OUTPUT_FORMATS) as Format[])),
     rrweb: fc.boolean(),
     fullSizeMean: fc.integer({ min: 1, max: 20_000 }),
     incrementalSizeMean: fc.integer({ min: 1, max: 5000 }),
@@ -234,7 +239,7 @@ const anyFlags = fc
     headers: fc.boolean(),
   })
   .map((flags) => {
-    const kafka = flags.format !== 'vegeta';
+    const kafka = OUTPUT_FORMATS[flags.format].topic !== null;
     return [
       '--format', flags.format,
       ...(flags.format === 'snapshot' && flags.rrweb ? ['--payload', 'rrweb'] : []),
@@ -270,7 +275,7 @@ function leastLimit(args: string[]): number {
 /** Kafka flag sets with a --max-message-bytes that binds: from the least accepted to a few kB above, and a long token. */
 const bindingLimits = fc
   .record({
-    format: fc.constantFrom('snapshot', 'snapshot-items'),
+    format: fc.constantFrom(...KAFKA_FORMATS),
     rrweb: fc.boolean(),
     tokenLength: fc.integer({ min: 0, max: 400 }),
     spare: fc.integer({ min: 0, max: 4000 }),
@@ -988,8 +993,9 @@ const BAD_INPUTS: [what: string, args: string[], flag: string][] = [
   ['--output with --kafka, which writes no lines', ['--kafka', 'localhost:9092', '--output', 'out.jsonl'], '--output'],
 ];
 
-/** Every format and payload, as flags. */
-const FORMATS = [['--format', 'snapshot'], ['--format', 'snapshot', '--payload', 'rrweb'], ['--format', 'snapshot-items'], ['--format', 'vegeta']];
+/** Every format of OUTPUT_FORMATS, and both payloads where --payload applies, as flags. */
+const FORMATS = (Object.keys(OUTPUT_FORMATS) as Format[]).flatMap((format) =>
+  (OUTPUT_FORMATS[format].flags as readonly string[]).includes('payload') ? [['--format', format], ['--format', format, '--payload', 'rrweb']] : [['--format', format]]);
 
 /** Notes when each line arrives, in ms since it started, and prints them all at the end. */
 const ARRIVAL_READER = `const started = performance.now(); let pending = ''; const lines = [];
@@ -1196,7 +1202,7 @@ describe('command line', { concurrency: true }, () => {
   // A run's lines split among files (each in the run's order), with one fault of a kind users meet put into one file.
   const mergeCases = fc.sample(fc.record({
     seed: fc.integer({ min: 0, max: 3 }),
-    format: fc.constantFrom('snapshot', 'snapshot-items'),
+    format: fc.constantFrom(...KAFKA_FORMATS),
     files: fc.integer({ min: 1, max: 4 }),
     assignment: fc.array(fc.nat(), { minLength: 1000, maxLength: 1000 }),
     fault: fc.constantFrom('none', 'truncate', 'duplicate', 'duplicate-elsewhere', 'swap', 'byte'),

@@ -88,17 +88,41 @@ export interface Distribution {
   standardDeviation: number;
 }
 
-/** What each line is: a message of `session_recording_events` or `session_recording_snapshot_item_events`, or a vegeta target. */
-export type Format = 'snapshot' | 'snapshot-items' | 'vegeta';
+/** The flags every Kafka format takes: its message limit, and how its messages reach Kafka. */
+const KAFKA_FLAGS = ['max-message-bytes', 'kafka', 'topic', 'kafka-option', 'key', 'headers'] as const;
+
+/**
+ * The output formats, one entry each: what a line is, the Kafka topic
+ * PostHog's capture writes it to (--topic's default; null for what is not a
+ * Kafka message), the flags that mean something for it alone, and what
+ * befalls its messages without --token. A new format is an entry here and
+ * its messages in section 6 (FORMAT_MESSAGES).
+ */
+export const OUTPUT_FORMATS = {
+  snapshot: {
+    help: "$snapshot messages of the session_recording_events topic, data chunked, as PostHog's Python capture wrote them",
+    topic: 'session_recording_events',
+    flags: ['payload', 'team-id', 'chunk-size', ...KAFKA_FLAGS],
+    withoutToken: "PostHog's legacy consumer drops messages with neither team_id nor token",
+  },
+  'snapshot-items': {
+    help: '$snapshot_items messages of session_recording_snapshot_item_events, rrweb events as JSON, as capture-rs writes them',
+    topic: 'session_recording_snapshot_item_events',
+    flags: ['no-compress-events', ...KAFKA_FLAGS],
+    withoutToken: "PostHog's recording consumers drop messages without a token header",
+  },
+  vegeta: {
+    help: 'one target per snapshot for vegeta attack -lazy -format=json, posting it to --capture-url as posthog-js does',
+    topic: null,
+    flags: ['no-compress-events', 'capture-url'],
+    withoutToken: 'capture rejects recordings without a token',
+  },
+} as const;
+
+/** What each line is: one of OUTPUT_FORMATS. */
+export type Format = keyof typeof OUTPUT_FORMATS;
 /** What `--format snapshot` carries as snapshot data: opaque random text or real rrweb events. */
 export type Payload = 'random' | 'rrweb';
-
-const KAFKA_FORMATS: readonly Format[] = ['snapshot', 'snapshot-items'];
-
-/** The topic PostHog's capture writes a Kafka format to: --topic's default. */
-function postHogTopic(format: Format): string {
-  return format === 'snapshot' ? 'session_recording_events' : 'session_recording_snapshot_item_events';
-}
 
 const COMPRESSIONS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
 const SECURITY_PROTOCOLS = ['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'] as const;
@@ -406,15 +430,12 @@ interface Setting<T> {
   default: string;
   valueName: string;
   help: string;
-  /** The formats it means something for; absent means all. */
-  formats?: readonly Format[];
 }
 /** A flag that takes a value and may be absent. */
 interface Option<T> {
   parse: Parse<T>;
   valueName: string;
   help: string;
-  formats?: readonly Format[];
 }
 /** A flag that may be given again and again, each value parsed on its own. */
 interface Repeated<T> {
@@ -422,22 +443,17 @@ interface Repeated<T> {
   valueName: string;
   help: string;
   repeated: true;
-  formats?: readonly Format[];
 }
 /** A switch: present or not. */
 interface Toggle {
   help: string;
-  formats?: readonly Format[];
 }
 type FlagSpec = Setting<unknown> | Option<unknown> | Repeated<unknown> | Toggle;
 
-const setting = <T>(parse: Parse<T>, defaultText: string, valueName: string, help: string, formats?: readonly Format[]): Setting<T> =>
-  ({ parse, default: defaultText, valueName, help, ...(formats && { formats }) });
-const option = <T>(parse: Parse<T>, valueName: string, help: string, formats?: readonly Format[]): Option<T> =>
-  ({ parse, valueName, help, ...(formats && { formats }) });
-const repeated = <T>(parse: Parse<T>, valueName: string, help: string, formats?: readonly Format[]): Repeated<T> =>
-  ({ parse, valueName, help, repeated: true, ...(formats && { formats }) });
-const toggle = (help: string, formats?: readonly Format[]): Toggle => ({ help, ...(formats && { formats }) });
+const setting = <T>(parse: Parse<T>, defaultText: string, valueName: string, help: string): Setting<T> => ({ parse, default: defaultText, valueName, help });
+const option = <T>(parse: Parse<T>, valueName: string, help: string): Option<T> => ({ parse, valueName, help });
+const repeated = <T>(parse: Parse<T>, valueName: string, help: string): Repeated<T> => ({ parse, valueName, help, repeated: true });
+const toggle = (help: string): Toggle => ({ help });
 
 /**
  * Every flag, in the order `--help` lists them: the one table behind parsing,
@@ -448,13 +464,11 @@ export const FLAGS = {
   count: option(wholeNumberFrom(0), 'N', 'number of sessions to generate (default 100; unlimited with --duration)'),
   duration: option(duration, 'TIME', 'stop after this much wall-clock time (90s, 10m, 1h30m), after a whole line'),
   output: option(fileName, 'FILE', 'write to FILE instead of stdout, atomically: to a temporary file beside it, renamed to FILE once the run is whole'),
-  format: setting(oneOf<Format>('snapshot', 'snapshot-items', 'vegeta'), 'snapshot', 'FORMAT',
-    'snapshot: $snapshot messages of the session_recording_events topic, data chunked, as PostHog\'s Python capture wrote them; ' +
-      'snapshot-items: $snapshot_items messages of session_recording_snapshot_item_events, rrweb events as JSON, as capture-rs writes them; ' +
-      'vegeta: one target per snapshot for vegeta attack -lazy -format=json, posting it to --capture-url as posthog-js does'),
+  format: setting(oneOf(...(Object.keys(OUTPUT_FORMATS) as Format[])), 'snapshot', 'FORMAT',
+    Object.entries(OUTPUT_FORMATS).map(([name, { help }]) => `${name}: ${help}`).join('; ')),
   payload: option(oneOf<Payload>('random', 'rrweb'), 'PAYLOAD',
     'the snapshot data: random (opaque base64 of a gzip member, exactly the sampled size) or rrweb (base64 of gzip of ' +
-      'UTF-16 JSON of rrweb events, within 5% of the sampled size) (default random)', ['snapshot']),
+      'UTF-16 JSON of rrweb events, within 5% of the sampled size) (default random)'),
   'full-snapshot-count-mean': setting(numberFrom(1, false, 'a number >= 1 (every session starts with a full snapshot)'), '2', 'N',
     'mean number of full snapshots per session, at least 1: every session starts with one'),
   'full-snapshot-count-standard-deviation': setting(numberFrom(0), '4', 'N', 'standard deviation of that number'),
@@ -476,32 +490,26 @@ export const FLAGS = {
   start: option(isoTime, 'TIME',
     'ISO-8601 time at which the first session starts, UTC unless it names a zone (default: the time of the run); give it for byte-identical reruns'),
   token: option(headerText, 'TOKEN', 'project token of every message and its token header (default: null; PostHog\'s consumers drop messages without one)'),
-  'team-id': option(anyWholeNumber, 'N', 'team_id of every message (default: null)', ['snapshot']),
+  'team-id': option(anyWholeNumber, 'N', 'team_id of every message (default: null)'),
   'chunk-size': option(wholeNumberFrom(1), 'CHARS',
-    'split snapshot data into chunks of at most this many characters, one message each (default 900000, or less if the message limit needs it)',
-    ['snapshot']),
+    'split snapshot data into chunks of at most this many characters, one message each (default 900000, or less if the message limit needs it)'),
   'max-message-bytes': setting(wholeNumberFrom(1), '1000000', 'BYTES',
     'the most a message may take as librdkafka (kcat) checks it and a broker counts it: value, key, headers and the record ' +
-      "batch's overhead; librdkafka's default message.max.bytes",
-    KAFKA_FORMATS),
+      "batch's overhead; librdkafka's default message.max.bytes"),
   kafka: option(brokerList, 'BROKERS',
     'produce every message to this Kafka cluster (host:port,...) instead of writing stdout: keyed by $session_id, with every header ' +
       'capture-rs sets, each acknowledged by the broker or the run ends with status 1 saying how many were not (needs the package ' +
-      '@platformatic/kafka and node 22 or later)', KAFKA_FORMATS),
+      '@platformatic/kafka and node 22 or later)'),
   topic: option(topicName, 'TOPIC',
     'the topic --kafka produces to (default: session_recording_events for --format snapshot, session_recording_snapshot_item_events ' +
-      'for snapshot-items); it must exist', KAFKA_FORMATS),
+      'for snapshot-items); it must exist'),
   'kafka-option': repeated(kafkaOption, 'NAME=VALUE',
-    `a producer setting for --kafka, named as librdkafka names it; give it again for each: ${Object.keys(KAFKA_OPTIONS).join(', ')}`,
-    KAFKA_FORMATS),
-  key: toggle("prefix each line with its Kafka key, the $session_id, and a tab (kcat -K '\\t', kafka-console-producer --property parse.key=true)",
-    KAFKA_FORMATS),
-  headers: toggle('prefix each line with the Kafka headers capture sets, name:value,... and a tab (kafka-console-producer --property parse.headers=true)',
-    KAFKA_FORMATS),
-  'no-compress-events': toggle('send events uncompressed, as posthog-js did before its 2024-10 compression (cv) of large events',
-    ['snapshot-items', 'vegeta']),
+    `a producer setting for --kafka, named as librdkafka names it; give it again for each: ${Object.keys(KAFKA_OPTIONS).join(', ')}`),
+  key: toggle("prefix each line with its Kafka key, the $session_id, and a tab (kcat -K '\\t', kafka-console-producer --property parse.key=true)"),
+  headers: toggle('prefix each line with the Kafka headers capture sets, name:value,... and a tab (kafka-console-producer --property parse.headers=true)'),
+  'no-compress-events': toggle('send events uncompressed, as posthog-js did before its 2024-10 compression (cv) of large events'),
   'capture-url': setting(httpUrl, 'http://127.0.0.1:8000/s/?compression=gzip-js', 'URL',
-    "PostHog's capture endpoint for recordings, which vegeta targets post to", ['vegeta']),
+    "PostHog's capture endpoint for recordings, which vegeta targets post to"),
   rate: setting(numberFrom(0), '0', 'N', 'N messages (or targets) a second, evenly spaced from the first; a generator that falls behind catches up by at most 0.1 s of them; 0 for as fast as possible'),
   realtime: toggle('write each message when its now comes, counted from the run\'s start (with the default --start, now tracks the clock)'),
   speed: option(numberFrom(0, true), 'X', 'with --realtime, move through time X times faster (0.5 for half speed)'),
@@ -519,6 +527,15 @@ export const FLAGS = {
 } satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
+
+// OUTPUT_FORMATS comes before FLAGS, which reads its names; this checks its flags are FLAGS' own.
+OUTPUT_FORMATS satisfies Record<Format, { flags: readonly FlagName[] }>;
+
+/** The formats a flag is for, or undefined for a flag of every format. */
+function formatsOf(name: FlagName): Format[] | undefined {
+  const formats = (Object.keys(OUTPUT_FORMATS) as Format[]).filter((format) => (OUTPUT_FORMATS[format].flags as readonly string[]).includes(name));
+  return formats.length > 0 ? formats : undefined;
+}
 /** One-letter forms of the flags used most. */
 const SHORT_FLAGS: Readonly<Record<string, FlagName>> = { c: 'count', d: 'duration', f: 'format', h: 'help', o: 'output', r: 'rate', s: 'seed-value', V: 'version' };
 /** This file's version, which --version prints (a copied file has no package.json). */
@@ -548,7 +565,8 @@ export function helpText(): string {
     const short = shortOf.has(name as FlagName) ? `-${shortOf.get(name as FlagName)}, ` : '';
     const valueName = 'valueName' in spec ? ` ${spec.valueName}` : '';
     const fallback = 'default' in spec ? ` (default ${spec.default})` : '';
-    const only = spec.formats ? ` [--format ${spec.formats.join(', ')}]` : '';
+    const formats = formatsOf(name as FlagName);
+    const only = formats ? ` [--format ${formats.join(', ')}]` : '';
     return `  ${short}--${name}${valueName}\n${wrap(spec.help + fallback + only, '        ')}`;
   });
   return `Usage: generate.ts [flags] > messages.jsonl
@@ -749,7 +767,8 @@ function kafkaConfig(values: FlagValues, given: Set<FlagName>): KafkaConfig | nu
   if (!producer.securityProtocol.endsWith('ssl') && (tlsFiles || !producer.verifyCertificates)) {
     throw new UsageError('--kafka-option ssl.* and enable.ssl.certificate.verification apply with security.protocol ssl or sasl_ssl');
   }
-  return { brokers: values.kafka, topic: values.topic ?? postHogTopic(values.format), producer };
+  // --kafka is a flag of the Kafka formats alone, each with its topic.
+  return { brokers: values.kafka, topic: values.topic ?? OUTPUT_FORMATS[values.format].topic!, producer };
 }
 
 /** What a command line asks for besides a run: --help, --version or --merge. */
@@ -769,7 +788,7 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
   if (files.length > 0) throw new UsageError(`unexpected argument '${files[0]}': flags take the form --name value (see --help)`);
   const { format } = values;
   for (const name of given) {
-    const { formats } = FLAGS[name] as FlagSpec;
+    const formats = formatsOf(name);
     if (formats && !formats.includes(format)) {
       throw new UsageError(`--${name} applies to --format ${formats.join(' and ')} only, not --format ${format}`);
     }
@@ -4561,7 +4580,7 @@ async function* mergedEntries(sources: readonly EntrySource[], order: Config['or
  * main thread.
  */
 function jobsFor(config: Config, interactive: boolean): number {
-  const longestLine = config.format === 'vegeta' ? MAX_VEGETA_LINE_BYTES : config.maxMessageBytes;
+  const longestLine = OUTPUT_FORMATS[config.format].topic === null ? MAX_VEGETA_LINE_BYTES : config.maxMessageBytes;
   if (longestLine > MAX_JOB_LINE_BYTES) return 0;
   if (config.jobs !== null) return config.jobs;
   if (config.format === 'snapshot' && config.payload === 'random') return 0;
@@ -5090,14 +5109,10 @@ function stdoutWasClosed(): boolean {
 
 /** The warning, if any, that this run's messages lack what PostHog's consumers need to keep them. */
 function missingTokenWarning(config: Config): string | undefined {
-  if (config.token !== null || (config.format === 'snapshot' && config.teamId !== null)) return undefined;
-  const why = config.format === 'snapshot'
-    ? "PostHog's legacy consumer drops messages with neither team_id nor token"
-    : config.format === 'snapshot-items'
-      ? "PostHog's recording consumers drop messages without a token header"
-      : 'capture rejects recordings without a token';
-  const how = config.format === 'vegeta' ? 'give --token phc_...' : "give --token phc_...: --kafka sends it in every message's token header";
-  return `generate.ts: warning: no --token: ${why} (${how})\n`;
+  if (config.token !== null || config.teamId !== null) return undefined;
+  const { withoutToken, topic } = OUTPUT_FORMATS[config.format];
+  const how = topic === null ? 'give --token phc_...' : "give --token phc_...: --kafka sends it in every message's token header";
+  return `generate.ts: warning: no --token: ${withoutToken} (${how})\n`;
 }
 
 /**
@@ -5116,7 +5131,7 @@ export function parseFlags(argv: readonly string[], nowMs = Date.now()): Config 
   const { settings, chunkSize } = commandLine;
   refuseFrequentCaps(settings);
   refuseLateArrivals(settings);
-  return { ...settings, chunkSize: settings.format === 'vegeta' ? 0 : fitMessageLimit(settings, chunkSize) };
+  return { ...settings, chunkSize: OUTPUT_FORMATS[settings.format].topic === null ? 0 : fitMessageLimit(settings, chunkSize) };
 }
 
 /** What writing a run's snapshots needs: where lines go, when they may, and what to tell. */
