@@ -2841,7 +2841,8 @@ const summarizable = (value: unknown): boolean => typeof value === 'string' || N
  * `events_summary` as PostHog's legacy writer computed it
  * (get_events_summary_from_snapshot_data) and json.dumps wrote it: per event
  * its timestamp, type and the listed data fields holding strings or whole
- * numbers, then those of a `payload` object; sorted by timestamp, stably.
+ * numbers, then those of a non-empty `payload` object; sorted by timestamp,
+ * stably.
  *
  * @example
  * eventsSummary([{ type: 3, timestamp: 5, data: { source: 1, positions: [] } }]);
@@ -2854,7 +2855,8 @@ function eventsSummary(events: readonly RecordedEvent[]): string {
   const items = [...events].sort((a, b) => a.timestamp - b.timestamp).map(({ timestamp, type, data }) => {
     const kept = fields(data as Record<string, unknown>, SUMMARY_FIELDS);
     const { payload } = data as { payload?: unknown };
-    if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
+    // Python's `if payload:` skips an empty dict, such as the `{}` of `window hidden`.
+    if (payload && typeof payload === 'object' && !Array.isArray(payload) && Object.keys(payload).length > 0) {
       kept.push(`"payload": {${fields(payload as Record<string, unknown>, SUMMARY_PAYLOAD_FIELDS).join(', ')}}`);
     }
     return `{"timestamp": ${timestamp}, "type": ${type}, "data": {${kept.join(', ')}}}`;
