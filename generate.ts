@@ -1092,6 +1092,8 @@ interface Site {
   theme: Theme;
   stylesheets: Stylesheet[];
   icons: Icon[];
+  /** Hashed class names its components carry besides their own (CSS modules, CSS-in-JS), as build tools name them. */
+  hashed: string[];
   /** The site map: sections of pages, as its sidebar lists them. */
   sections: { title: string; icon: number; pages: SitePage[] }[];
   /** The header's links; some open a menu. */
@@ -1142,8 +1144,9 @@ function makeSite(digest: Buffer): Site {
   const scripts = Array.from({ length: between(rng, 4, 12) }, bundle);
   const icons = Array.from({ length: between(rng, 30, 70) }, () => makeIcon(rng));
   for (const section of sections) section.icon = between(rng, 0, icons.length - 1);
+  const hashed = Array.from({ length: between(rng, 60, 160) }, () => (kind === 'app' ? `css-${randomToken(rng, 6).toLowerCase()}` : `_${pick(rng, words())}_${randomToken(rng, 5).toLowerCase()}_${between(rng, 1, 99)}`));
   const site: Site = {
-    origin, kind, name, theme: makeTheme(rng), stylesheets: [], icons, sections,
+    origin, kind, name, theme: makeTheme(rng), stylesheets: [], icons, hashed, sections,
     topLinks: Array.from({ length: between(rng, 3, 6) }, (_, at) => ({ label: capitalized(pick(rng, words())), route: `/${pick(rng, words())}`, menu: at < 2 && unit(rng) < 0.6 })),
     routes: sections.flatMap((section) => section.pages.map((page) => page.route)),
     scripts,
@@ -1228,11 +1231,20 @@ const ICON_SHAPES: readonly ((rng: RandomGenerator) => string)[] = [
     const r = between(rng, 6, 9);
     return `M${coordinates(12 - r, 12)}A${coordinates(r, r)} 0 ${between(rng, 0, 1)} 1 ${coordinates(12, 12 - r)}L${coordinates(14, 12 - r - 2)}M${coordinates(12, 12 - r)}L${coordinates(14, 12 - r + 2)}`;
   },
+  // A detailed outline as icon sets draw them: a closed run of relative cubic curves with three decimals.
+  (rng) => {
+    const fine = () => (between(rng, -4500, 4500) / 1000).toString();
+    let path = `M${coordinates(between(rng, 400, 2000) / 100, between(rng, 400, 2000) / 100)}`;
+    for (let segment = between(rng, 6, 24); segment > 0; segment--) path += `c${[fine(), fine(), fine(), fine(), fine(), fine()].join(' ')}`;
+    return `${path}Z`;
+  },
 ];
 
 /** An icon: one to four shapes, outlined (as most UI icon sets) or solid. */
 function makeIcon(rng: RandomGenerator): Icon {
-  return { paths: Array.from({ length: between(rng, 1, 4) }, () => pick(rng, ICON_SHAPES)(rng)), solid: unit(rng) < 0.3 };
+  // Most icons of a set have a detailed outline; simple shapes complete them.
+  const detailed = ICON_SHAPES[ICON_SHAPES.length - 1]!;
+  return { paths: Array.from({ length: between(rng, 1, 4) }, (_, at) => (at === 0 && unit(rng) < 0.6 ? detailed : pick(rng, ICON_SHAPES))(rng)), solid: unit(rng) < 0.3 };
 }
 
 /** The posthog-js release whose recordings the real ones in ../shared/data/real come from. */
@@ -1337,7 +1349,8 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Article', 'max-width: 720px;'],
   ['.&-Breadcrumbs', 'display: flex; align-items: center; gap: 8px; height: 20px; margin-bottom: 16px; overflow: hidden; font-size: 14px; line-height: 20px; color: var(--gray-500); white-space: nowrap;'],
   ['.&-Breadcrumbs a:hover', 'color: var(--gray-900);'],
-  ['.&-Breadcrumbs li + li::before', 'content: "/"; margin-right: 8px; color: var(--gray-300);'],
+  ['.&-Breadcrumbs li', 'display: flex; align-items: center; gap: 8px;'],
+  ['.&-Breadcrumbs__separator', 'color: var(--gray-300);'],
   ['.&-Article h1', 'margin-bottom: 16px; font-size: 36px; line-height: 44px; font-weight: 700; letter-spacing: -.02em; color: var(--gray-900);'],
   ['.&-Lead', 'margin-bottom: 12px; font-size: 18px; line-height: 30px; color: var(--gray-600);'],
   ['.&-Meta', 'display: flex; gap: 16px; height: 20px; margin-bottom: 32px; font-size: 14px; line-height: 20px; color: var(--gray-500);'],
@@ -1347,6 +1360,8 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Prose p', 'margin-bottom: 16px;'],
   ['.&-Prose a', 'font-weight: 500; color: var(--brand); text-decoration: underline; text-underline-offset: 3px;'],
   ['.&-Prose a:hover', 'color: var(--brand-dark);'],
+  ['.&-Anchor, .&-Prose .&-Anchor', 'margin-left: 8px; font-weight: 400; color: var(--gray-300); text-decoration: none; opacity: .4; transition: opacity .15s;'],
+  ['h1:hover > .&-Anchor, h2:hover > .&-Anchor', 'opacity: 1;'],
   ['.&-Prose code', 'padding: 2px 4px; font-size: 14px; color: var(--gray-900); background-color: var(--gray-100); border-radius: 4px;'],
   ['.&-Prose ul', 'margin-bottom: 16px; padding-left: 24px; list-style: disc;'],
   ['.&-Prose ol', 'margin-bottom: 16px; padding-left: 24px; list-style: decimal;'],
@@ -1568,46 +1583,6 @@ function designSystemCss(theme: Theme): string {
   ].join('');
 }
 
-/** A PNG of `size` x `size` noisy pixels, as textures are inlined: stored (uncompressed) deflate, so every runtime writes the same bytes. */
-function noisePng(rng: RandomGenerator, size: number): Buffer {
-  const rows = Buffer.alloc(size * (1 + 3 * size));
-  for (let at = 0; at < rows.length; at++) rows[at] = at % (1 + 3 * size) === 0 ? 0 : between(rng, 0, 255);
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([length, body, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(size, 0);
-  header.writeUInt32BE(size, 4);
-  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', zlibStored(rows)), chunk('IEND', Buffer.alloc(0))]);
-}
-
-/** Sides of the inlined texture: 1-2 kB of base64 in the design system's file. */
-const TEXTURE_PX = { min: 16, max: 24 } as const;
-
-/** Bytes in zlib's format with stored deflate blocks (RFC 1950, 1951 section 3.2.4): what a compressor writes for noise. */
-function zlibStored(bytes: Buffer): Buffer {
-  const blocks: Buffer[] = [Buffer.from([0x78, 0x01])];
-  for (let at = 0; at < bytes.length || at === 0; at += 0xffff) {
-    const piece = bytes.subarray(at, at + 0xffff);
-    const head = Buffer.alloc(5);
-    head[0] = at + 0xffff >= bytes.length ? 1 : 0;
-    head.writeUInt16LE(piece.length, 1);
-    head.writeUInt16LE(~piece.length & 0xffff, 3);
-    blocks.push(head, piece);
-  }
-  let [a, b] = [1, 0];
-  for (const byte of bytes) [a, b] = [(a + byte) % 65521, (b + (a + byte) % 65521) % 65521];
-  const adler = Buffer.alloc(4);
-  adler.writeUInt32BE(((b << 16) | a) >>> 0);
-  return Buffer.concat([...blocks, adler]);
-}
-
 /** Component parts and states of the rest of a component library, which a page's markup mostly does not use. */
 const LIBRARY_PARTS = ['content', 'icon', 'label', 'body', 'header', 'footer', 'row', 'cell', 'title', 'inner', 'trigger', 'item', 'separator', 'indicator'];
 const LIBRARY_STATES = ['primary', 'secondary', 'small', 'large', 'active', 'disabled', 'selected', 'open', 'loading', 'invalid', 'highlighted', 'compact'];
@@ -1620,6 +1595,9 @@ const LIBRARY_DECLARATIONS: readonly ((rng: RandomGenerator) => string)[] = [
   (rng) => `font-size: ${pick(rng, ['12px', '13px', '14px', '16px'])};`, (rng) => `font-weight: ${pick(rng, [400, 500, 600])};`,
   (rng) => `box-shadow: var(--shadow${pick(rng, ['-sm', '', '-lg'])});`, (rng) => `transition: ${pick(rng, ['color', 'background-color', 'opacity', 'transform'])} .15s ease;`,
 ];
+
+/** Declarations that colour rather than move: for hashed classes and CSS-in-JS rules. */
+const QUIET_DECLARATIONS = [...LIBRARY_DECLARATIONS.slice(0, 2), ...LIBRARY_DECLARATIONS.slice(10)];
 
 /**
  * The rest of a site's CSS after its design system, `chars` characters of
@@ -1672,11 +1650,31 @@ class Stylesheet {
   }
 }
 
+/** Of each stylesheet file, about this share is an inlined font, as production CSS carries them (6% of a real page's JSON, 4-12% of its CSS). */
+const FONT_SHARE = 0.06;
+
+/**
+ * An icon font's face as builds inline them: `chars` characters of base64,
+ * incompressible. No element of the site uses its family, so browsers
+ * never fetch or decode it, as with the unused weights and icon fonts of
+ * real builds.
+ */
+function fontFace(rng: RandomGenerator, theme: Theme, chars: number): string {
+  const bytes = Buffer.alloc(Math.max(3, Math.floor((chars * 3) / 4)));
+  for (let at = 0; at < bytes.length; at += 4) bytes.writeInt32LE(rng.next(), Math.min(at, bytes.length - 4));
+  return `@font-face { font-family: "${theme.prefix} Icons"; font-style: normal; font-weight: ${between(rng, 3, 7) * 100}; font-display: block; src: url("data:font/woff2;base64,${bytes.toString('base64')}") format("woff2"); }`;
+}
+
+/** The design system's rules for the hashed classes its components also carry (CSS modules, CSS-in-JS): colours and transitions, nothing that moves. */
+function hashedRules(rng: RandomGenerator, site: Site): string {
+  return site.hashed.map((name) => `.${name} { ${Array.from({ length: between(rng, 1, 3) }, () => pick(rng, QUIET_DECLARATIONS)(rng)).join(' ')} }`).join('');
+}
+
 /**
  * A site's CSS of about `total` characters in files of about
- * STYLESHEET_CHARS: the design system and an inlined texture first, then
- * the rest of its build. File k comes from stream k + 1 of the site's
- * digest, made when a page first links it.
+ * STYLESHEET_CHARS: the design system first, then the rest of its build,
+ * each file with an inlined font. File k comes from stream k + 1 of the
+ * site's digest, made when a page first links it.
  */
 function makeStylesheets(total: number, digest: Buffer, site: Site): Stylesheet[] {
   const files = Math.max(1, Math.round(total / STYLESHEET_CHARS));
@@ -1684,11 +1682,9 @@ function makeStylesheets(total: number, digest: Buffer, site: Site): Stylesheet[
   const designed = new Set(TONE_UTILITIES);
   return Array.from({ length: files }, (_, file) => new Stylesheet(() => {
     const rng = streamFrom(digest, file + 1);
-    if (file > 0) return buildCss(rng, site.theme, fileChars, designed);
-    // A texture few pages use, inlined as real builds inline small images: 2-5% of the file, incompressible.
-    const texture = `.${site.theme.prefix}-Hero--textured { background-image: url("data:image/png;base64,${noisePng(rng, between(rng, TEXTURE_PX.min, TEXTURE_PX.max)).toString('base64')}"); }`;
-    const design = designSystemCss(site.theme) + texture;
-    return design + buildCss(rng, site.theme, fileChars - design.length, designed);
+    const font = fontFace(rng, site.theme, FONT_SHARE * fileChars);
+    const design = file === 0 ? designSystemCss(site.theme) + hashedRules(rng, site) : '';
+    return design + font + buildCss(rng, site.theme, fileChars - design.length - font.length, designed);
   }));
 }
 
@@ -1860,7 +1856,7 @@ type Draft = { tag: string; attributes: Record<string, string>; children: Draft[
 const element = (tag: string, attributes: Record<string, string>, children: Draft[] = [], role: number = Role.Element): Draft =>
   ({ tag, attributes, children, role });
 const textNode = (content: string): Draft => ({ text: content, role: Role.Text });
-/** Text a script updates now and then: a count, a time ago. */
+/** Text a script updates now and then: a count, a time ago (as React renders an interpolation: a text node of its own beside the words around it). */
 const liveText = (content: string): Draft => ({ text: content, role: Role.Live });
 /** Gives a list the maker of its items; returns it. */
 function listOf(draft: Draft, item: () => Draft): Draft {
@@ -1881,7 +1877,8 @@ const TEXT_UTILITIES = TONE_UTILITIES.filter((name) => /^(hover:)?text-gray/.tes
 /** A class attribute as a site's templates write it: its components' classes (`&` its prefix) and a few utilities that do not move anything. */
 function classes(rng: RandomGenerator, site: Site, names: string, text = false): string {
   let value = names.replaceAll('&', site.theme.prefix);
-  for (let count = between(rng, 0, 3); count > 0; count--) value += ` ${pickPopular(rng, text && unit(rng) < 0.4 ? TEXT_UTILITIES : NEUTRAL_UTILITIES)}`;
+  if (unit(rng) < 0.6) value += ` ${pickPopular(rng, site.hashed)}`;
+  for (let count = between(rng, 2, 7); count > 0; count--) value += ` ${pickPopular(rng, text && unit(rng) < 0.4 ? TEXT_UTILITIES : NEUTRAL_UTILITIES)}`;
   return value;
 }
 
@@ -1958,6 +1955,10 @@ interface Column {
 /** A link of the site's own: a route of its site map. */
 const href = (rng: RandomGenerator, site: Site) => `${site.origin}${pickPopular(rng, site.routes)}`;
 
+/** The link a docs heading carries to itself, shown on hover, as docs generators add them. */
+const anchorLink = (site: Site, title: string): Draft =>
+  element('a', { class: `${site.theme.prefix}-Anchor`, href: `#${slug(title)}`, 'aria-label': `Link to ${title}` }, [textNode('#')]);
+
 /** A paragraph of prose: sentences, now and then a link or inline code; returns the draft and its characters. */
 function prose(rng: RandomGenerator, site: Site, sentences: number): { draft: Draft; chars: number } {
   const children: Draft[] = [];
@@ -1983,7 +1984,7 @@ const DOCS_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) 
     const paragraphs = Array.from({ length: between(rng, 1, 3) }, () => prose(rng, site, between(rng, 2, 5)));
     column.y += 16 + 32 * linesOf(title.length, 24, column.width) + 12 + 32;
     for (const { chars } of paragraphs) column.y += 28 * linesOf(chars, 16, column.width) + 16;
-    return element('div', { class: classes(rng, site, '&-Prose') }, [element('h2', { id: slug(title) }, [textNode(title)]), ...paragraphs.map((p) => p.draft)], Role.Container);
+    return element('div', { class: classes(rng, site, '&-Prose') }, [element('h2', { id: slug(title) }, [textNode(title), anchorLink(site, title)]), ...paragraphs.map((p) => p.draft)], Role.Container);
   },
   // A list with a term or a link leading each item.
   (rng, site, column) => {
@@ -2052,7 +2053,7 @@ function dataTable(rng: RandomGenerator, site: Site, column: Column, rows: numbe
   const top = column.y + 1 + 40;
   const head = element('thead', {}, [element('tr', {}, Array.from({ length: columns }, () => element('th', { scope: 'col' }, [textNode(capitalized(phrase(rng, 1, 2)))])))]);
   const row = (at: number | undefined) => element('tr', { 'data-row-key': String(between(rng, 1, 99999)) }, Array.from({ length: columns }, (_, cell) => {
-    if (cell > 0) return element('td', {}, tableCell(rng, site));
+    if (cell > 0) return element('td', { class: classes(rng, site, '&-Table__cell', true) }, tableCell(rng, site));
     const label = capitalized(phrase(rng, 1, 3));
     const link = element('a', { href: href(rng, site), 'data-attr': dataAttr(rng, 'row-link') }, [textNode(label)], Role.Clickable);
     return element('td', {}, [at === undefined ? link : placed(link, column.x + 13, top + at * 44 + 12, Math.min(textWidth(label.length, 14), cellWidth - 24), 20)]);
@@ -2068,8 +2069,8 @@ function tableCell(rng: RandomGenerator, site: Site): Draft[] {
   const roll = unit(rng);
   if (roll < 0.25) return [element('span', { class: `${prefix}-Badge ${prefix}-Badge--${pick(rng, ['success', 'warning', 'danger', 'success'])}` }, [textNode(pick(rng, words()))])];
   if (roll < 0.5) return [element('span', { class: `${prefix}-Avatar`, 'aria-hidden': 'true' }, [textNode(initials(rng))]), textNode(`${capitalized(pick(rng, words()))} ${capitalized(pick(rng, words()))}`)];
-  if (roll < 0.75) return [element('time', { datetime: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString() }, [liveText(`${between(rng, 2, 59)} ${pick(rng, ['minutes', 'hours', 'days'])} ago`)])];
-  return [liveText(between(rng, 0, 99999).toLocaleString('en-US'))];
+  if (roll < 0.75) return [element('time', { datetime: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString() }, [liveText(String(between(rng, 2, 59))), textNode(` ${pick(rng, ['minutes', 'hours', 'days'])} ago`)])];
+  return [liveText(between(rng, 0, 99999).toLocaleString('en-US')), textNode(` ${pick(rng, words())}s`)];
 }
 
 /** Cards linking to other pages: an icon, a title and two lines of text each, two to a row. */
@@ -2099,7 +2100,7 @@ const APP_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) =
     const next = element('button', { class: classes(rng, site, '&-Button &-Button--secondary &-Button--small'), type: 'button' }, [textNode('Next')], Role.Clickable);
     column.y += 36 + 24;
     return element('div', {}, [table, element('div', { class: `${site.theme.prefix}-Pagination` }, [
-      textNode(`Showing 1-${between(rng, 10, 50)} of ${between(rng, 51, 9999)}`),
+      element('span', {}, ['Showing ', '1', '-', String(between(rng, 10, 50)), ' of ', String(between(rng, 51, 9999))].map(textNode)),
       placed(next, column.x + column.width - buttonWidth('Next', false, true), top + 4, buttonWidth('Next', false, true), 28),
     ])], Role.Container);
   },
@@ -2130,7 +2131,7 @@ const APP_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) =
     const item = () => element('li', {}, [
       element('span', { class: `${site.theme.prefix}-Avatar`, 'aria-hidden': 'true' }, [textNode(initials(rng))]),
       element('strong', {}, [textNode(capitalized(pick(rng, words())))]), textNode(` ${phrase(rng, 2, 6)}`),
-      element('time', {}, [liveText(`${between(rng, 2, 59)}m ago`)]),
+      element('time', {}, [liveText(String(between(rng, 2, 59))), textNode('m ago')]),
     ]);
     const items = Array.from({ length: between(rng, 4, 10) }, item);
     column.y += 56 * items.length + 24;
@@ -2274,7 +2275,7 @@ function docsSidebar(rng: RandomGenerator, site: Site, layout: Layout, info: Pag
     const toggle = place(element('button', { class: classes(rng, site, '&-SidebarGroup__toggle'), type: 'button', 'aria-expanded': String(open) }, [element('span', {}, [textNode(section.title)]), chevron()], Role.Clickable));
     const links = section.pages.map((page, at) => {
       const link = element('a', { class: classes(rng, site, '&-SidebarLink', true), href: `${site.origin}${page.route}`, ...(index === info.section && at === info.page && { 'aria-current': 'page' }) }, [textNode(page.title)], Role.Clickable);
-      return element('li', {}, [open ? place(link) : link], Role.Fixed);
+      return element('li', { class: classes(rng, site, '&-SidebarItem') }, [open ? place(link) : link], Role.Fixed);
     });
     return element('div', { class: `${site.theme.prefix}-SidebarGroup` }, [toggle, element('ul', open ? {} : { hidden: '' }, links, Role.Fixed)], Role.Fixed);
   });
@@ -2301,8 +2302,9 @@ function breadcrumbs(site: Site, column: Column, info: PageInfo): Draft {
   const first = element('a', { href: `${site.origin}/` }, [textNode(site.name)], Role.Clickable);
   placed(first, column.x, column.y, textWidth(site.name.length, 14), 20);
   column.y += 20 + 16;
+  const separator = () => element('span', { class: `${site.theme.prefix}-Breadcrumbs__separator`, 'aria-hidden': 'true' }, [textNode('/')]);
   return element('nav', { 'aria-label': 'Breadcrumb' }, [element('ol', { class: `${site.theme.prefix}-Breadcrumbs` }, [
-    element('li', {}, [first]), element('li', {}, [element('a', { href: `${site.origin}${section.pages[0]!.route}` }, [textNode(section.title)], Role.Clickable)]),
+    element('li', {}, [first, separator()]), element('li', {}, [element('a', { href: `${site.origin}${section.pages[0]!.route}` }, [textNode(section.title)], Role.Clickable), separator()]),
     element('li', { 'aria-current': 'page' }, [textNode(info.title)]),
   ])]);
 }
@@ -2314,7 +2316,7 @@ function docsIntro(rng: RandomGenerator, site: Site, column: Column, info: PageI
   column.y += 44 * linesOf(info.title.length, 38, column.width) + 16 + 30 * linesOf(lead.length, 18, column.width) + 12 + 20 + 32;
   return [
     crumbs,
-    element('h1', {}, [textNode(info.title)]),
+    element('h1', {}, [textNode(info.title), anchorLink(site, info.title)]),
     element('p', { class: classes(rng, site, '&-Lead', true) }, [textNode(lead)]),
     element('div', { class: `${site.theme.prefix}-Meta` }, [
       element('span', {}, [textNode(`Last updated ${new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toDateString().slice(4)}`)]),
@@ -2455,7 +2457,7 @@ const INSERTED_RULES = { min: 20, max: 120 } as const;
 
 /** A rule as CSS-in-JS libraries insert it: a hashed class and declarations that colour rather than move. */
 function insertedRule(rng: RandomGenerator): string {
-  const declarations = Array.from({ length: between(rng, 1, 4) }, () => pick(rng, LIBRARY_DECLARATIONS.slice(0, 2).concat(LIBRARY_DECLARATIONS.slice(10)))(rng)).join(' ');
+  const declarations = Array.from({ length: between(rng, 1, 4) }, () => pick(rng, QUIET_DECLARATIONS)(rng)).join(' ');
   return `.css-${randomToken(rng, 6).toLowerCase()} { ${declarations} }`;
 }
 
@@ -2785,7 +2787,7 @@ class PageScripts {
       const id = page.mirror.pick(rng, Role.Live, page.loadMaxId);
       if (id !== undefined) ids.add(id);
     }
-    if (ids.size > 0) return mutation(atMs, { texts: [...ids].map((id) => ({ id, value: unit(rng) < 0.5 ? between(rng, 0, 99999).toLocaleString('en-US') : `${between(rng, 2, 59)}m ago` })) });
+    if (ids.size > 0) return mutation(atMs, { texts: [...ids].map((id) => ({ id, value: unit(rng) < 0.5 ? between(rng, 0, 99999).toLocaleString('en-US') : String(between(rng, 2, 59)) })) });
     // Attribute changes take about twice a text's room.
     for (let attempt = 0; attempt < changes && ids.size < Math.ceil(changes / 2); attempt++) ids.add(page.mirror.pick(rng, Role.Element, page.loadMaxId) ?? page.mainId);
     return mutation(atMs, { attributes: [...ids].map((id) => ({ id, attributes: pick(rng, QUIET_ATTRIBUTES)(rng) })) });
@@ -2836,13 +2838,13 @@ class Telemetry {
     this.rng = rng;
   }
 
-  /** A console message of the site's code, as posthog-js's console plugin records it; its stack trace as deep as `room` characters hold. */
-  consoleEvent(atMs: number, room = Infinity): RecordedEvent {
+  /** A console message of the site's code, as posthog-js's console plugin records it, its stack trace as deep as `room` characters hold; undefined if none fits. */
+  consoleEvent(atMs: number, room = Infinity): RecordedEvent | undefined {
     const { level, payload, trace } = pickPopular(this.rng, this.window.site.console);
     const event = (frames: number) => ({ type: EventType.Plugin, data: { plugin: 'rrweb/console@1', payload: { level, trace: trace.slice(0, frames), payload } }, timestamp: atMs });
     let frames = trace.length;
     while (frames > 1 && JSON.stringify(event(frames)).length > room) frames--;
-    return event(frames);
+    return fitting(event(frames), room);
   }
 
   /**
@@ -2922,14 +2924,14 @@ const PAGE_EVENT_CHARS: Record<SiteKind, number> = { docs: 3000, app: 1500 };
 const PAGE_EVENTS: Record<SiteKind, readonly { share: number; minChars: number; make: (window: BrowserWindow, atMs: number, chars: number) => RecordedEvent }[]> = {
   docs: [
     { share: 0.7, minChars: 1500, make: (window, atMs, chars) => window.telemetry.fetches(atMs, chars) },
-    { share: 0.2, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) },
+    { share: 0.2, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) ?? window.scripts.quiet(atMs, chars) },
     { share: 0.03, minChars: 0, make: (window, atMs, chars) => window.scripts.quiet(atMs, chars) },
     { share: 0.05, minChars: 1500, make: (window, atMs, chars) => window.scripts.render(atMs, chars) },
     { share: 0.02, minChars: 200, make: (window, atMs) => window.telemetry.custom(atMs) },
   ],
   app: [
     { share: 0.16, minChars: 1500, make: (window, atMs, chars) => window.telemetry.fetches(atMs, chars) },
-    { share: 0.06, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) },
+    { share: 0.06, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) ?? window.scripts.quiet(atMs, chars) },
     { share: 0.14, minChars: 0, make: (window, atMs, chars) => window.scripts.quiet(atMs, chars) },
     { share: 0.16, minChars: 1500, make: (window, atMs, chars) => window.scripts.render(atMs, chars) },
     { share: 0.22, minChars: 300, make: (window, atMs) => window.scripts.insertRules(atMs) },
@@ -2977,7 +2979,14 @@ const SCROLL_SAMPLE_MS = 100;
 /** rrweb's MouseInteraction types (@rrweb/types). */
 const Interaction = { MouseUp: 0, MouseDown: 1, Click: 2, Focus: 5, Blur: 6 } as const;
 /** A movement takes about this long plus Fitts' law's share for each doubling of its distance over the target's size (ms, ms, px). */
-const FITTS = { baseMs: 230, perBitMs: 170, widthPx: 40 } as const;
+const FITTS = { baseMs: 230, perBitMs: 180, widthPx: 40 } as const;
+/** Reaches longer than this end in a correction: the fast part falls 4-12% short (and as much aside), as measured hands do. */
+const CORRECTED_PX = 250;
+const SHORTFALL = { min: 0.04, max: 0.12 } as const;
+/** The correction is slower than Fitts' law says for its distance: the hand aims. */
+const CORRECTION_SLOWNESS = 1.2;
+/** A movement this close to its start or end point is at rest: its first and last few frames are not worth a pointer event. */
+const SETTLED_PX = 3;
 
 /** An event a gesture will record, and what recording it changes. */
 interface Planned {
@@ -3085,9 +3094,9 @@ class Person {
     const long = page.site.kind === 'docs' ? 12_000 : 8_000;
     const durationMs = 1500 + (long - 1500) * unit(this.rng) ** 2;
     if (unit(this.rng) < 0.35) {
-      const drift = between(this.rng, 30, 160);
+      const drift = between(this.rng, 40, 200);
       const angle = 2 * Math.PI * unit(this.rng);
-      this.moveTo(this.x + drift * Math.cos(angle), this.y + drift * Math.sin(angle), atMs + durationMs * unit(this.rng) * 0.5, 1.4);
+      this.moveTo(this.x + drift * Math.cos(angle), this.y + drift * Math.sin(angle), atMs + durationMs * unit(this.rng) * 0.5);
     }
     return atMs + durationMs;
   }
@@ -3151,7 +3160,7 @@ class Person {
   anchor(atMs: number): RecordedEvent {
     const page = this.page!;
     if (this.queue.length === 0 && atMs - this.lastFlushMs >= MOUSEMOVE_FLUSH_MS && atMs >= this.freeAtMs - MOUSEMOVE_FLUSH_MS) {
-      const [x, y] = [Math.min(page.layout.width - 1, Math.max(0, this.x + between(this.rng, -6, 6))), Math.min(page.layout.height - 1, Math.max(0, this.y + between(this.rng, -6, 6)))];
+      const [x, y] = [Math.min(page.layout.width - 1, Math.max(0, this.x + between(this.rng, -12, 12))), Math.min(page.layout.height - 1, Math.max(0, this.y + between(this.rng, -12, 12)))];
       [this.x, this.y, this.lastFlushMs, this.lastSampleMs] = [x, y, atMs, atMs];
       return incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x, y, id: page.hit(x, y, this.scrollY), timeOffset: 0 }] });
     }
@@ -3206,12 +3215,30 @@ class Person {
   }
 
   /**
-   * Moves the pointer along a gentle arc to (toX, toY) from `atMs`, at the
-   * pace of Fitts' law (`slowness` times it), minimum-jerk; pointer moves
-   * come once a frame and rrweb keeps one every 50 ms. Returns when the
-   * hand stops.
+   * Moves the pointer to (toX, toY) from `atMs` as hands do: a long reach is
+   * a fast movement that falls a little short and to the side, then a slow
+   * correction onto the target. Returns when the hand stops.
    */
-  private moveTo(toX: number, toY: number, atMs: number, slowness = 1): number {
+  private moveTo(toX: number, toY: number, atMs: number): number {
+    const distance = Math.hypot(toX - this.x, toY - this.y);
+    let stopMs = atMs;
+    if (distance >= CORRECTED_PX) {
+      const short = 1 - SHORTFALL.min - (SHORTFALL.max - SHORTFALL.min) * unit(this.rng);
+      const aside = distance * SHORTFALL.max * (unit(this.rng) - 0.5);
+      const [dx, dy] = [(toX - this.x) / distance, (toY - this.y) / distance];
+      stopMs = this.submovement(this.x + dx * distance * short - dy * aside, this.y + dy * distance * short + dx * aside, atMs, 1) + between(this.rng, 30, 120);
+    }
+    stopMs = this.submovement(toX, toY, stopMs, distance >= CORRECTED_PX ? CORRECTION_SLOWNESS : 1);
+    this.endMovement();
+    return stopMs;
+  }
+
+  /**
+   * One movement along a gentle arc to (toX, toY) from `atMs`, at the pace
+   * of Fitts' law (`slowness` times it), minimum-jerk; pointer moves come
+   * once a frame and rrweb keeps one every 50 ms. Returns when it stops.
+   */
+  private submovement(toX: number, toY: number, atMs: number, slowness: number): number {
     const { layout } = this.page!;
     const [x1, y1] = [Math.min(layout.width - 1, Math.max(0, toX)), Math.min(layout.height - 1, Math.max(0, toY))];
     const [x0, y0] = [this.x, this.y];
@@ -3225,10 +3252,14 @@ class Person {
       // Events reach the page a millisecond or two off the frame, and some frames have none: a kept position is 50 to 83 ms after the last.
       const eventMs = Math.round(frame + FRAME_JITTER_MS * (unit(this.rng) - 0.5));
       if (eventMs - this.lastSampleMs < MOUSEMOVE_SAMPLE_MS || unit(this.rng) < FRAME_WITHOUT_EVENT) continue;
-      const [x, y] = point(minimumJerk(Math.min(1, (frame - atMs) / durationMs)));
-      this.sample(eventMs, Math.round(x), Math.round(y));
+      const progress = minimumJerk(Math.min(1, (frame - atMs) / durationMs));
+      // A hand starting or settling the last few px is at rest to the eye: it starts later, and lands on the end point then.
+      if (progress * distance < SETTLED_PX) continue;
+      const [x, y] = point((1 - progress) * distance < SETTLED_PX ? 1 : progress).map(Math.round) as [number, number];
+      // A pointer that has not moved a whole pixel fires no event.
+      if (x !== this.x || y !== this.y) this.sample(eventMs, x, y);
+      if (x === Math.round(x1) && y === Math.round(y1)) break;
     }
-    this.endMovement();
     return Math.round(atMs + durationMs);
   }
 
@@ -3409,8 +3440,8 @@ class BrowserWindow {
       const event = reaction.make(room);
       return event ? this.emit(event) : this.nextEvent(room);
     }
-    // The person's next event when it comes first, or when little room is left and it fits: the page's event then comes after it.
-    if (personAtMs <= this.pageAtMs || (room < SMALL_ROOM_CHARS && personAtMs < Infinity && this.person.nextChars() <= room)) {
+    // The person's next event when it comes first, or when little room is left and it fits (before any reply): the page's event then comes after it.
+    if (personAtMs <= this.pageAtMs || (room < SMALL_ROOM_CHARS && personAtMs <= (reaction?.atMs ?? Infinity) && personAtMs < Infinity && this.person.nextChars() <= room)) {
       if (personAtMs > this.pageAtMs) this.pageAtMs = Infinity;
       // Near the batch's size a person's event may not fit: a live text changes then instead.
       return this.emit(this.person.nextChars() <= room ? this.person.take() : this.scripts.quiet(personAtMs, room));
@@ -3857,8 +3888,10 @@ const SENT_TEXT = { encoding: 'utf8', python: false } as const;
  * (legacy), escaped characters of posthog-js's latin1 strings (UTF-8).
  */
 const FIRST_GUESS_PER_CHAR: Record<TextEncoding, number> = { utf16le: 0.2, utf8: 0.22 };
-/** What a character of the densest events (network timings: floats, ids) takes compressed in a legacy batch, at most (0.4-0.5 measured). */
+/** What a character of the densest events (network timings, stack traces) takes compressed in a legacy batch, at most (0.4-0.5 measured; more in batches under a few kB, as for the first guess). */
 const WORST_PER_CHAR = 0.5;
+/** The same in escaped characters of posthog-js's latin1 strings (a byte takes 1.3 characters on average). */
+const WORST_ESCAPED_PER_CHAR = 0.65;
 /** Small texts compress less: the first guess grows by a factor of 1 + SMALL_TEXT_BYTES / target (a 2 kB page compresses 2-3x worse than a large one). */
 const SMALL_TEXT_BYTES = 1500;
 /** A batch's events are at most this large, unless it has reached MAX_BATCH_EVENTS and must grow by larger ones. */
@@ -3918,7 +3951,8 @@ function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWri
     const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
     const tail = () => `${window.contentTail()},"timestamp":${page.timestamp}}${after}]`;
     if (!bare && measure(writer, writer.trial(tail())) > target) continue;
-    const trial = fillToSize(writer, target, tail, measure, (missing) => window.addContent(missing));
+    // Large pages are markup, compressing evenly; a small one's few blocks vary more, sized as mixed content is.
+    const trial = fillToSize(writer, target, tail, measure, (missing) => window.addContent(missing), bare ? WORST_PER_CHAR : 0);
     const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
     return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
   }
@@ -3946,7 +3980,7 @@ function fillToSize(writer: DeflateWriter, target: number, tail: () => string, m
   while (measured < target * (1 - SIZE_TOLERANCE)) {
     const share = first || measured >= 0.5 * target ? 0.5 : 0.65;
     // Safe: what could be added if it all compressed at the worst rate, overshooting by the tolerance at most; each piece of mixed content may take all of it.
-    const safeChars = worstPerChar ? (target * (1 + SIZE_TOLERANCE) - measured) / worstPerChar : Infinity;
+    const safeChars = worstPerChar ? (target * (1 + SIZE_TOLERANCE) - measured) / (worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target))) : Infinity;
     const budget = Math.min(((target - measured) / perChar) * share, safeChars);
     let added = 0;
     while (added < budget) {
@@ -4059,7 +4093,7 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     const others = JSON.stringify([page.meta, ...page.after]).length + '{"type":2,"data":"","timestamp":0000000000000,"cv":"2024-10"}'.length;
     writer.write(page.head, page.stylesheets);
     if (!bare && others + escaped(writer, writer.trial(window.contentTail())) > target) continue;
-    const trial = fillToSize(writer, Math.max(0, target - others), () => window.contentTail(), escaped, (missing) => window.addContent(missing));
+    const trial = fillToSize(writer, Math.max(0, target - others), () => window.contentTail(), escaped, (missing) => window.addContent(missing), bare ? WORST_ESCAPED_PER_CHAR : 0);
     const data = writer.finish(trial).toString('latin1');
     return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
   }
