@@ -1091,6 +1091,8 @@ interface Site {
   name: string;
   theme: Theme;
   stylesheets: Stylesheet[];
+  /** The design system alone, which pages too small to link the build inline. */
+  critical: Stylesheet;
   icons: Icon[];
   /** Hashed class names its components carry besides their own (CSS modules, CSS-in-JS), as build tools name them. */
   hashed: string[];
@@ -1146,7 +1148,7 @@ function makeSite(digest: Buffer): Site {
   for (const section of sections) section.icon = between(rng, 0, icons.length - 1);
   const hashed = Array.from({ length: between(rng, 60, 160) }, () => (kind === 'app' ? `css-${randomToken(rng, 6).toLowerCase()}` : `_${pick(rng, words())}_${randomToken(rng, 5).toLowerCase()}_${between(rng, 1, 99)}`));
   const site: Site = {
-    origin, kind, name, theme: makeTheme(rng), stylesheets: [], icons, hashed, sections,
+    origin, kind, name, theme: makeTheme(rng), stylesheets: [], critical: new Stylesheet(() => ''), icons, hashed, sections,
     topLinks: Array.from({ length: between(rng, 3, 6) }, (_, at) => ({ label: capitalized(pick(rng, words())), route: `/${pick(rng, words())}`, menu: at < 2 && unit(rng) < 0.6 })),
     routes: sections.flatMap((section) => section.pages.map((page) => page.route)),
     scripts,
@@ -1164,6 +1166,7 @@ function makeSite(digest: Buffer): Site {
     recorderStart: [],
   };
   site.stylesheets = makeStylesheets(between(rng, SITE_CSS_CHARS.min, SITE_CSS_CHARS.max), digest, site);
+  site.critical = new Stylesheet(() => designSystemCss(site.theme) + hashedRules(streamFrom(digest, site.stylesheets.length + 1), site));
   site.recorderStart = recorderStartEvents(rng, site);
   return site;
 }
@@ -1596,8 +1599,13 @@ const LIBRARY_DECLARATIONS: readonly ((rng: RandomGenerator) => string)[] = [
   (rng) => `box-shadow: var(--shadow${pick(rng, ['-sm', '', '-lg'])});`, (rng) => `transition: ${pick(rng, ['color', 'background-color', 'opacity', 'transform'])} .15s ease;`,
 ];
 
-/** Declarations that colour rather than move: for hashed classes and CSS-in-JS rules. */
-const QUIET_DECLARATIONS = [...LIBRARY_DECLARATIONS.slice(0, 2), ...LIBRARY_DECLARATIONS.slice(10)];
+/** Declarations that neither move nor recolour anything at rest: for hashed classes and CSS-in-JS rules, which any element may carry. */
+const QUIET_DECLARATIONS: readonly ((rng: RandomGenerator) => string)[] = [
+  (rng) => `transition-property: ${pick(rng, ['color, background-color', 'opacity', 'box-shadow', 'transform'])};`, (rng) => `transition-duration: ${pick(rng, [100, 150, 200, 300])}ms;`,
+  (rng) => `transition-timing-function: ${pick(rng, ['ease', 'ease-in-out', 'cubic-bezier(.4, 0, .2, 1)'])};`, () => '-webkit-tap-highlight-color: transparent;',
+  () => 'caret-color: var(--brand);', (rng) => `outline-offset: ${between(rng, 1, 3)}px;`, (rng) => `text-underline-offset: ${between(rng, 2, 4)}px;`,
+  (rng) => `scroll-margin-top: ${pick(rng, [64, 80, 96])}px;`, () => 'touch-action: manipulation;',
+];
 
 /**
  * The rest of a site's CSS after its design system, `chars` characters of
@@ -1665,7 +1673,7 @@ function fontFace(rng: RandomGenerator, theme: Theme, chars: number): string {
   return `@font-face { font-family: "${theme.prefix} Icons"; font-style: normal; font-weight: ${between(rng, 3, 7) * 100}; font-display: block; src: url("data:font/woff2;base64,${bytes.toString('base64')}") format("woff2"); }`;
 }
 
-/** The design system's rules for the hashed classes its components also carry (CSS modules, CSS-in-JS): colours and transitions, nothing that moves. */
+/** The design system's rules for the hashed classes its components also carry (CSS modules, CSS-in-JS): transitions and touches that change nothing at rest. */
 function hashedRules(rng: RandomGenerator, site: Site): string {
   return site.hashed.map((name) => `.${name} { ${Array.from({ length: between(rng, 1, 3) }, () => pick(rng, QUIET_DECLARATIONS)(rng)).join(' ')} }`).join('');
 }
@@ -1924,8 +1932,14 @@ interface Layout {
   rail: Box | undefined;
 }
 
-function layoutOf(kind: SiteKind, [width, height]: readonly [number, number]): Layout {
+function layoutOf(kind: SiteKind, [width, height]: readonly [number, number], framed: boolean): Layout {
   const frame = FRAME[kind];
+  if (!framed) {
+    // A page without its frame: the main column alone, padded as in the frame.
+    const padX = width < MOBILE_WIDTH ? MOBILE_FRAME.padX : frame.padX;
+    const column = { x: padX, width: Math.min(frame.column, width - 2 * padX), top: width < MOBILE_WIDTH ? frame.mobilePadTop : frame.padTop };
+    return { width, height, mobile: width < MOBILE_WIDTH, header: 0, column, main: { x: 0, y: 0, width, height, fixed: false }, sidebar: undefined, rail: undefined };
+  }
   if (width < MOBILE_WIDTH) {
     const column = { x: MOBILE_FRAME.padX, width: width - 2 * MOBILE_FRAME.padX, top: frame.mobileHeader + frame.mobilePadTop };
     return { width, height, mobile: true, header: frame.mobileHeader, column, main: { x: 0, y: frame.mobileHeader, width, height, fixed: false }, sidebar: undefined, rail: undefined };
@@ -2161,7 +2175,7 @@ function formPanel(rng: RandomGenerator, site: Site, column: Column): Draft {
     const multiline = unit(rng) < 0.2;
     const control = multiline
       ? element('textarea', { class: `${prefix}-Input`, rows: '3', name: slug(pick(rng, words())) }, [], Role.Field)
-      : element('input', { class: `${prefix}-Input`, type: pick(rng, ['text', 'email', 'url', 'number']), name: slug(pick(rng, words())), placeholder: phrase(rng, 1, 3), value: '' }, [], Role.Field);
+      : element('input', { class: `${prefix}-Input`, type: pick(rng, ['text', 'email', 'url', 'tel']), name: slug(pick(rng, words())), placeholder: phrase(rng, 1, 3), value: '' }, [], Role.Field);
     placed(control, column.x + 21, y + 26, column.width - 42, multiline ? 96 : 40);
     y += 26 + (multiline ? 96 : 40) + (help ? 24 : 0) + 16;
     return element('div', { class: `${prefix}-Field` }, [
@@ -2471,7 +2485,7 @@ function headDraft(rng: RandomGenerator, site: Site, info: PageInfo, stylesheets
     element('title', {}, [textNode(bare ? info.title : `${info.title} | ${site.name}`)], Role.Fixed),
     ...(bare ? [] : [element('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }, [], Role.Fixed),
       element('meta', { name: 'description', content: sentence(rng) }, [], Role.Fixed)]),
-    ...Array.from({ length: stylesheets }, (_, index) => site.kind === 'docs'
+    ...Array.from({ length: stylesheets }, (_, index) => site.kind === 'docs' || bare
       ? element('style', { 'data-href': `/static/css/${index}.css` }, [{ text: mark(index), role: Role.Fixed, style: true }], Role.Fixed)
       : element('link', { rel: 'stylesheet', href: `${site.origin}/static/index-${index}.css`, crossorigin: 'anonymous', _cssText: mark(index) }, [], Role.Fixed)),
     ...(cssInJs ? [cssInJs] : []),
@@ -2480,14 +2494,14 @@ function headDraft(rng: RandomGenerator, site: Site, info: PageInfo, stylesheets
   return { draft, cssInJs, rules };
 }
 
-/** The body of a page: its frame around the main column, content there until the first viewport is full, and the two content marks. */
-function bodyDraft(rng: RandomGenerator, site: Site, layout: Layout, column: Column, info: PageInfo, bare: boolean): { draft: Draft; route: Draft; main: Draft } {
+/** The body of a page: its frame (unless `bare`) around the main column, a styled page's start and content until its first viewport is full, and the two content marks. */
+function bodyDraft(rng: RandomGenerator, site: Site, layout: Layout, column: Column, info: PageInfo, bare: boolean, styled: boolean): { draft: Draft; route: Draft; main: Draft } {
   const mark = (text: string): Draft => ({ text, role: Role.Fixed });
   const route = element(site.kind === 'docs' ? 'article' : 'div', { class: classes(rng, site, site.kind === 'docs' ? '&-Article' : '&-Page') },
-    bare ? [] : site.kind === 'docs' ? docsIntro(rng, site, column, info) : appIntro(rng, site, column, info), Role.Container);
-  // The first viewport's content: prose or a table first, as docs and app pages open, then what fits.
-  if (!bare) (route as { children: Draft[] }).children.push((site.kind === 'docs' ? DOCS_BLOCKS : APP_BLOCKS)[0]!(rng, site, column));
-  if (!bare) for (let blocks = 1; column.y < layout.height && blocks < 3; blocks++) (route as { children: Draft[] }).children.push(mainBlock(rng, site, column, Infinity));
+    !styled ? [] : site.kind === 'docs' ? docsIntro(rng, site, column, info) : appIntro(rng, site, column, info), Role.Container);
+  // The first viewport's content of a styled page: prose or a table first, as docs and app pages open, then what fits.
+  if (styled) (route as { children: Draft[] }).children.push((site.kind === 'docs' ? DOCS_BLOCKS : APP_BLOCKS)[0]!(rng, site, column));
+  if (styled) for (let blocks = 1; column.y < layout.height && blocks < 3; blocks++) (route as { children: Draft[] }).children.push(mainBlock(rng, site, column, Infinity));
   (route as { children: Draft[] }).children.push(mark(CONTENT_MARK));
   const main = element('main', { class: classes(rng, site, site.kind === 'docs' ? '&-Main' : '&-AppMain'), id: 'main' }, [route], Role.Fixed);
   placed(main, layout.main.x, layout.main.y, layout.main.width, Number.MAX_SAFE_INTEGER);
@@ -2498,6 +2512,21 @@ function bodyDraft(rng: RandomGenerator, site: Site, layout: Layout, column: Col
     : [appTopbar(rng, site, layout), element('div', { class: `${prefix}-Shell` }, [appNav(rng, site, layout, info), main], Role.Fixed)];
   const root = bare ? frame : [element('div', { id: 'root' }, frame, Role.Fixed)];
   return { draft: element('body', bare ? {} : { class: classes(rng, site, 'antialiased') }, [...root, mark(PORTAL_MARK)], Role.Fixed), route, main };
+}
+
+/**
+ * A FullSnapshot's data JSON cut at its two marks (ids `markId` and the
+ * next): what comes before the content (without the comma that would
+ * separate it from content, which `separator` keeps), what leads from the
+ * content to the portal, and what ends it.
+ */
+function splitAtMarks(json: string, markId: number): { head: string; separator: string; bridge: string; end: string } {
+  const markJson = (text: string, id: number) => `{"type":3,"textContent":"${escapeInData(text)}","id":${id}}`;
+  const [content, portal] = [markJson(CONTENT_MARK, markId), markJson(PORTAL_MARK, markId + 1)];
+  const [contentAt, portalAt] = [json.indexOf(content), json.indexOf(portal)];
+  const before = json.slice(0, contentAt);
+  const separator = before.endsWith(',') ? ',' : '';
+  return { head: separator ? before.slice(0, -1) : before, separator, bridge: json.slice(contentAt + content.length, portalAt), end: json.slice(portalAt + portal.length) };
 }
 
 /** One flat entry of a mutation's `adds`. */
@@ -2556,12 +2585,12 @@ class Page {
   constructor(site: Site, rng: RandomGenerator, viewport: readonly [number, number], info: PageInfo, stylesheets: number, bare: boolean) {
     this.site = site;
     this.rng = rng;
-    this.layout = layoutOf(site.kind, viewport);
+    this.layout = layoutOf(site.kind, viewport, !bare);
     this.column = { ...this.layout.column, y: this.layout.column.top, mobile: this.layout.mobile, headings: [...info.headings] };
     // Real pages are 1-8 viewports tall, most 2-4.
     this.heightBudget = this.layout.height * (1 + 7 * unit(rng) ** 2);
     const head = headDraft(rng, site, info, stylesheets, bare);
-    const body = bodyDraft(rng, site, this.layout, this.column, info, bare);
+    const body = bodyDraft(rng, site, this.layout, this.column, info, bare, stylesheets > 0);
     const document = { type: NodeType.Document, childNodes: [] as object[], id: this.ids.next++ };
     this.mirror.add(document.id, 0, Role.Fixed);
     const doctypeId = this.ids.next++;
@@ -2578,15 +2607,7 @@ class Page {
     this.ids.next -= 2;
     this.mirror.remove(this.ids.next);
     this.mirror.remove(this.ids.next + 1);
-    const json = JSON.stringify({ node: document, initialOffset: { left: 0, top: 0 } });
-    const markJson = (text: string, id: number) => `{"type":3,"textContent":"${escapeInData(text)}","id":${id}}`;
-    const [content, portal] = [markJson(CONTENT_MARK, this.ids.next), markJson(PORTAL_MARK, this.ids.next + 1)];
-    const [contentAt, portalAt] = [json.indexOf(content), json.indexOf(portal)];
-    const before = json.slice(0, contentAt);
-    this.separator = before.endsWith(',') ? ',' : '';
-    this.head = this.separator ? before.slice(0, -1) : before;
-    this.bridge = json.slice(contentAt + content.length, portalAt);
-    this.end = json.slice(portalAt + portal.length);
+    ({ head: this.head, separator: this.separator, bridge: this.bridge, end: this.end } = splitAtMarks(JSON.stringify({ node: document, initialOffset: { left: 0, top: 0 } }), this.ids.next));
   }
 
   /** JSON that closes the FullSnapshot's data from where content is being written. */
@@ -2998,228 +3019,44 @@ interface Planned {
 const minimumJerk = (t: number) => t * t * t * (10 - 15 * t + 6 * t * t);
 
 /**
- * A person at a window: the pointer, the scroll position, what has focus,
- * and the gesture under way as the events rrweb will record of it (mouse
- * positions sampled and flushed as rrweb's throttles do, interactions,
- * scrolls, input). Gestures come from GESTURES; between them the person
- * reads.
+ * A hand on the mouse as rrweb records it: the pointer, moved as hands move
+ * (Fitts-paced, minimum-jerk, long reaches corrected), its positions kept
+ * and flushed as rrweb's two throttles do, as events `record` is given.
  */
-class Person {
+class Hand {
   /** Pointer in px of the viewport. */
   x: number;
   y: number;
-  scrollY = 0;
-  /** When the next gesture may start. */
-  freeAtMs = 0;
-  private page: Page | undefined;
-  private focused = 0;
-  private readonly rng: RandomGenerator;
-  private readonly react: (target: Target, atMs: number) => void;
-  private queue: Planned[] = [];
-  /** rrweb's mousemove throttles: when it last flushed, when its pending flush fires, and the positions waiting for it. */
-  private lastFlushMs = -Infinity;
+  /** rrweb's mousemove throttles: when it last flushed, when its pending flush fires, the positions waiting for it, the last kept. */
+  lastFlushMs = -Infinity;
   private flushAtMs = Infinity;
   private pending: { x: number; y: number; id: number; atMs: number }[] = [];
   private lastSampleMs = -Infinity;
+  private readonly rng: RandomGenerator;
+  private readonly record: (planned: Planned) => void;
+  /** The page under the hand: its size, and the node at a point of the viewport. */
+  private readonly page: () => { width: number; height: number; hit: (x: number, y: number) => number };
 
-  constructor(rng: RandomGenerator, viewport: readonly [number, number], react: (target: Target, atMs: number) => void) {
+  constructor(rng: RandomGenerator, viewport: readonly [number, number], record: (planned: Planned) => void, page: Hand['page']) {
     this.rng = rng;
-    this.react = react;
+    this.record = record;
+    this.page = page;
     [this.x, this.y] = [between(rng, 0, viewport[0] - 1), between(rng, 0, viewport[1] - 1)];
   }
 
-  /** A new page loaded at `atMs`: at its top, nothing focused, a recorder restarted; the pointer stays where the hand left it. */
-  onLoad(page: Page, atMs: number): void {
-    this.page = page;
-    this.scrollY = 0;
-    this.focused = 0;
-    this.queue = [];
-    this.lastFlushMs = -Infinity;
-    this.freeAtMs = atMs + between(this.rng, 300, 2000);
-  }
-
-  /** A batch starts: what was planned and not recorded by the last one's end did not happen. */
-  startBatch(): void {
-    this.queue = [];
+  /** Positions sampled and not flushed are dropped: the movement they belonged to was not recorded. */
+  abandon(): void {
     this.pending = [];
     this.flushAtMs = Infinity;
-  }
-
-  /** When the next event of the gesture under way happens, planning a gesture from `atMs` if none is and one ends before `endMs`. */
-  nextAt(atMs: number, endMs: number): number {
-    // What the hand was reaching for went away (the page re-rendered): the gesture ends there.
-    const target = (this.queue[0]?.event.data as { source: number; id?: number } | undefined);
-    if (target && target.source !== IncrementalSource.MouseMove && target.id !== undefined && target.id > 1 && !this.page!.mirror.exists(target.id)) this.queue = [];
-    const startMs = Math.round(Math.max(atMs, this.freeAtMs));
-    if (this.queue.length === 0 && this.page && startMs < endMs) this.plan(startMs, endMs);
-    return this.queue[0]?.event.timestamp ?? Infinity;
-  }
-
-  /** Characters of JSON the next event takes. */
-  nextChars(): number {
-    return JSON.stringify(this.queue[0]!.event).length;
-  }
-
-  /** The next event of the gesture under way, as recorded now: positions on nodes that still exist. */
-  take(): RecordedEvent {
-    const { event, apply } = this.queue.shift()!;
-    apply?.();
-    const page = this.page!;
-    const data = event.data as { source: number; id?: number; positions?: { id: number }[] };
-    for (const position of data.positions ?? []) if (!page.mirror.exists(position.id)) position.id = page.mainId;
-    return event;
-  }
-
-  private plan(startMs: number, endMs: number): void {
-    const page = this.page!;
-    const gestures = GESTURES[page.site.kind];
-    let roll = unit(this.rng) * gestures.reduce((sum, gesture) => sum + gesture.share, 0);
-    const gesture = gestures.find((candidate) => (roll -= candidate.share) < 0) ?? gestures[0]!;
-    const saved = { x: this.x, y: this.y, scrollY: this.scrollY, focused: this.focused, lastFlushMs: this.lastFlushMs };
-    const freeAtMs = gesture.act(this, startMs);
-    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) {
-      // It would not end within this batch: the person waits instead.
-      Object.assign(this, saved, { queue: [], flushAtMs: Infinity, pending: [] });
-      this.freeAtMs = endMs;
-      return;
-    }
-    this.freeAtMs = Math.round(freeAtMs);
-    // Planning moved the pointer and the page ahead of the events; recording them moves them again, in order.
-    Object.assign(this, { x: saved.x, y: saved.y, scrollY: saved.scrollY, focused: saved.focused });
-  }
-
-  /** Reading: a while without a gesture, now and then the hand drifting a little. */
-  read(atMs: number): number {
-    const page = this.page!;
-    const long = page.site.kind === 'docs' ? 12_000 : 8_000;
-    const durationMs = 1500 + (long - 1500) * unit(this.rng) ** 2;
-    if (unit(this.rng) < 0.35) {
-      const drift = between(this.rng, 40, 200);
-      const angle = 2 * Math.PI * unit(this.rng);
-      this.moveTo(this.x + drift * Math.cos(angle), this.y + drift * Math.sin(angle), atMs + durationMs * unit(this.rng) * 0.5);
-    }
-    return atMs + durationMs;
-  }
-
-  /** Moving to something in view, a link or a button, and lingering over it. */
-  wander(atMs: number): number {
-    const target = this.pickTarget(() => true);
-    const { layout } = this.page!;
-    const [x, y] = target ? this.aim(target) : [between(this.rng, layout.column.x, layout.column.x + layout.column.width), between(this.rng, layout.header + 20, layout.height - 20)];
-    return this.moveTo(x, y, atMs) + between(this.rng, 200, 1200);
-  }
-
-  /** Moving to a link or button in view and clicking it. */
-  click(atMs: number): number {
-    const target = this.pickTarget((candidate) => candidate.role === Role.Clickable);
-    if (!target) return this.wander(atMs);
-    return this.press(target, atMs) + between(this.rng, 400, 2500);
-  }
-
-  /** Clicking a field in view and typing into it, a key every 80-260 ms; posthog-js masks what is typed. */
-  type(atMs: number): number {
-    const target = this.pickTarget((candidate) => candidate.role === Role.Field);
-    if (!target) return this.click(atMs);
-    let at = this.press(target, atMs) + between(this.rng, 150, 600);
-    let typed = 0;
-    for (let keys = between(this.rng, 3, 24); keys > 0; keys--, at += between(this.rng, 80, 260)) {
-      typed = typed > 0 && unit(this.rng) < 0.08 ? typed - 1 : typed + 1;
-      this.queue.push({ event: incremental(at, { source: IncrementalSource.Input, text: '*'.repeat(typed), isChecked: false, id: target.id }) });
-    }
-    return at + between(this.rng, 300, 1500);
-  }
-
-  /** Scrolling the document by wheel or trackpad: steps every 100 ms or so, large first, then easing off; content comes into view. */
-  scroll(atMs: number): number {
-    const page = this.page!;
-    const maxScroll = Math.max(0, Math.round(page.height - page.layout.height));
-    if (maxScroll < 40) return this.wander(atMs);
-    const down = this.scrollY < maxScroll - 40 && (this.scrollY < 80 || unit(this.rng) < 0.75);
-    const distance = Math.min(down ? maxScroll - this.scrollY : this.scrollY, between(this.rng, 150, 1200));
-    const steps = between(this.rng, 2, 6);
-    const decay = 0.55 + 0.3 * unit(this.rng);
-    const total = (1 - decay ** steps) / (1 - decay);
-    let [y, at, moved] = [this.scrollY, atMs, 0];
-    for (let step = 0; step < steps; step++, at += SCROLL_SAMPLE_MS + between(this.rng, 0, 12)) {
-      moved += (distance * decay ** step) / total;
-      const to = Math.round(down ? this.scrollY + moved : this.scrollY - moved);
-      if (to === y) continue;
-      y = to;
-      this.queue.push({ event: incremental(at, { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (this.scrollY = to) });
-    }
-    this.scrollY = y;
-    return at + between(this.rng, 300, 2500);
-  }
-
-  /**
-   * The smallest event a window makes: the resting hand nudging the pointer
-   * a few px (one position, if rrweb's throttle would flush it), else the
-   * document's scroll corrected by a few px, as scroll anchoring does when
-   * content above it loads.
-   */
-  anchor(atMs: number): RecordedEvent {
-    const page = this.page!;
-    if (this.queue.length === 0 && atMs - this.lastFlushMs >= MOUSEMOVE_FLUSH_MS && atMs >= this.freeAtMs - MOUSEMOVE_FLUSH_MS) {
-      const [x, y] = [Math.min(page.layout.width - 1, Math.max(0, this.x + between(this.rng, -12, 12))), Math.min(page.layout.height - 1, Math.max(0, this.y + between(this.rng, -12, 12)))];
-      [this.x, this.y, this.lastFlushMs, this.lastSampleMs] = [x, y, atMs, atMs];
-      return incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x, y, id: page.hit(x, y, this.scrollY), timeOffset: 0 }] });
-    }
-    this.scrollY = Math.min(this.scrollY + between(this.rng, 1, 24), Math.max(this.scrollY + 1, Math.round(page.height - page.layout.height)));
-    return incremental(atMs, { source: IncrementalSource.Scroll, id: 1, x: 0, y: this.scrollY });
-  }
-
-  /** The window's height changing (a browser bar, a dock): width stays, so the layout's columns do. */
-  resize(atMs: number): number {
-    const { layout } = this.page!;
-    const height = Math.max(400, layout.height + between(this.rng, -120, 120));
-    this.queue.push({ event: incremental(atMs, { source: IncrementalSource.ViewportResize, width: layout.width, height }), apply: () => (layout.height = height) });
-    return atMs + between(this.rng, 500, 3000);
-  }
-
-  /** A target in view that passes `wanted`: navigation and page content alike, the nearer ones more often. */
-  private pickTarget(wanted: (target: Target) => boolean): Target | undefined {
-    const candidates = this.page!.visibleTargets(this.scrollY).filter(wanted);
-    if (candidates.length === 0) return undefined;
-    const distance = (target: Target) => Math.hypot(target.box.x + target.box.width / 2 - this.x, this.page!.viewportY(target.box, this.scrollY) + target.box.height / 2 - this.y);
-    const sorted = candidates.sort((a, b) => distance(a) - distance(b));
-    return sorted[Math.floor(sorted.length * unit(this.rng) ** 1.5)];
-  }
-
-  /** A point inside a target to aim at: near its middle, toward the start of text, which is where the label surely is. */
-  private aim(target: Target): [number, number] {
-    const { box } = target;
-    const top = this.page!.viewportY(box, this.scrollY);
-    const across = Math.min(box.width - 4, Math.max(4, box.width * (0.2 + 0.45 * unit(this.rng))));
-    return [box.x + across, top + box.height * (0.35 + 0.3 * unit(this.rng))];
-  }
-
-  /** Moving to a target and pressing it: down, focus, up, click, as rrweb records them, after the last positions are flushed. */
-  private press(target: Target, atMs: number): number {
-    const [x, y] = this.aim(target);
-    const stopMs = this.moveTo(x, y, atMs);
-    const flushedMs = this.endMovement();
-    let at = Math.max(stopMs + between(this.rng, 80, 450), flushedMs + between(this.rng, 5, 60));
-    const [px, py] = [this.x + unit(this.rng), this.y + unit(this.rng)];
-    const interaction = (type: number, extra: object = {}) => incremental(at, { source: IncrementalSource.MouseInteraction, type, id: target.id, ...extra });
-    this.queue.push({ event: interaction(Interaction.MouseDown, { x: px, y: py }) });
-    if (this.focused !== target.id) {
-      const previous = this.focused;
-      if (previous) this.queue.push({ event: incremental(at, { source: IncrementalSource.MouseInteraction, type: Interaction.Blur, id: previous }) });
-      this.queue.push({ event: interaction(Interaction.Focus), apply: () => (this.focused = target.id) });
-      this.focused = target.id;
-    }
-    at += between(this.rng, 60, 160);
-    this.queue.push({ event: interaction(Interaction.MouseUp, { x: px, y: py }) });
-    this.queue.push({ event: interaction(Interaction.Click, { x: Math.floor(px), y: Math.floor(py), pointerType: 0 }), apply: () => this.react(target, at) });
-    return at;
   }
 
   /**
    * Moves the pointer to (toX, toY) from `atMs` as hands do: a long reach is
    * a fast movement that falls a little short and to the side, then a slow
-   * correction onto the target. Returns when the hand stops.
+   * correction onto the target; then the last positions are flushed.
+   * Returns when the hand stops.
    */
-  private moveTo(toX: number, toY: number, atMs: number): number {
+  moveTo(toX: number, toY: number, atMs: number): number {
     const distance = Math.hypot(toX - this.x, toY - this.y);
     let stopMs = atMs;
     if (distance >= CORRECTED_PX) {
@@ -3229,8 +3066,17 @@ class Person {
       stopMs = this.submovement(this.x + dx * distance * short - dy * aside, this.y + dy * distance * short + dx * aside, atMs, 1) + between(this.rng, 30, 120);
     }
     stopMs = this.submovement(toX, toY, stopMs, distance >= CORRECTED_PX ? CORRECTION_SLOWNESS : 1);
-    this.endMovement();
+    if (this.flushAtMs !== Infinity) this.flush(this.flushAtMs);
     return stopMs;
+  }
+
+  /** The resting hand nudging the pointer a few px: one position, if rrweb's throttle would flush it at once. */
+  nudge(atMs: number): RecordedEvent | undefined {
+    if (atMs - this.lastFlushMs < MOUSEMOVE_FLUSH_MS) return undefined;
+    const { width, height, hit } = this.page();
+    const [x, y] = [Math.min(width - 1, Math.max(0, this.x + between(this.rng, -12, 12))), Math.min(height - 1, Math.max(0, this.y + between(this.rng, -12, 12)))];
+    [this.x, this.y, this.lastFlushMs, this.lastSampleMs] = [x, y, atMs, atMs];
+    return incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x, y, id: hit(x, y), timeOffset: 0 }] });
   }
 
   /**
@@ -3239,8 +3085,8 @@ class Person {
    * once a frame and rrweb keeps one every 50 ms. Returns when it stops.
    */
   private submovement(toX: number, toY: number, atMs: number, slowness: number): number {
-    const { layout } = this.page!;
-    const [x1, y1] = [Math.min(layout.width - 1, Math.max(0, toX)), Math.min(layout.height - 1, Math.max(0, toY))];
+    const { width, height } = this.page();
+    const [x1, y1] = [Math.min(width - 1, Math.max(0, toX)), Math.min(height - 1, Math.max(0, toY))];
     const [x0, y0] = [this.x, this.y];
     const distance = Math.hypot(x1 - x0, y1 - y0);
     if (distance < 3) return atMs;
@@ -3268,26 +3114,235 @@ class Person {
     // A pending flush fires before a later position; one at its very moment goes with it, as the throttle's own call.
     if (atMs > this.flushAtMs) this.flush(this.flushAtMs);
     this.lastSampleMs = atMs;
-    this.pending.push({ x, y, id: this.page!.hit(x, y, this.scrollY), atMs });
+    this.pending.push({ x, y, id: this.page().hit(x, y), atMs });
     [this.x, this.y] = [x, y];
     if (atMs - this.lastFlushMs >= MOUSEMOVE_FLUSH_MS) this.flush(atMs);
     else if (this.flushAtMs === Infinity) this.flushAtMs = this.lastFlushMs + MOUSEMOVE_FLUSH_MS;
   }
 
-  /** Fires the flush still pending when the hand stops; returns when the last positions were flushed. */
-  private endMovement(): number {
-    if (this.flushAtMs !== Infinity) this.flush(this.flushAtMs);
-    return this.lastFlushMs;
-  }
-
   private flush(atMs: number): void {
     const positions = this.pending.map(({ x, y, id, atMs: at }) => ({ x, y, id, timeOffset: at - atMs }));
     const [x, y] = [this.x, this.y];
-    this.queue.push({ event: incremental(atMs, { source: IncrementalSource.MouseMove, positions }), apply: () => ([this.x, this.y] = [x, y]) });
+    this.record({ event: incremental(atMs, { source: IncrementalSource.MouseMove, positions }), apply: () => ([this.x, this.y] = [x, y]) });
     this.pending = [];
     this.lastFlushMs = atMs;
     this.flushAtMs = Infinity;
   }
+}
+
+/** A target in view that passes `wanted`, the nearer to the pointer the likelier: navigation and page content alike. */
+function pickTarget(rng: RandomGenerator, page: Page, pointer: { x: number; y: number }, scrollY: number, wanted: (target: Target) => boolean): Target | undefined {
+  const candidates = page.visibleTargets(scrollY).filter(wanted);
+  if (candidates.length === 0) return undefined;
+  const distance = (target: Target) => Math.hypot(target.box.x + target.box.width / 2 - pointer.x, page.viewportY(target.box, scrollY) + target.box.height / 2 - pointer.y);
+  const sorted = candidates.sort((a, b) => distance(a) - distance(b));
+  return sorted[Math.floor(sorted.length * unit(rng) ** 1.5)];
+}
+
+/** A point inside a target to aim at, in px of the viewport: near its middle, toward the start of text, which is where the label surely is. */
+function aimAt(rng: RandomGenerator, page: Page, target: Target, scrollY: number): [number, number] {
+  const { box } = target;
+  const across = Math.min(box.width - 4, Math.max(4, box.width * (0.2 + 0.45 * unit(rng))));
+  return [box.x + across, page.viewportY(box, scrollY) + box.height * (0.35 + 0.3 * unit(rng))];
+}
+
+/**
+ * A person at a window: a hand on the mouse, the scroll position, what has
+ * focus, and the gesture under way as the events rrweb will record of it
+ * (mouse positions, interactions, scrolls, input). Gestures come from
+ * GESTURES; between them the person reads.
+ */
+class Person {
+  scrollY = 0;
+  /** When the next gesture may start. */
+  freeAtMs = 0;
+  readonly hand: Hand;
+  readonly rng: RandomGenerator;
+  private current: Page | undefined;
+  private focused = 0;
+  private readonly react: (target: Target, atMs: number) => void;
+  private queue: Planned[] = [];
+
+  constructor(rng: RandomGenerator, viewport: readonly [number, number], react: (target: Target, atMs: number) => void) {
+    this.rng = rng;
+    this.react = react;
+    this.hand = new Hand(rng, viewport, (planned) => this.record(planned), () => ({
+      width: this.page.layout.width, height: this.page.layout.height, hit: (x, y) => this.page.hit(x, y, this.scrollY),
+    }));
+  }
+
+  get page(): Page {
+    return this.current!;
+  }
+
+  /** A new page loaded at `atMs`: at its top, nothing focused, a recorder restarted; the pointer stays where the hand left it. */
+  onLoad(page: Page, atMs: number): void {
+    this.current = page;
+    this.scrollY = 0;
+    this.focused = 0;
+    this.queue = [];
+    this.hand.lastFlushMs = -Infinity;
+    this.freeAtMs = atMs + between(this.rng, 300, 2000);
+  }
+
+  /** A batch starts: what was planned and not recorded by the last one's end did not happen. */
+  startBatch(): void {
+    this.queue = [];
+    this.hand.abandon();
+  }
+
+  /** Plans an event of the gesture under way, and what recording it changes. */
+  record(planned: Planned): void {
+    this.queue.push(planned);
+  }
+
+  /** When the next event of the gesture under way happens, planning a gesture from `atMs` if none is and one ends before `endMs`. */
+  nextAt(atMs: number, endMs: number): number {
+    // What the hand was reaching for went away (the page re-rendered): the gesture ends there.
+    const target = (this.queue[0]?.event.data as { source: number; id?: number } | undefined);
+    if (target && target.source !== IncrementalSource.MouseMove && target.id !== undefined && target.id > 1 && !this.page.mirror.exists(target.id)) this.queue = [];
+    const startMs = Math.round(Math.max(atMs, this.freeAtMs));
+    if (this.queue.length === 0 && this.current && startMs < endMs) this.plan(startMs, endMs);
+    return this.queue[0]?.event.timestamp ?? Infinity;
+  }
+
+  /** Characters of JSON the next event takes. */
+  nextChars(): number {
+    return JSON.stringify(this.queue[0]!.event).length;
+  }
+
+  /** The next event of the gesture under way, as recorded now: positions on nodes that still exist. */
+  take(): RecordedEvent {
+    const { event, apply } = this.queue.shift()!;
+    apply?.();
+    const data = event.data as { source: number; id?: number; positions?: { id: number }[] };
+    for (const position of data.positions ?? []) if (!this.page.mirror.exists(position.id)) position.id = this.page.mainId;
+    return event;
+  }
+
+  /**
+   * The smallest event a window makes: the resting hand nudging the pointer
+   * (if nothing is under way), else the document's scroll corrected by a few
+   * px, as scroll anchoring does when content above it loads.
+   */
+  anchor(atMs: number): RecordedEvent {
+    const nudge = this.queue.length === 0 && atMs >= this.freeAtMs - MOUSEMOVE_FLUSH_MS ? this.hand.nudge(atMs) : undefined;
+    if (nudge) return nudge;
+    this.scrollY = Math.min(this.scrollY + between(this.rng, 1, 24), Math.max(this.scrollY + 1, Math.round(this.page.height - this.page.layout.height)));
+    return incremental(atMs, { source: IncrementalSource.Scroll, id: 1, x: 0, y: this.scrollY });
+  }
+
+  /** Moving to a target and pressing it: down, focus, up, click, as rrweb records them, after the last positions are flushed. */
+  press(target: Target, atMs: number): number {
+    const [x, y] = aimAt(this.rng, this.page, target, this.scrollY);
+    const stopMs = this.hand.moveTo(x, y, atMs);
+    let at = Math.max(stopMs + between(this.rng, 80, 450), this.hand.lastFlushMs + between(this.rng, 5, 60));
+    const [px, py] = [this.hand.x + unit(this.rng), this.hand.y + unit(this.rng)];
+    const interaction = (type: number, extra: object = {}) => incremental(at, { source: IncrementalSource.MouseInteraction, type, id: target.id, ...extra });
+    this.record({ event: interaction(Interaction.MouseDown, { x: px, y: py }) });
+    if (this.focused !== target.id) {
+      const previous = this.focused;
+      if (previous) this.record({ event: incremental(at, { source: IncrementalSource.MouseInteraction, type: Interaction.Blur, id: previous }) });
+      this.record({ event: interaction(Interaction.Focus), apply: () => (this.focused = target.id) });
+      this.focused = target.id;
+    }
+    at += between(this.rng, 60, 160);
+    this.record({ event: interaction(Interaction.MouseUp, { x: px, y: py }) });
+    this.record({ event: interaction(Interaction.Click, { x: Math.floor(px), y: Math.floor(py), pointerType: 0 }), apply: () => this.react(target, at) });
+    return at;
+  }
+
+  private plan(startMs: number, endMs: number): void {
+    const gestures = GESTURES[this.page.site.kind];
+    let roll = unit(this.rng) * gestures.reduce((sum, gesture) => sum + gesture.share, 0);
+    const gesture = gestures.find((candidate) => (roll -= candidate.share) < 0) ?? gestures[0]!;
+    const saved = { scrollY: this.scrollY, focused: this.focused };
+    const hand = { x: this.hand.x, y: this.hand.y, lastFlushMs: this.hand.lastFlushMs };
+    const freeAtMs = gesture.act(this, startMs);
+    // Planning moved the pointer and the page ahead of the events; recording them moves them again, in order.
+    Object.assign(this, saved);
+    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) {
+      // It would not end within this batch: the person waits instead.
+      Object.assign(this.hand, hand);
+      this.hand.abandon();
+      this.queue = [];
+      this.freeAtMs = endMs;
+      return;
+    }
+    Object.assign(this.hand, { x: hand.x, y: hand.y });
+    this.freeAtMs = Math.round(freeAtMs);
+  }
+}
+
+/** Reading: a while without a gesture, now and then the hand drifting a little. */
+function reading(person: Person, atMs: number): number {
+  const { rng, hand } = person;
+  const long = person.page.site.kind === 'docs' ? 12_000 : 8_000;
+  const durationMs = 1500 + (long - 1500) * unit(rng) ** 2;
+  if (unit(rng) < 0.35) {
+    const [drift, angle] = [between(rng, 40, 200), 2 * Math.PI * unit(rng)];
+    hand.moveTo(hand.x + drift * Math.cos(angle), hand.y + drift * Math.sin(angle), atMs + durationMs * unit(rng) * 0.5);
+  }
+  return atMs + durationMs;
+}
+
+/** Moving to something in view, a link or a button, and lingering over it. */
+function wandering(person: Person, atMs: number): number {
+  const { rng, page, hand, scrollY } = person;
+  const target = pickTarget(rng, page, hand, scrollY, () => true);
+  const { column, header, height } = page.layout;
+  const [x, y] = target ? aimAt(rng, page, target, scrollY) : [between(rng, column.x, column.x + column.width), between(rng, header + 20, height - 20)];
+  return hand.moveTo(x, y, atMs) + between(rng, 200, 1200);
+}
+
+/** Moving to a link or button in view and clicking it. */
+function clicking(person: Person, atMs: number): number {
+  const target = pickTarget(person.rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Clickable);
+  return target ? person.press(target, atMs) + between(person.rng, 400, 2500) : wandering(person, atMs);
+}
+
+/** Clicking a field in view and typing into it, a key every 80-260 ms; posthog-js masks what is typed. */
+function typing(person: Person, atMs: number): number {
+  const { rng } = person;
+  const target = pickTarget(rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Field);
+  if (!target) return clicking(person, atMs);
+  let at = person.press(target, atMs) + between(rng, 150, 600);
+  let typed = 0;
+  for (let keys = between(rng, 3, 24); keys > 0; keys--, at += between(rng, 80, 260)) {
+    typed = typed > 0 && unit(rng) < 0.08 ? typed - 1 : typed + 1;
+    person.record({ event: incremental(at, { source: IncrementalSource.Input, text: '*'.repeat(typed), isChecked: false, id: target.id }) });
+  }
+  return at + between(rng, 300, 1500);
+}
+
+/** Scrolling the document by wheel or trackpad: steps every 100 ms or so, large first, then easing off; content comes into view. */
+function scrolling(person: Person, atMs: number): number {
+  const { rng, page, scrollY } = person;
+  const maxScroll = Math.max(0, Math.round(page.height - page.layout.height));
+  if (maxScroll < 40) return wandering(person, atMs);
+  const down = scrollY < maxScroll - 40 && (scrollY < 80 || unit(rng) < 0.75);
+  const distance = Math.min(down ? maxScroll - scrollY : scrollY, between(rng, 150, 1200));
+  const steps = between(rng, 2, 6);
+  const decay = 0.55 + 0.3 * unit(rng);
+  const total = (1 - decay ** steps) / (1 - decay);
+  let [y, at, moved] = [scrollY, atMs, 0];
+  for (let step = 0; step < steps; step++, at += SCROLL_SAMPLE_MS + between(rng, 0, 12)) {
+    moved += (distance * decay ** step) / total;
+    const to = Math.round(down ? scrollY + moved : scrollY - moved);
+    if (to === y) continue;
+    y = to;
+    person.record({ event: incremental(at, { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (person.scrollY = to) });
+  }
+  person.scrollY = y;
+  return at + between(rng, 300, 2500);
+}
+
+/** The window's height changing (a browser bar, a dock): width stays, so the layout's columns do. */
+function resizing(person: Person, atMs: number): number {
+  const { layout } = person.page;
+  const height = Math.max(400, layout.height + between(person.rng, -120, 120));
+  person.record({ event: incremental(atMs, { source: IncrementalSource.ViewportResize, width: layout.width, height }), apply: () => (layout.height = height) });
+  return atMs + between(person.rng, 500, 3000);
 }
 
 /**
@@ -3297,23 +3352,22 @@ class Person {
  */
 const GESTURES: Record<SiteKind, readonly { share: number; act: (person: Person, atMs: number) => number }[]> = {
   docs: [
-    { share: 0.36, act: (person, atMs) => person.read(atMs) },
-    { share: 0.41, act: (person, atMs) => person.wander(atMs) },
-    { share: 0.12, act: (person, atMs) => person.scroll(atMs) },
-    { share: 0.07, act: (person, atMs) => person.click(atMs) },
-    { share: 0.03, act: (person, atMs) => person.type(atMs) },
-    { share: 0.01, act: (person, atMs) => person.resize(atMs) },
+    { share: 0.36, act: reading },
+    { share: 0.41, act: wandering },
+    { share: 0.12, act: scrolling },
+    { share: 0.07, act: clicking },
+    { share: 0.03, act: typing },
+    { share: 0.01, act: resizing },
   ],
   app: [
-    { share: 0.25, act: (person, atMs) => person.read(atMs) },
-    { share: 0.3, act: (person, atMs) => person.wander(atMs) },
-    { share: 0.06, act: (person, atMs) => person.scroll(atMs) },
-    { share: 0.28, act: (person, atMs) => person.click(atMs) },
-    { share: 0.1, act: (person, atMs) => person.type(atMs) },
-    { share: 0.01, act: (person, atMs) => person.resize(atMs) },
+    { share: 0.25, act: reading },
+    { share: 0.3, act: wandering },
+    { share: 0.06, act: scrolling },
+    { share: 0.28, act: clicking },
+    { share: 0.1, act: typing },
+    { share: 0.01, act: resizing },
   ],
 };
-
 
 // --- The window: a page, the person at it, and a batch's events in time order ----------
 
@@ -3382,18 +3436,17 @@ class BrowserWindow {
   }
 
   /**
-   * Loads a page at `atMs`: a new document linking the first `stylesheets`
-   * of the site's, furnished with its frame unless `bare`; and what
-   * posthog-js records with it: its recorder-start events (on the window's
-   * first page, unless `bare`), the page view and `initialRequests` network
-   * entries.
+   * Loads a page at `atMs`: a new document with `stylesheets`, furnished
+   * with its frame unless `bare`; and what posthog-js records with it: its
+   * recorder-start events (on the window's first page, unless `bare`), the
+   * page view and `initialRequests` network entries.
    */
-  load(atMs: number, stylesheets: number, bare: boolean, initialRequests: number): PageLoad {
+  load(atMs: number, stylesheets: Stylesheet[], bare: boolean, initialRequests: number): PageLoad {
     const { rng, site } = this;
     const info = this.pageInfo();
     this.href = `${site.origin}${site.sections[info.section]!.pages[info.page]!.route}`;
     this.timeOrigin = atMs - between(rng, 300, 3000);
-    this.page = new Page(site, rng, this.viewport, info, stylesheets, bare);
+    this.page = new Page(site, rng, this.viewport, info, stylesheets.length, bare);
     this.reactions = [];
     const timestamp = atMs + between(rng, 16, 73); // rrweb's Meta comes 16-73 ms before its FullSnapshot
     const [width, height] = this.viewport;
@@ -3407,7 +3460,7 @@ class BrowserWindow {
     if (!bare) after.push({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at++ });
     if (initialRequests > 0) after.push(this.telemetry.networkEvent(at + between(rng, 50, 400), initialRequests, true));
     this.person.onLoad(this.page, timestamp);
-    return { meta, head: this.page.head, timestamp, stylesheets: site.stylesheets.slice(0, stylesheets), after };
+    return { meta, head: this.page.head, timestamp, stylesheets, after };
   }
 
   /** One more block of the page load's content, serialized in place, of about `chars` characters at most. */
@@ -3903,7 +3956,7 @@ const MAX_BATCH_EVENTS = 600;
 /** Batches of events (not page loads) are sized to this accuracy. */
 const SIZE_TOLERANCE = 0.03;
 
-/** Pages with less compressed room than this are bare: no frame, few classes, as small real pages. */
+/** Pages with less compressed room than this are bare: no frame, few classes, as small real pages; the design system inlined if it fits. */
 const FURNISHED_PAGE_BYTES = 16_000;
 /** The same room in other measures: characters of escaped compressed data, and of plain JSON. */
 const FURNISHED_PAGE_ESCAPED_CHARS = 1.4 * FURNISHED_PAGE_BYTES;
@@ -3923,11 +3976,17 @@ function stylesheetsFor(site: Site, target: number, share: number, size: (sheet:
   return count;
 }
 
-/** Stylesheet counts to try for a page, largest first: `count`, then halves down to the design system alone, then none (a bare page). */
-function fewer(count: number): number[] {
-  const counts = [count];
-  while (counts.at(-1)! > 1) counts.push(Math.floor(counts.at(-1)! / 2));
-  return [...counts, 0];
+/**
+ * How to furnish a page, richest first, until one fits: its frame and the
+ * first `linked` of the site's stylesheets, then halves of them down to the
+ * design system's file; then no frame (`bare`) and the design system
+ * inlined, as small pages inline their critical CSS; then nothing. Pages of
+ * fewer than `least` bytes start at the bare ones.
+ */
+function furnishings(site: Site, linked: number, target: number, least: number): { stylesheets: Stylesheet[]; bare: boolean }[] {
+  const counts = target < least ? [] : [linked];
+  while (counts.length > 0 && counts.at(-1)! > 1) counts.push(Math.floor(counts.at(-1)! / 2));
+  return [...counts.map((count) => ({ stylesheets: site.stylesheets.slice(0, count), bare: false })), { stylesheets: [site.critical], bare: true }, { stylesheets: [], bare: true }];
 }
 
 /**
@@ -3941,8 +4000,7 @@ function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWri
   const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
   const linked = stylesheetsFor(window.site, target, share, (sheet) => deflatedStylesheet(sheet, newWriter().encoding).deflated.length);
   // A furnished page, with fewer stylesheets if its frame does not fit; a bare one if the batch is small or the frame never fits.
-  for (const stylesheets of target < FURNISHED_PAGE_BYTES ? [0] : fewer(linked)) {
-    const bare = stylesheets === 0;
+  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_BYTES)) {
     const writer = newWriter();
     // The initial network batch takes about a fifth of the batch, as in production page loads (66-79 kB of 0.9-2 MB).
     const initialRequests = bare ? 0 : Math.min(114, Math.floor((0.2 * target) / 120));
@@ -3950,13 +4008,13 @@ function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWri
     writer.write(`[${JSON.stringify(page.meta)},{"type":2,"data":${page.head}`, page.stylesheets);
     const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
     const tail = () => `${window.contentTail()},"timestamp":${page.timestamp}}${after}]`;
-    if (!bare && measure(writer, writer.trial(tail())) > target) continue;
+    if (stylesheets.length > 0 && measure(writer, writer.trial(tail())) > target) continue;
     // Large pages are markup, compressing evenly; a small one's few blocks vary more, sized as mixed content is.
     const trial = fillToSize(writer, target, tail, measure, (missing) => window.addContent(missing), bare ? WORST_PER_CHAR : 0);
     const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
     return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
   }
-  throw new Error('internal error: a bare page is always made');
+  throw new Error('internal error: a page with nothing furnished always fits');
 }
 
 /**
@@ -4070,11 +4128,11 @@ function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: 
 function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number): object[] {
   const initialRequests = (bare: boolean) => (bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
   if (!compress) {
-    for (const stylesheets of target < FURNISHED_PAGE_JSON_CHARS ? [0] : fewer(stylesheetsFor(window.site, target, 0.6, (sheet) => sheet.chars))) {
-      const page = window.load(snapshot.firstEventMs, stylesheets, stylesheets === 0, initialRequests(stylesheets === 0));
+    for (const { stylesheets, bare } of furnishings(window.site, stylesheetsFor(window.site, target, 0.6, (sheet) => sheet.chars), target, FURNISHED_PAGE_JSON_CHARS)) {
+      const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests(bare));
       const head = page.head.replace(STYLESHEET_MARK_PATTERN, (_, index: string) => page.stylesheets[Number(index)]!.json);
       const others = JSON.stringify([page.meta, ...page.after]).length;
-      if (stylesheets > 0 && head.length + window.contentTail().length + others > target) continue;
+      if (stylesheets.length > 0 && head.length + window.contentTail().length + others > target) continue;
       let content = '';
       while (head.length + content.length + window.contentTail().length + others < target * (1 - SIZE_TOLERANCE)) {
         content += window.addContent(target - head.length - content.length - window.contentTail().length - others);
@@ -4086,18 +4144,17 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
   // The compressed data travels as an escaped latin1 string: size it by its escaped length.
   const escaped = (writer: DeflateWriter, trial: DeflateTrial) => writer.escapedLength(trial);
   const linked = stylesheetsFor(window.site, target, 0.6, (sheet) => escapedLength(deflatedStylesheet(sheet, 'utf8').deflated));
-  for (const stylesheets of target < FURNISHED_PAGE_ESCAPED_CHARS ? [0] : fewer(linked)) {
-    const bare = stylesheets === 0;
+  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_ESCAPED_CHARS)) {
     const writer = new DeflateWriter(SENT_TEXT, gzip.header(snapshot.firstEventMs, FFLATE_GZIP));
     const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests(bare));
     const others = JSON.stringify([page.meta, ...page.after]).length + '{"type":2,"data":"","timestamp":0000000000000,"cv":"2024-10"}'.length;
     writer.write(page.head, page.stylesheets);
-    if (!bare && others + escaped(writer, writer.trial(window.contentTail())) > target) continue;
+    if (stylesheets.length > 0 && others + escaped(writer, writer.trial(window.contentTail())) > target) continue;
     const trial = fillToSize(writer, Math.max(0, target - others), () => window.contentTail(), escaped, (missing) => window.addContent(missing), bare ? WORST_ESCAPED_PER_CHAR : 0);
     const data = writer.finish(trial).toString('latin1');
     return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
   }
-  throw new Error('internal error: a bare page is always made');
+  throw new Error('internal error: a page with nothing furnished always fits');
 }
 
 // ===========================================================================
