@@ -2767,7 +2767,7 @@ class PageScripts {
   render(atMs: number, room: number): RecordedEvent {
     const { page, rng } = this;
     const lists = page.lists.filter((list) => page.mirror.exists(list.id));
-    if (lists.length === 0) return this.quiet(atMs);
+    if (lists.length === 0) return this.quiet(atMs, room);
     const list = pick(rng, lists);
     const items: number[] = [];
     for (let child = page.mirror.firstChildOf(list.id); child; child = page.mirror.nextSiblingOf(child)) items.push(child);
@@ -2799,41 +2799,47 @@ class PageScripts {
    * less room than any mutation takes, the scroll position corrected by a
    * few px, as scroll anchoring does when content above loads.
    */
-  quiet(atMs: number, room: number = QUIET_CHARS.base + QUIET_CHARS.change): RecordedEvent {
+  quiet(atMs: number, room: number): RecordedEvent {
     const { page, rng } = this;
-    if (room < QUIET_CHARS.base + QUIET_CHARS.change) return this.window.person.anchor(atMs);
-    const changes = Math.min(QUIET_CHARS.most, Math.floor((room - QUIET_CHARS.base) / QUIET_CHARS.change));
+    const changes = Math.max(1, Math.min(QUIET_CHARS.most, Math.floor((room - QUIET_CHARS.base) / QUIET_CHARS.change)));
     const ids = new Set<number>();
     for (let attempt = 0; attempt < 2 * changes && ids.size < changes; attempt++) {
       const id = page.mirror.pick(rng, Role.Live, page.loadMaxId);
       if (id !== undefined) ids.add(id);
     }
-    if (ids.size > 0) return mutation(atMs, { texts: [...ids].map((id) => ({ id, value: unit(rng) < 0.5 ? between(rng, 0, 99999).toLocaleString('en-US') : String(between(rng, 2, 59)) })) });
-    // Attribute changes take about twice a text's room.
+    const texts = mutation(atMs, { texts: [...ids].map((id) => ({ id, value: unit(rng) < 0.5 ? between(rng, 0, 99999).toLocaleString('en-US') : String(between(rng, 2, 59)) })) });
+    if (ids.size > 0 && fitting(texts, room)) return texts;
+    // Attribute changes take about twice a text's room; with little room, a tooltip's text as long as fits.
     for (let attempt = 0; attempt < changes && ids.size < Math.ceil(changes / 2); attempt++) ids.add(page.mirror.pick(rng, Role.Element, page.loadMaxId) ?? page.mainId);
-    return mutation(atMs, { attributes: [...ids].map((id) => ({ id, attributes: pick(rng, QUIET_ATTRIBUTES)(rng) })) });
+    const attributes = mutation(atMs, { attributes: [...ids].map((id) => ({ id, attributes: pick(rng, QUIET_ATTRIBUTES)(rng) })) });
+    const titled = mutation(atMs, { attributes: [{ id: [...ids][0] ?? page.mainId, attributes: { title: capitalized(phrase(rng, 2, 8)).slice(0, Math.max(1, room - QUIET_CHARS.titled)) } }] });
+    return fitting(attributes, room) ?? fitting(titled, room) ?? this.window.person.anchor(atMs);
   }
 
-  /** CSS-in-JS inserting the rules of components it renders: appended to its <style>, as emotion does. */
-  insertRules(atMs: number): RecordedEvent {
+  /** CSS-in-JS inserting the rules of components it renders: appended to its <style>, as emotion does (a quiet change in `room` on pages without). */
+  insertRules(atMs: number, room: number): RecordedEvent {
     const { page, rng } = this;
-    if (!page.styleId) return this.quiet(atMs);
+    if (!page.styleId) return this.quiet(atMs, room);
     const adds = Array.from({ length: between(rng, 1, 3) }, () => ({ rule: insertedRule(rng), index: page.styleRules++ }));
     return incremental(atMs, { source: IncrementalSource.StyleSheetRule, id: page.styleId, adds });
   }
 
   /** A declaration set on one of those rules, as animation and theming code does: a custom property, a delay. */
-  setProperty(atMs: number): RecordedEvent {
+  setProperty(atMs: number, room: number): RecordedEvent {
     const { page, rng } = this;
-    if (!page.styleId || page.styleRules === 0) return this.quiet(atMs);
+    if (!page.styleId || page.styleRules === 0) return this.quiet(atMs, room);
     const property = pick(rng, ['--progress', '--offset', '--scale', 'transition-delay', 'opacity']);
     const value = property === 'transition-delay' ? `${between(rng, 0, 300)}ms` : property === 'opacity' ? String(between(rng, 50, 100) / 100) : String(between(rng, 0, 100));
     return incremental(atMs, { source: IncrementalSource.StyleDeclaration, id: page.styleId, index: [between(rng, 0, page.styleRules - 1)], set: { property, value } });
   }
 }
 
-/** Characters of JSON a quiet mutation takes: the event around its changes, each change (a scroll correction takes about 75), and how many changes one render makes at most. */
-const QUIET_CHARS = { base: 90, change: 45, most: 40 } as const;
+/**
+ * Characters of JSON a quiet mutation takes: the event around its changes,
+ * each change, how many changes one render makes at most, and one change
+ * of a `title` but for its text (a scroll correction takes about 75).
+ */
+const QUIET_CHARS = { base: 90, change: 45, most: 40, titled: 143 } as const;
 
 /** An event if its JSON takes at most `room` characters. */
 const fitting = (event: RecordedEvent, room: number): RecordedEvent | undefined => (JSON.stringify(event).length <= room ? event : undefined);
@@ -2929,8 +2935,10 @@ class Telemetry {
 
 /** A mutation's adds stay under this: a render of a few hundred nodes, as the largest real ones (416 adds). */
 const MAX_MUTATION_CHARS = 60_000;
-/** A console message with its shortest trace takes about this many characters, or a little more. */
-const CONSOLE_MIN_CHARS = 500;
+/** posthog-js's own custom events are rare (4-10 a real recording): never a batch's filler when little room is left. */
+const CUSTOM_MIN_CHARS = 2000;
+/** Console messages, dense text that compresses worst, are no filler for the last room of a batch (see SMALL_ROOM_CHARS). */
+const CONSOLE_MIN_CHARS = 1200;
 /** With less room than this left in a batch, the person's next event goes before the page's: the page's small events are rare. */
 const SMALL_ROOM_CHARS = 1200;
 /** The page's own events average about this many characters of JSON, by kind of site: for spreading them over a batch. */
@@ -2948,16 +2956,16 @@ const PAGE_EVENTS: Record<SiteKind, readonly { share: number; minChars: number; 
     { share: 0.2, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) ?? window.scripts.quiet(atMs, chars) },
     { share: 0.03, minChars: 0, make: (window, atMs, chars) => window.scripts.quiet(atMs, chars) },
     { share: 0.05, minChars: 1500, make: (window, atMs, chars) => window.scripts.render(atMs, chars) },
-    { share: 0.02, minChars: 200, make: (window, atMs) => window.telemetry.custom(atMs) },
+    { share: 0.01, minChars: CUSTOM_MIN_CHARS, make: (window, atMs) => window.telemetry.custom(atMs) },
   ],
   app: [
     { share: 0.16, minChars: 1500, make: (window, atMs, chars) => window.telemetry.fetches(atMs, chars) },
     { share: 0.06, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) ?? window.scripts.quiet(atMs, chars) },
     { share: 0.14, minChars: 0, make: (window, atMs, chars) => window.scripts.quiet(atMs, chars) },
     { share: 0.16, minChars: 1500, make: (window, atMs, chars) => window.scripts.render(atMs, chars) },
-    { share: 0.22, minChars: 300, make: (window, atMs) => window.scripts.insertRules(atMs) },
-    { share: 0.22, minChars: 200, make: (window, atMs) => window.scripts.setProperty(atMs) },
-    { share: 0.02, minChars: 200, make: (window, atMs) => window.telemetry.custom(atMs) },
+    { share: 0.22, minChars: 300, make: (window, atMs, chars) => window.scripts.insertRules(atMs, chars) },
+    { share: 0.22, minChars: 200, make: (window, atMs, chars) => window.scripts.setProperty(atMs, chars) },
+    { share: 0.01, minChars: CUSTOM_MIN_CHARS, make: (window, atMs) => window.telemetry.custom(atMs) },
   ],
 };
 
@@ -3000,14 +3008,18 @@ const SCROLL_SAMPLE_MS = 100;
 /** rrweb's MouseInteraction types (@rrweb/types). */
 const Interaction = { MouseUp: 0, MouseDown: 1, Click: 2, Focus: 5, Blur: 6 } as const;
 /** A movement takes about this long plus Fitts' law's share for each doubling of its distance over the target's size (ms, ms, px). */
-const FITTS = { baseMs: 230, perBitMs: 180, widthPx: 40 } as const;
+const FITTS = { baseMs: 200, perBitMs: 150, widthPx: 40 } as const;
 /** Reaches longer than this end in a correction: the fast part falls 4-12% short (and as much aside), as measured hands do. */
 const CORRECTED_PX = 250;
 const SHORTFALL = { min: 0.04, max: 0.12 } as const;
 /** The correction is slower than Fitts' law says for its distance: the hand aims. */
 const CORRECTION_SLOWNESS = 1.2;
+/** A reading person's hand moves this far on its own now and then (px). */
+const FIDGET_PX = { min: 30, max: 160 } as const;
+/** A resting hand moves the pointer this far now and then (px). */
+const NUDGE_PX = { min: 6, max: 24 } as const;
 /** A movement this close to its start or end point is at rest: its first and last few frames are not worth a pointer event. */
-const SETTLED_PX = 3;
+const SETTLED_PX = 6;
 
 /** An event a gesture will record, and what recording it changes. */
 interface Planned {
@@ -3074,7 +3086,8 @@ class Hand {
   nudge(atMs: number): RecordedEvent | undefined {
     if (atMs - this.lastFlushMs < MOUSEMOVE_FLUSH_MS) return undefined;
     const { width, height, hit } = this.page();
-    const [x, y] = [Math.min(width - 1, Math.max(0, this.x + between(this.rng, -12, 12))), Math.min(height - 1, Math.max(0, this.y + between(this.rng, -12, 12)))];
+    const [distance, angle] = [between(this.rng, NUDGE_PX.min, NUDGE_PX.max), 2 * Math.PI * unit(this.rng)];
+    const [x, y] = [Math.min(width - 1, Math.max(0, Math.round(this.x + distance * Math.cos(angle)))), Math.min(height - 1, Math.max(0, Math.round(this.y + distance * Math.sin(angle))))];
     [this.x, this.y, this.lastFlushMs, this.lastSampleMs] = [x, y, atMs, atMs];
     return incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x, y, id: hit(x, y), timeOffset: 0 }] });
   }
@@ -3220,13 +3233,27 @@ class Person {
     return event;
   }
 
+  /** The hand of a person reading moving a little from `atMs`, if that ends before `endMs`: when its first event comes, else Infinity. */
+  fidget(atMs: number, endMs: number): number {
+    if (this.queue.length > 0) return this.queue[0]!.event.timestamp;
+    const [drift, angle] = [between(this.rng, FIDGET_PX.min, FIDGET_PX.max), 2 * Math.PI * unit(this.rng)];
+    const hand = { x: this.hand.x, y: this.hand.y, lastFlushMs: this.hand.lastFlushMs };
+    this.hand.moveTo(this.hand.x + drift * Math.cos(angle), this.hand.y + drift * Math.sin(angle), Math.round(atMs));
+    Object.assign(this.hand, hand);
+    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) {
+      this.queue = [];
+      this.hand.abandon();
+    }
+    return this.queue[0]?.event.timestamp ?? Infinity;
+  }
+
   /**
    * The smallest event a window makes: the resting hand nudging the pointer
    * (if nothing is under way), else the document's scroll corrected by a few
    * px, as scroll anchoring does when content above it loads.
    */
   anchor(atMs: number): RecordedEvent {
-    const nudge = this.queue.length === 0 && atMs >= this.freeAtMs - MOUSEMOVE_FLUSH_MS ? this.hand.nudge(atMs) : undefined;
+    const nudge = this.queue.length === 0 ? this.hand.nudge(atMs) : undefined;
     if (nudge) return nudge;
     this.scrollY = Math.min(this.scrollY + between(this.rng, 1, 24), Math.max(this.scrollY + 1, Math.round(this.page.height - this.page.layout.height)));
     return incremental(atMs, { source: IncrementalSource.Scroll, id: 1, x: 0, y: this.scrollY });
@@ -3322,7 +3349,7 @@ function scrolling(person: Person, atMs: number): number {
   if (maxScroll < 40) return wandering(person, atMs);
   const down = scrollY < maxScroll - 40 && (scrollY < 80 || unit(rng) < 0.75);
   const distance = Math.min(down ? maxScroll - scrollY : scrollY, between(rng, 150, 1200));
-  const steps = between(rng, 2, 6);
+  const steps = between(rng, 2, 5);
   const decay = 0.55 + 0.3 * unit(rng);
   const total = (1 - decay ** steps) / (1 - decay);
   let [y, at, moved] = [scrollY, atMs, 0];
@@ -3353,8 +3380,8 @@ function resizing(person: Person, atMs: number): number {
 const GESTURES: Record<SiteKind, readonly { share: number; act: (person: Person, atMs: number) => number }[]> = {
   docs: [
     { share: 0.36, act: reading },
-    { share: 0.41, act: wandering },
-    { share: 0.12, act: scrolling },
+    { share: 0.45, act: wandering },
+    { share: 0.08, act: scrolling },
     { share: 0.07, act: clicking },
     { share: 0.03, act: typing },
     { share: 0.01, act: resizing },
@@ -3486,8 +3513,10 @@ class BrowserWindow {
   nextEvent(room: number): RecordedEvent {
     const clock = this.clock!;
     if (this.pageAtMs === Infinity) this.pageAtMs = Math.max(clock.next(), this.lastMs);
-    const personAtMs = this.person.nextAt(this.lastMs, clock.endMs);
+    let personAtMs = this.person.nextAt(this.lastMs, clock.endMs);
     const reaction = this.reactions[0];
+    // Little room left on a page that changes little: a reading person's hand moves on its own now and then.
+    if (room < SMALL_ROOM_CHARS && personAtMs === Infinity && this.site.kind === 'docs') personAtMs = this.person.fidget(this.lastMs, Math.min(clock.endMs, reaction?.atMs ?? Infinity));
     if (reaction && reaction.atMs <= Math.min(personAtMs, this.pageAtMs)) {
       this.reactions.shift();
       const event = reaction.make(room);
@@ -3955,6 +3984,8 @@ const JSON_CHARS_PER_BYTE = 4.8;
 const MAX_BATCH_EVENTS = 600;
 /** Batches of events (not page loads) are sized to this accuracy. */
 const SIZE_TOLERANCE = 0.03;
+/** Mixed content may end this much past or short of the target at worst: within the 5% a plan allows, so the last events need not be tiny. */
+const SIZE_SLACK = 0.045;
 
 /** Pages with less compressed room than this are bare: no frame, few classes, as small real pages; the design system inlined if it fits. */
 const FURNISHED_PAGE_BYTES = 16_000;
@@ -4038,10 +4069,15 @@ function fillToSize(writer: DeflateWriter, target: number, tail: () => string, m
   while (measured < target * (1 - SIZE_TOLERANCE)) {
     const share = first || measured >= 0.5 * target ? 0.5 : 0.65;
     // Safe: what could be added if it all compressed at the worst rate, overshooting by the tolerance at most; each piece of mixed content may take all of it.
-    const safeChars = worstPerChar ? (target * (1 + SIZE_TOLERANCE) - measured) / (worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target))) : Infinity;
+    // Small texts compress worse, but only large events (console traces, network timings) reach the worst: little room left takes small ones.
+    const safe = (worst: number) => (worstPerChar ? (target * (1 + SIZE_SLACK) - measured) / worst : Infinity);
+    const safeChars = safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target))) < SMALL_ROOM_CHARS ? Math.min(SMALL_ROOM_CHARS, safe(worstPerChar)) : safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target)));
+    // With room for the smallest events only, mixed content close enough to the target ends there, rather than with a run of them.
+    if (safeChars < QUIET_CHARS.base + QUIET_CHARS.change && measured >= target * (1 - SIZE_SLACK)) break;
     const budget = Math.min(((target - measured) / perChar) * share, safeChars);
     let added = 0;
-    while (added < budget) {
+    // A round of mixed content ends when what is left would only fit the smallest events: a trial may show there is more room.
+    while (added < budget && (added === 0 || !worstPerChar || safeChars - added >= QUIET_CHARS.base + QUIET_CHARS.change)) {
       const text = next((worstPerChar ? safeChars : budget) - added, first);
       first = false;
       writer.write(text);
