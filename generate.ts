@@ -1068,8 +1068,15 @@ const MOBILE_WIDTH = 1024;
 const RAIL_WIDTH = 1280;
 /** The main column's side padding on a phone. */
 const MOBILE_FRAME = { padX: 16 } as const;
-/** Navigation rows (sidebar links, menu items) are this tall, so a person finds the n-th one. */
-const ROW_PX = 32;
+/**
+ * Sizes of the design system's parts in px that the layout counts on, so a
+ * person finds the n-th row or card: navigation rows, table rows, cards,
+ * controls, code lines, and the space blocks leave after them.
+ */
+const PX = {
+  row: 32, tableHead: 40, tableRow: 44, card: 148, stat: 120, gap: 16, control: 36, smallControl: 28,
+  codeHeader: 40, codeLine: 20, block: 32, appBlock: 24,
+} as const;
 
 /** One icon of a site's set on a 24-unit grid: outlined (strokes) or solid (fills), one to four shapes. */
 interface Icon {
@@ -1322,7 +1329,7 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Search input', 'flex: 1; min-width: 0; height: 100%; font-size: 14px; outline: none;'],
   ['.&-Kbd', 'padding: 0 6px; font-family: var(--font-sans); font-size: 12px; line-height: 20px; color: var(--gray-500); border: 1px solid var(--border); border-radius: 4px;'],
   ['.&-MenuButton', 'display: none;'],
-  ['.&-Button', 'display: inline-flex; align-items: center; justify-content: center; gap: 6px; height: 36px; padding: 0 14px; font-size: 14px; font-weight: 500; line-height: 20px; white-space: nowrap; border: 1px solid transparent; border-radius: var(--radius); transition: background-color .15s, border-color .15s, color .15s;'],
+  ['.&-Button', `display: inline-flex; align-items: center; justify-content: center; gap: 6px; height: ${PX.control}px; padding: 0 14px; font-size: 14px; font-weight: 500; line-height: 20px; white-space: nowrap; border: 1px solid transparent; border-radius: var(--radius); transition: background-color .15s, border-color .15s, color .15s;`],
   ['.&-Button svg', 'width: 16px; height: 16px;'],
   ['.&-Button--primary', 'color: #fff; background-color: var(--brand);'],
   ['.&-Button--primary:hover', 'background-color: var(--brand-dark);'],
@@ -1330,7 +1337,7 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Button--secondary:hover', 'background-color: var(--gray-50);'],
   ['.&-Button--ghost', 'color: var(--gray-600);'],
   ['.&-Button--ghost:hover', 'color: var(--gray-900); background-color: var(--gray-100);'],
-  ['.&-Button--small', 'height: 28px; padding: 0 10px; font-size: 13px;'],
+  ['.&-Button--small', `height: ${PX.smallControl}px; padding: 0 10px; font-size: 13px;`],
   ['.&-Button--icon', 'width: 36px; padding: 0;'],
   ['.&-Button:disabled', 'opacity: .5; cursor: not-allowed;'],
   ['.&-IconButton', 'display: inline-flex; align-items: center; justify-content: center; width: 32px; height: 32px; color: var(--gray-500); border-radius: 6px;'],
@@ -1338,10 +1345,10 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-IconButton svg', 'width: 18px; height: 18px;'],
   ['.&-Layout', 'display: grid; grid-template-columns: 272px minmax(0, 1fr); grid-template-areas: "sidebar main"; max-width: 1440px; margin: 0 auto;'],
   ['.&-Sidebar', 'grid-area: sidebar; position: sticky; top: 64px; height: calc(100vh - 64px); overflow-y: auto; padding: 16px 12px 32px; border-right: 1px solid var(--border);'],
-  ['.&-SidebarGroup__toggle', 'display: flex; align-items: center; justify-content: space-between; width: 100%; height: 32px; padding: 0 8px; font-size: 14px; font-weight: 600; color: var(--gray-900); text-align: left; border-radius: 6px;'],
+  ['.&-SidebarGroup__toggle', `display: flex; align-items: center; justify-content: space-between; width: 100%; height: ${PX.row}px; padding: 0 8px; font-size: 14px; font-weight: 600; color: var(--gray-900); text-align: left; border-radius: 6px;`],
   ['.&-SidebarGroup__toggle svg', 'width: 16px; height: 16px; color: var(--gray-400); transition: transform .15s;'],
   ['.&-SidebarGroup__toggle[aria-expanded="true"] svg', 'transform: rotate(90deg);'],
-  ['.&-SidebarLink', 'display: flex; align-items: center; gap: 8px; height: 32px; padding: 0 8px 0 20px; font-size: 14px; color: var(--gray-600); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; border-radius: 6px;'],
+  ['.&-SidebarLink', `display: flex; align-items: center; gap: 8px; height: ${PX.row}px; padding: 0 8px 0 20px; font-size: 14px; color: var(--gray-600); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; border-radius: 6px;`],
   ['.&-SidebarLink:hover', 'color: var(--gray-900); background-color: var(--gray-50);'],
   ['.&-SidebarLink[aria-current="page"]', 'font-weight: 500; color: var(--brand); background-color: var(--brand-light);'],
   ['.&-Rail', 'grid-area: rail; display: none;'],
@@ -1371,8 +1378,8 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Prose li', 'margin-bottom: 8px; padding-left: 4px;'],
   ['.&-Prose strong', 'color: var(--gray-900);'],
   ['.&-Code', 'display: flow-root; margin-bottom: 32px; overflow: hidden; background-color: var(--gray-900); border: 1px solid var(--gray-800); border-radius: var(--radius);'],
-  ['.&-Code__header', 'display: flex; align-items: center; justify-content: space-between; height: 40px; padding: 0 6px 0 16px; font-size: 13px; color: var(--gray-300); border-bottom: 1px solid var(--gray-800);'],
-  ['.&-Code pre', 'padding: 16px; overflow: hidden; font-size: 14px; line-height: 20px; color: var(--gray-100); white-space: pre;'],
+  ['.&-Code__header', `display: flex; align-items: center; justify-content: space-between; height: ${PX.codeHeader}px; padding: 0 6px 0 16px; font-size: 13px; color: var(--gray-300); border-bottom: 1px solid var(--gray-800);`],
+  ['.&-Code pre', `padding: 16px; overflow: hidden; font-size: 14px; line-height: ${PX.codeLine}px; color: var(--gray-100); white-space: pre;`],
   ['.&-Code .&-Button--ghost', 'color: var(--gray-300);'],
   ['.&-Code .&-Button--ghost:hover', 'color: #fff; background-color: var(--gray-800);'],
   ['.token.keyword', 'color: color-mix(in srgb, var(--accent) 70%, white);'],
@@ -1385,16 +1392,16 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Callout--warning', 'border-left-color: var(--warning);'],
   ['.&-Callout svg', 'width: 20px; height: 20px; margin-top: 2px; color: var(--brand);'],
   ['.&-Callout__title', 'font-weight: 600; color: var(--gray-900);'],
-  ['.&-CardGrid', 'display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16px; margin-bottom: 32px;'],
-  ['.&-Card', 'display: flex; flex-direction: column; gap: 8px; height: 148px; padding: 20px; overflow: hidden; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); transition: border-color .15s, box-shadow .15s;'],
+  ['.&-CardGrid', `display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: ${PX.gap}px; margin-bottom: ${PX.block}px;`],
+  ['.&-Card', `display: flex; flex-direction: column; gap: 8px; height: ${PX.card}px; padding: 20px; overflow: hidden; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); transition: border-color .15s, box-shadow .15s;`],
   ['.&-Card:hover', 'border-color: var(--brand); box-shadow: var(--shadow);'],
   ['.&-Card svg', 'width: 24px; height: 24px; color: var(--brand);'],
   ['.&-Card__title', 'font-size: 16px; line-height: 24px; font-weight: 600; color: var(--gray-900); white-space: nowrap; overflow: hidden; text-overflow: ellipsis;'],
   ['.&-Card__text', 'display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; font-size: 14px; line-height: 20px; color: var(--gray-500);'],
-  ['.&-TableWrap', 'margin-bottom: 32px; overflow: hidden; border: 1px solid var(--border); border-radius: var(--radius);'],
+  ['.&-TableWrap', `margin-bottom: ${PX.block}px; overflow: hidden; border: 1px solid var(--border); border-radius: var(--radius);`],
   ['.&-Table', 'width: 100%; table-layout: fixed; font-size: 14px;'],
-  ['.&-Table th', 'height: 40px; padding: 0 12px; overflow: hidden; font-size: 12px; font-weight: 600; letter-spacing: .04em; text-align: left; text-transform: uppercase; text-overflow: ellipsis; white-space: nowrap; color: var(--gray-500); background-color: var(--gray-50); border-bottom: 1px solid var(--border);'],
-  ['.&-Table td', 'height: 44px; padding: 0 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; color: var(--gray-700); border-bottom: 1px solid var(--border);'],
+  ['.&-Table th', `height: ${PX.tableHead}px; padding: 0 12px; overflow: hidden; font-size: 12px; font-weight: 600; letter-spacing: .04em; text-align: left; text-transform: uppercase; text-overflow: ellipsis; white-space: nowrap; color: var(--gray-500); background-color: var(--gray-50); border-bottom: 1px solid var(--border);`],
+  ['.&-Table td', `height: ${PX.tableRow}px; padding: 0 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; color: var(--gray-700); border-bottom: 1px solid var(--border);`],
   ['.&-Table tr:last-child td', 'border-bottom-color: transparent;'],
   ['.&-Table tbody tr:hover', 'background-color: var(--gray-50);'],
   ['.&-Table a', 'font-weight: 500; color: var(--gray-900);'],
@@ -1413,8 +1420,8 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Topbar__end', 'display: flex; align-items: center; gap: 4px; margin-left: auto;'],
   ['.&-Shell', 'display: grid; grid-template-columns: 224px minmax(0, 1fr);'],
   ['.&-AppNav', 'position: sticky; top: 48px; height: calc(100vh - 48px); overflow-y: auto; padding: 8px; background-color: var(--gray-50); border-right: 1px solid var(--border);'],
-  ['.&-AppNav__heading', 'display: flex; align-items: flex-end; height: 32px; padding: 0 8px 6px; font-size: 11px; font-weight: 600; letter-spacing: .06em; text-transform: uppercase; color: var(--gray-400);'],
-  ['.&-NavRow', 'display: flex; align-items: center; gap: 8px; height: 32px; padding: 0 8px; font-size: 14px; color: var(--gray-700); white-space: nowrap; overflow: hidden; border-radius: 6px;'],
+  ['.&-AppNav__heading', `display: flex; align-items: flex-end; height: ${PX.row}px; padding: 0 8px 6px; font-size: 11px; font-weight: 600; letter-spacing: .06em; text-transform: uppercase; color: var(--gray-400);`],
+  ['.&-NavRow', `display: flex; align-items: center; gap: 8px; height: ${PX.row}px; padding: 0 8px; font-size: 14px; color: var(--gray-700); white-space: nowrap; overflow: hidden; border-radius: 6px;`],
   ['.&-NavRow:hover', 'background-color: var(--gray-100);'],
   ['.&-NavRow[aria-current="page"]', 'font-weight: 500; color: var(--gray-900); background-color: var(--surface); box-shadow: var(--shadow-sm);'],
   ['.&-NavRow svg', 'width: 16px; height: 16px; color: var(--gray-500);'],
@@ -1436,8 +1443,8 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['textarea.&-Input', 'height: 96px; padding: 8px 12px; resize: vertical;'],
   ['.&-Toolbar .&-Input', 'width: 280px; height: 36px;'],
   ['.&-Select', 'padding-right: 36px; background-image: url("data:image/svg+xml,%3csvg xmlns=\'http://www.w3.org/2000/svg\' viewBox=\'0 0 20 20\' fill=\'none\'%3e%3cpath d=\'M6 8L10 12L14 8\' stroke=\'%239ca3af\' stroke-width=\'1.5\'/%3e%3c/svg%3e"); background-position: right 10px center; background-repeat: no-repeat; background-size: 20px; appearance: none;'],
-  ['.&-StatGrid', 'display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 16px; margin-bottom: 24px;'],
-  ['.&-Stat', 'height: 120px; padding: 16px; overflow: hidden; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius);'],
+  ['.&-StatGrid', `display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: ${PX.gap}px; margin-bottom: ${PX.appBlock}px;`],
+  ['.&-Stat', `height: ${PX.stat}px; padding: 16px; overflow: hidden; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius);`],
   ['.&-Stat__label', 'overflow: hidden; font-size: 13px; line-height: 20px; color: var(--gray-500); white-space: nowrap; text-overflow: ellipsis;'],
   ['.&-Stat__value', 'font-size: 28px; line-height: 36px; font-weight: 700; color: var(--gray-900);'],
   ['.&-Stat svg', 'width: 100%; height: 24px; margin-top: 8px; color: var(--brand);'],
@@ -1774,18 +1781,8 @@ class Mirror {
     }
   }
 
-  /** Whether `ancestor` is `id` or one of its ancestors. */
-  isAncestor(ancestor: number, id: number): boolean {
-    for (let node = id; node; node = this.parent[node]!) if (node === ancestor) return true;
-    return false;
-  }
-
   exists(id: number): boolean {
     return id > 0 && id <= this.maxId && this.role[id] !== Role.Gone;
-  }
-
-  parentOf(id: number): number {
-    return this.parent[id]!;
   }
 
   firstChildOf(id: number): number {
@@ -1794,10 +1791,6 @@ class Mirror {
 
   nextSiblingOf(id: number): number {
     return this.nextSibling[id]!;
-  }
-
-  roleOf(id: number): number {
-    return this.role[id]!;
   }
 
   /** A random node of `role` that exists and has an id of at most `maxId` (it existed at that time), if there is one. */
@@ -2020,12 +2013,12 @@ const DOCS_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) 
     const top = column.y;
     const lineChars = Math.floor((column.width - 34) / (14 * 0.62));
     const lines = Array.from({ length: between(rng, 4, 14) }, () => codeLine(rng, lineChars));
-    column.y += 2 + 40 + 32 + 20 * lines.length + 32;
+    column.y += 2 + PX.codeHeader + 32 + PX.codeLine * lines.length + PX.block;
     const copy = element('button', { class: classes(rng, site, '&-Button &-Button--ghost &-Button--small'), type: 'button', 'data-attr': 'copy-code' }, [iconDraft(rng, site, 16), textNode('Copy')], Role.Clickable);
     const copyWidth = buttonWidth('Copy', true, true);
     return element('div', { class: classes(rng, site, '&-Code') }, [
       element('div', { class: `${site.theme.prefix}-Code__header` }, [element('span', {}, [textNode(pick(rng, ['bash', 'JavaScript', 'TypeScript', 'Python', 'JSON', 'YAML']))]),
-        placed(copy, column.x + column.width - 7 - copyWidth, top + 7, copyWidth, 28)]),
+        placed(copy, column.x + column.width - 7 - copyWidth, top + 1 + (PX.codeHeader - PX.smallControl) / 2, copyWidth, PX.smallControl)]),
       element('pre', {}, [element('code', { class: `language-${pick(rng, ['js', 'ts', 'python', 'bash'])}` }, lines.flat())]),
     ], Role.Container);
   },
@@ -2064,16 +2057,16 @@ const initials = (rng: RandomGenerator) => `${pick(rng, words())[0]!.toUpperCase
 function dataTable(rng: RandomGenerator, site: Site, column: Column, rows: number): Draft {
   const columns = column.mobile ? 2 : between(rng, 3, 6);
   const cellWidth = (column.width - 2) / columns;
-  const top = column.y + 1 + 40;
+  const top = column.y + 1 + PX.tableHead;
   const head = element('thead', {}, [element('tr', {}, Array.from({ length: columns }, () => element('th', { scope: 'col' }, [textNode(capitalized(phrase(rng, 1, 2)))])))]);
   const row = (at: number | undefined) => element('tr', { 'data-row-key': String(between(rng, 1, 99999)) }, Array.from({ length: columns }, (_, cell) => {
     if (cell > 0) return element('td', { class: classes(rng, site, '&-Table__cell', true) }, tableCell(rng, site));
     const label = capitalized(phrase(rng, 1, 3));
     const link = element('a', { href: href(rng, site), 'data-attr': dataAttr(rng, 'row-link') }, [textNode(label)], Role.Clickable);
-    return element('td', {}, [at === undefined ? link : placed(link, column.x + 13, top + at * 44 + 12, Math.min(textWidth(label.length, 14), cellWidth - 24), 20)]);
+    return element('td', {}, [at === undefined ? link : placed(link, column.x + 13, top + at * PX.tableRow + 12, Math.min(textWidth(label.length, 14), cellWidth - 24), 20)]);
   }));
   const body = listOf(element('tbody', {}, Array.from({ length: rows }, (_, at) => row(at)), Role.Container), () => row(undefined));
-  column.y += 2 + 40 + 44 * rows + 32;
+  column.y += 2 + PX.tableHead + PX.tableRow * rows + PX.block;
   return element('div', { class: classes(rng, site, '&-TableWrap') }, [element('table', { class: `${site.theme.prefix}-Table` }, [head, body])]);
 }
 
@@ -2091,18 +2084,18 @@ function tableCell(rng: RandomGenerator, site: Site): Draft[] {
 function cardGrid(rng: RandomGenerator, site: Site, column: Column): Draft {
   const perRow = column.mobile ? 1 : 2;
   const count = perRow * between(rng, 1, 2);
-  const width = (column.width - 16 * (perRow - 1)) / perRow;
+  const width = (column.width - PX.gap * (perRow - 1)) / perRow;
   const cards = Array.from({ length: count }, (_, at) => {
     const x = column.x + (at % perRow) * (width + 16);
-    const y = column.y + Math.floor(at / perRow) * (148 + 16);
+    const y = column.y + Math.floor(at / perRow) * (PX.card + PX.gap);
     const card = element('a', { class: classes(rng, site, '&-Card'), href: href(rng, site) }, [
       iconDraft(rng, site, 24),
       element('p', { class: `${site.theme.prefix}-Card__title` }, [textNode(capitalized(phrase(rng, 1, 4)))]),
       element('p', { class: `${site.theme.prefix}-Card__text` }, [textNode(`${sentence(rng)} ${sentence(rng)}`)]),
     ], Role.Clickable);
-    return placed(card, x, y, width, 148);
+    return placed(card, x, y, width, PX.card);
   });
-  column.y += (count / perRow) * (148 + 16) - 16 + 32;
+  column.y += (count / perRow) * (PX.card + PX.gap) - PX.gap + PX.block;
   return element('div', { class: classes(rng, site, '&-CardGrid') }, cards, Role.Container);
 }
 
@@ -2112,22 +2105,22 @@ const APP_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) =
     const table = dataTable(rng, site, column, between(rng, 6, 20));
     const top = column.y;
     const next = element('button', { class: classes(rng, site, '&-Button &-Button--secondary &-Button--small'), type: 'button' }, [textNode('Next')], Role.Clickable);
-    column.y += 36 + 24;
+    column.y += PX.control + PX.appBlock;
     return element('div', {}, [table, element('div', { class: `${site.theme.prefix}-Pagination` }, [
       element('span', {}, ['Showing ', '1', '-', String(between(rng, 10, 50)), ' of ', String(between(rng, 51, 9999))].map(textNode)),
-      placed(next, column.x + column.width - buttonWidth('Next', false, true), top + 4, buttonWidth('Next', false, true), 28),
+      placed(next, column.x + column.width - buttonWidth('Next', false, true), top + (PX.control - PX.smallControl) / 2, buttonWidth('Next', false, true), PX.smallControl),
     ])], Role.Container);
   },
   // Figures of the day: four linked cards, a number and a sparkline each.
   (rng, site, column) => {
     const perRow = column.mobile ? 1 : 4;
-    const width = (column.width - 16 * (perRow - 1)) / perRow;
+    const width = (column.width - PX.gap * (perRow - 1)) / perRow;
     const stats = Array.from({ length: 4 }, (_, at) => placed(element('a', { class: classes(rng, site, '&-Stat'), href: href(rng, site) }, [
       element('p', { class: `${site.theme.prefix}-Stat__label` }, [textNode(capitalized(phrase(rng, 1, 3)))]),
       element('p', { class: `${site.theme.prefix}-Stat__value` }, [liveText(between(rng, 0, 99999).toLocaleString('en-US'))]),
       chart(rng, 120, 24, 12),
-    ], Role.Clickable), column.x + (at % perRow) * (width + 16), column.y + Math.floor(at / perRow) * 136, width, 120));
-    column.y += (4 / perRow) * 136 - 16 + 24;
+    ], Role.Clickable), column.x + (at % perRow) * (width + PX.gap), column.y + Math.floor(at / perRow) * (PX.stat + PX.gap), width, PX.stat));
+    column.y += (4 / perRow) * (PX.stat + PX.gap) - PX.gap + PX.appBlock;
     return element('div', { class: classes(rng, site, '&-StatGrid') }, stats, Role.Container);
   },
   // A chart in a panel.
@@ -2183,8 +2176,8 @@ function formPanel(rng: RandomGenerator, site: Site, column: Column): Draft {
       ...(help ? [element('p', { class: `${prefix}-Help` }, [textNode(sentence(rng))])] : []),
     ]);
   });
-  const save = placed(element('button', { class: classes(rng, site, '&-Button &-Button--primary'), type: 'submit' }, [textNode('Save')], Role.Clickable), column.x + 21, y, buttonWidth('Save', false), 36);
-  column.y = y + 36 + 21 + 24;
+  const save = placed(element('button', { class: classes(rng, site, '&-Button &-Button--primary'), type: 'submit' }, [textNode('Save')], Role.Clickable), column.x + 21, y, buttonWidth('Save', false), PX.control);
+  column.y = y + PX.control + 21 + PX.appBlock;
   return element('form', { class: classes(rng, site, '&-Panel'), 'data-attr': dataAttr(rng, 'form') }, [
     element('p', { class: `${prefix}-Panel__title` }, [textNode(capitalized(phrase(rng, 1, 3)))]),
     element('p', { class: `${prefix}-Panel__text` }, [textNode(sentence(rng))]),
@@ -2276,14 +2269,23 @@ function docsHeader(rng: RandomGenerator, site: Site, layout: Layout): Draft {
   ], Role.Fixed), 0, 0, width, header, true);
 }
 
+/** Places drafts in the next rows of a sidebar (padded `inset` px, its 1 px border aside), or skips a row; rows below the viewport stay unplaced. */
+function sidebarRows(layout: Layout, inset: number, top: number): { place: (draft: Draft) => Draft; skip: () => void } {
+  const box = layout.sidebar;
+  let row = 0;
+  return {
+    place: (draft) => {
+      const y = layout.header + top + row++ * PX.row;
+      return box && y + PX.row <= layout.height ? placed(draft, box.x + inset, y, box.width - 2 * inset - 1, PX.row, true) : draft;
+    },
+    skip: () => void row++,
+  };
+}
+
 /** A docs sidebar: the site map's sections, the current one (and a few others) open, the current page marked; rows in view are targets. */
 function docsSidebar(rng: RandomGenerator, site: Site, layout: Layout, info: PageInfo): Draft {
   const box = layout.sidebar;
-  let row = 0;
-  const place = (draft: Draft) => {
-    const y = layout.header + 16 + row++ * ROW_PX;
-    return box && y + ROW_PX <= layout.height ? placed(draft, box.x + 12, y, box.width - 25, ROW_PX, true) : draft;
-  };
+  const { place } = sidebarRows(layout, 12, 16);
   const groups = site.sections.map((section, index) => {
     const open = index === info.section || index === 0 || unit(rng) < 0.25;
     const toggle = place(element('button', { class: classes(rng, site, '&-SidebarGroup__toggle'), type: 'button', 'aria-expanded': String(open) }, [element('span', {}, [textNode(section.title)]), chevron()], Role.Clickable));
@@ -2361,22 +2363,18 @@ function appTopbar(rng: RandomGenerator, site: Site, layout: Layout): Draft {
 /** An app's navigation: its areas in groups under headings, the current one marked; rows in view are targets. */
 function appNav(rng: RandomGenerator, site: Site, layout: Layout, info: PageInfo): Draft {
   const box = layout.sidebar;
-  let row = 0;
-  const place = (draft: Draft) => {
-    const y = layout.header + 8 + row++ * ROW_PX;
-    return box && y + ROW_PX <= layout.height ? placed(draft, box.x + 8, y, box.width - 17, ROW_PX, true) : draft;
-  };
+  const rows = sidebarRows(layout, 8, 8);
   const groups: Draft[] = [];
   site.sections.forEach((section, index) => {
     if (index % 6 === 0) {
-      row++;
+      rows.skip();
       groups.push(element('div', { class: `${site.theme.prefix}-AppNav__heading` }, [textNode(capitalized(pick(rng, words())))], Role.Fixed));
     }
     const link = element('a', { class: classes(rng, site, '&-NavRow', true), href: `${site.origin}${section.pages[0]!.route}`, ...(index === info.section && { 'aria-current': 'page' }) }, [
       iconDraft(rng, site, 16), element('span', {}, [textNode(section.title)]),
       ...(unit(rng) < 0.15 ? [element('span', { class: `${site.theme.prefix}-Badge` }, [textNode(String(between(rng, 1, 99)))])] : []),
     ], Role.Clickable);
-    groups.push(place(link));
+    groups.push(rows.place(link));
   });
   const aside = element('aside', { class: classes(rng, site, '&-AppNav') }, [element('nav', { 'aria-label': 'Main' }, groups, Role.Fixed)], Role.Fixed);
   return box ? placed(aside, box.x, box.y, box.width, box.height, true) : aside;
@@ -2389,7 +2387,7 @@ function appIntro(rng: RandomGenerator, site: Site, column: Column, info: PageIn
   const [primary, secondary] = [`New ${pick(rng, words())}`, capitalized(pick(rng, words()))];
   const primaryX = column.x + column.width - buttonWidth(primary, true);
   const actionButton = (label: string, variant: string, x: number) =>
-    placed(element('button', { class: classes(rng, site, `&-Button &-Button--${variant}`), type: 'button', 'data-attr': dataAttr(rng, 'button') }, [iconDraft(rng, site, 16), textNode(label)], Role.Clickable), x, column.y, buttonWidth(label, true), 36);
+    placed(element('button', { class: classes(rng, site, `&-Button &-Button--${variant}`), type: 'button', 'data-attr': dataAttr(rng, 'button') }, [iconDraft(rng, site, 16), textNode(label)], Role.Clickable), x, column.y, buttonWidth(label, true), PX.control);
   const header = element('div', { class: `${prefix}-PageHeader` }, [
     element('div', { class: `${prefix}-PageHeader__titles` }, [element('h1', {}, [textNode(info.title)]), element('p', {}, [textNode(sentence(rng))])]),
     element('div', { class: `${prefix}-PageHeader__actions` }, [actionButton(secondary, 'secondary', primaryX - 8 - buttonWidth(secondary, true)), actionButton(primary, 'primary', primaryX)]),
@@ -2403,9 +2401,9 @@ function appIntro(rng: RandomGenerator, site: Site, column: Column, info: PageIn
     return tab;
   });
   column.y += 40 + 16;
-  const search = placed(element('input', { class: `${prefix}-Input`, type: 'search', placeholder: `Search ${pick(rng, words())}s`, value: '' }, [], Role.Field), column.x, column.y, Math.min(280, column.width), 36);
-  const filter = placed(element('button', { class: classes(rng, site, '&-Button &-Button--secondary'), type: 'button' }, [iconDraft(rng, site, 16), textNode('Filters')], Role.Clickable), column.x + 288, column.y, buttonWidth('Filters', true), 36);
-  column.y += 36 + 16;
+  const search = placed(element('input', { class: `${prefix}-Input`, type: 'search', placeholder: `Search ${pick(rng, words())}s`, value: '' }, [], Role.Field), column.x, column.y, Math.min(280, column.width), PX.control);
+  const filter = placed(element('button', { class: classes(rng, site, '&-Button &-Button--secondary'), type: 'button' }, [iconDraft(rng, site, 16), textNode('Filters')], Role.Clickable), column.x + 288, column.y, buttonWidth('Filters', true), PX.control);
+  column.y += PX.control + 16;
   return [crumbs, header, element('div', { class: `${prefix}-Tabs`, role: 'tablist' }, tabs), element('div', { class: `${prefix}-Toolbar` }, column.mobile ? [search] : [search, filter])];
 }
 
@@ -2716,6 +2714,17 @@ const QUIET_ATTRIBUTES: readonly ((rng: RandomGenerator) => Record<string, strin
   (rng) => ({ 'data-focus-visible': String(unit(rng) < 0.5) }),
 ];
 
+/** What makes events of a window's own: the window it reads (its page, site, address) and the window's random stream. */
+class WindowPart {
+  protected readonly window: BrowserWindow;
+  protected readonly rng: RandomGenerator;
+
+  constructor(window: BrowserWindow, rng: RandomGenerator) {
+    this.window = window;
+    this.rng = rng;
+  }
+}
+
 /**
  * The page's own scripts: single-page-app navigations and re-renders of
  * its lists as rrweb's mutation observer records them, quiet attribute and
@@ -2723,14 +2732,7 @@ const QUIET_ATTRIBUTES: readonly ((rng: RandomGenerator) => Record<string, strin
  * and declarations set on them (rrweb's StyleSheetRule and
  * StyleDeclaration). Every change names nodes that exist at its time.
  */
-class PageScripts {
-  private readonly window: BrowserWindow;
-  private readonly rng: RandomGenerator;
-
-  constructor(window: BrowserWindow, rng: RandomGenerator) {
-    this.window = window;
-    this.rng = rng;
-  }
+class PageScripts extends WindowPart {
 
   private get page(): Page {
     return this.window.page!;
@@ -2856,14 +2858,7 @@ const TIMER_NOISE = [0, 0, 0, 2.384185791015625e-8, 1.1920928955078125e-8, -1.19
 const REQUEST_CHARS = 1100;
 
 /** What posthog-js records besides rrweb: the console and network plugins' events and its custom events. */
-class Telemetry {
-  private readonly window: BrowserWindow;
-  private readonly rng: RandomGenerator;
-
-  constructor(window: BrowserWindow, rng: RandomGenerator) {
-    this.window = window;
-    this.rng = rng;
-  }
+class Telemetry extends WindowPart {
 
   /** A console message of the site's code, as posthog-js's console plugin records it, its stack trace as deep as `room` characters hold; undefined if none fits. */
   consoleEvent(atMs: number, room = Infinity): RecordedEvent | undefined {
@@ -3280,9 +3275,9 @@ class Person {
   }
 
   private plan(startMs: number, endMs: number): void {
-    const gestures = GESTURES[this.page.site.kind];
-    let roll = unit(this.rng) * gestures.reduce((sum, gesture) => sum + gesture.share, 0);
-    const gesture = gestures.find((candidate) => (roll -= candidate.share) < 0) ?? gestures[0]!;
+    const { kind } = this.page.site;
+    let roll = unit(this.rng) * GESTURES.reduce((sum, gesture) => sum + gesture[kind], 0);
+    const gesture = GESTURES.find((candidate) => (roll -= candidate[kind]) < 0) ?? GESTURES[0]!;
     const saved = { scrollY: this.scrollY, focused: this.focused };
     const hand = { x: this.hand.x, y: this.hand.y, lastFlushMs: this.hand.lastFlushMs };
     const freeAtMs = gesture.act(this, startMs);
@@ -3373,28 +3368,18 @@ function resizing(person: Person, atMs: number): number {
 }
 
 /**
- * What a person does next, by share of gestures, on each kind of site: on
+ * What a person does next, by share of gestures on each kind of site: on
  * docs mostly reading, moving and scrolling, few clicks; on apps more
  * clicks and typing. Between gestures they read.
  */
-const GESTURES: Record<SiteKind, readonly { share: number; act: (person: Person, atMs: number) => number }[]> = {
-  docs: [
-    { share: 0.36, act: reading },
-    { share: 0.45, act: wandering },
-    { share: 0.08, act: scrolling },
-    { share: 0.07, act: clicking },
-    { share: 0.03, act: typing },
-    { share: 0.01, act: resizing },
-  ],
-  app: [
-    { share: 0.25, act: reading },
-    { share: 0.3, act: wandering },
-    { share: 0.06, act: scrolling },
-    { share: 0.28, act: clicking },
-    { share: 0.1, act: typing },
-    { share: 0.01, act: resizing },
-  ],
-};
+const GESTURES: readonly ({ act: (person: Person, atMs: number) => number } & Record<SiteKind, number>)[] = [
+  { act: reading, docs: 0.36, app: 0.25 },
+  { act: wandering, docs: 0.45, app: 0.3 },
+  { act: scrolling, docs: 0.08, app: 0.06 },
+  { act: clicking, docs: 0.07, app: 0.28 },
+  { act: typing, docs: 0.03, app: 0.1 },
+  { act: resizing, docs: 0.01, app: 0.01 },
+];
 
 // --- The window: a page, the person at it, and a batch's events in time order ----------
 
