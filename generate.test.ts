@@ -445,12 +445,16 @@ class WindowReplay {
   private loadMaxId = 0;
   /** Rules each CSS-in-JS <style> holds: its `_cssText`'s, then those inserted. */
   private readonly rules = new Map<number, number>();
+  /** The node the last mouse event names, which a seeking Replayer hovers until the next one. */
+  private pointer = 0;
   private expectFullSnapshot = false;
   private lastAt = 0;
 
   apply(event: RecordedEvent): void {
     assert.ok(Number.isInteger(event.timestamp) && event.timestamp > 0, 'every event has a positive timestamp');
     assert.ok(event.timestamp >= this.lastAt || event.type === 5, 'events come in time order');
+    // A seek lands after all events of a moment: the pointer's node must exist then.
+    if (event.timestamp > this.lastAt && this.pointer) this.exists(this.pointer, 'the pointer, wherever a seek lands,');
     this.lastAt = Math.max(this.lastAt, event.timestamp);
     if (this.expectFullSnapshot) assert.equal(event.type, 2, 'a Meta event is followed by its FullSnapshot');
     this.expectFullSnapshot = event.type === 4;
@@ -458,6 +462,7 @@ class WindowReplay {
       assert.ok(event.data.href.startsWith('https://') && event.data.width > 0 && event.data.height > 0);
     } else if (event.type === 2) {
       this.nodes.clear();
+      this.pointer = 0;
       this.add(event.data.node, 0, event.timestamp, true);
       this.loadMaxId = Math.max(...this.nodes.keys());
     } else if (event.type === 3) {
@@ -513,8 +518,10 @@ class WindowReplay {
           assert.ok(timeOffset <= 0 && timeOffset > -500);
           this.exists(id, 'a mouse position', at + timeOffset);
         }
+        this.pointer = data.positions.at(-1).id;
         break;
       case 2: case 3: case 5:
+        if (data.source === 2 && data.x !== undefined) this.pointer = data.id;
         if (data.id !== 1) assert.ok(data.id <= this.loadMaxId, 'interactions on nodes of the page load, which a seeking Replayer can find');
         this.exists(data.id, `source ${data.source}`);
         break;

@@ -52,7 +52,7 @@
  * (`grep -n '^// [0-9]'`):
  *   1. Flags         the command line, its checks, --help and the caps
  *   2. Session       seeded randomness, arrivals, the plan, the identity
- *   3. Recording     each window's page and what rrweb records of it
+ *   3. Recording     the site, each window's page, the person, what rrweb records
  *   4. Compression   gzip framing and deflate blocks
  *   5. Payloads      the snapshot data each format carries
  *   6. Messages      envelopes, headers, chunks, items batches, vegeta targets
@@ -952,11 +952,13 @@ function sampleIdentity(random: SessionRandom, startMs: number, ids: UuidV7): Id
 }
 
 // ===========================================================================
-// 3. Recording: the sites sessions visit, each window's page as rrweb's
-// mirror of it, and what rrweb and posthog-js record of a visit: page loads
-// (Meta, FullSnapshot), activity (mutations, mouse, clicks, scrolls, input),
-// console, network and custom events. Every event refers only to nodes that
-// exist at its time, as rrweb's Replayer needs.
+// 3. Recording: the site (a design system, its stylesheets, icons and site
+// map), the page model (a page load's nodes as rrweb's mirror holds them,
+// where they are laid out, and what the page's scripts change), and the
+// person acting on it (a hand on the mouse, gestures, reading); a window
+// ties them into what rrweb and posthog-js record of a visit, in time
+// order. Every event refers only to nodes that exist at its time, as
+// rrweb's Replayer needs.
 // ===========================================================================
 
 /** rrweb's event types, incremental sources and node types (@rrweb/types). */
@@ -1779,6 +1781,12 @@ class Mirror {
       for (let child = this.firstChild[node]!; child; child = this.nextSibling[child]!) stack.push(child);
       this.role[node] = Role.Gone;
     }
+  }
+
+  /** Whether `ancestor` is `id` or one of its ancestors. */
+  isAncestor(ancestor: number, id: number): boolean {
+    for (let node = id; node; node = this.parent[node]!) if (node === ancestor) return true;
+    return false;
   }
 
   exists(id: number): boolean {
@@ -2782,6 +2790,8 @@ class PageScripts extends WindowPart {
     }
     if (drafts.length === 0) return this.quiet(atMs, room);
     const replaced = items.slice(0, drafts.length);
+    // What the pointer is over stays: a seeking Replayer hovers it until the next mouse event.
+    if (replaced.some((id) => page.mirror.isAncestor(id, this.window.person.pointerId))) return this.quiet(atMs, room);
     const removes = replaced.map((id) => ({ parentId: list.id, id }));
     for (const id of replaced) page.mirror.remove(id);
     // Added last to first, so each one's next sibling exists: the item after the replaced ones, then each new one.
@@ -2936,6 +2946,8 @@ const CUSTOM_MIN_CHARS = 2000;
 const CONSOLE_MIN_CHARS = 1200;
 /** With less room than this left in a batch, the person's next event goes before the page's: the page's small events are rare. */
 const SMALL_ROOM_CHARS = 1200;
+/** A pointer position after a navigation takes at most this many characters of JSON: kept free for it. */
+const REHIT_CHARS = 120;
 /** The page's own events average about this many characters of JSON, by kind of site: for spreading them over a batch. */
 const PAGE_EVENT_CHARS: Record<SiteKind, number> = { docs: 3000, app: 1500 };
 
@@ -3164,6 +3176,8 @@ class Person {
   scrollY = 0;
   /** When the next gesture may start. */
   freeAtMs = 0;
+  /** The node the last recorded mouse event names: what a seeking Replayer hovers until the next one. */
+  pointerId = 0;
   readonly hand: Hand;
   readonly rng: RandomGenerator;
   private current: Page | undefined;
@@ -3188,6 +3202,7 @@ class Person {
     this.current = page;
     this.scrollY = 0;
     this.focused = 0;
+    this.pointerId = 0;
     this.queue = [];
     this.hand.lastFlushMs = -Infinity;
     this.freeAtMs = atMs + between(this.rng, 300, 2000);
@@ -3223,8 +3238,9 @@ class Person {
   take(): RecordedEvent {
     const { event, apply } = this.queue.shift()!;
     apply?.();
-    const data = event.data as { source: number; id?: number; positions?: { id: number }[] };
+    const data = event.data as { source: number; id?: number; x?: number; positions?: { id: number }[] };
     for (const position of data.positions ?? []) if (!this.page.mirror.exists(position.id)) position.id = this.page.mainId;
+    this.pointerId = data.positions?.at(-1)?.id ?? (data.source === IncrementalSource.MouseInteraction && data.x !== undefined ? data.id! : this.pointerId);
     return event;
   }
 
@@ -3243,13 +3259,28 @@ class Person {
   }
 
   /**
+   * The pointer, unmoved, over what the page put under it: as Chrome fires a
+   * mouse event when the layout changes under a still pointer, rrweb records
+   * a position. Undefined if it does not fit in `room`.
+   */
+  rehit(atMs: number, room: number): RecordedEvent | undefined {
+    const id = this.page.hit(this.hand.x, this.hand.y, this.scrollY);
+    const event = fitting(incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x: this.hand.x, y: this.hand.y, id, timeOffset: 0 }] }), room);
+    if (event) [this.pointerId, this.hand.lastFlushMs] = [id, atMs];
+    return event;
+  }
+
+  /**
    * The smallest event a window makes: the resting hand nudging the pointer
    * (if nothing is under way), else the document's scroll corrected by a few
    * px, as scroll anchoring does when content above it loads.
    */
   anchor(atMs: number): RecordedEvent {
     const nudge = this.queue.length === 0 ? this.hand.nudge(atMs) : undefined;
-    if (nudge) return nudge;
+    if (nudge) {
+      this.pointerId = (nudge.data as { positions: { id: number }[] }).positions[0]!.id;
+      return nudge;
+    }
     this.scrollY = Math.min(this.scrollY + between(this.rng, 1, 24), Math.max(this.scrollY + 1, Math.round(this.page.height - this.page.layout.height)));
     return incremental(atMs, { source: IncrementalSource.Scroll, id: 1, x: 0, y: this.scrollY });
   }
@@ -3527,7 +3558,7 @@ class BrowserWindow {
   largeEvent(room: number): RecordedEvent {
     const atMs = Math.max(this.pageAtMs === Infinity ? this.clock!.next() : this.pageAtMs, this.lastMs);
     this.pageAtMs = Infinity;
-    return this.emit(this.scripts.navigate(atMs, room) ?? this.scripts.render(atMs, room));
+    return this.emit(this.navigation(atMs, room) ?? this.scripts.render(atMs, room));
   }
 
   private emit(event: RecordedEvent): RecordedEvent {
@@ -3543,24 +3574,30 @@ class BrowserWindow {
       this.reactions.push({ atMs: at, make: (room) => fitting(mutation(at, { attributes: [{ id: target.id, attributes: { 'aria-expanded': String(unit(rng) < 0.5) } }] }), room) });
       return;
     }
-    this.reactions.push({
-      atMs: at,
-      make: (room) => {
-        const event = this.scripts.navigate(at, room);
-        if (!event) return undefined;
-        const scrolled = this.person.scrollY > 0;
-        const top = (fits: number) => {
-          const scroll = fitting(incremental(at + 1, { source: IncrementalSource.Scroll, id: 1, x: 0, y: 0 }), fits);
-          if (scroll) this.person.scrollY = 0;
-          return scroll;
-        };
-        this.reactions.unshift(
-          ...(scrolled ? [{ atMs: at + 1, make: top }] : []),
-          { atMs: at + 2, make: (fits: number) => fitting({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at + 2 }, fits) },
-        );
-        return event;
-      },
-    });
+    // The new route renders once the pointer's last positions are flushed, so the position after it is rrweb's next.
+    const navigateAt = Math.max(at, this.person.hand.lastFlushMs + MOUSEMOVE_FLUSH_MS);
+    this.reactions.push({ atMs: navigateAt, make: (room) => this.navigation(navigateAt, room) });
+  }
+
+  /**
+   * A single-page-app navigation at `at` in about `room` characters, and
+   * what comes right after it: the pointer over the new content, the
+   * document back at its top, a page view.
+   */
+  private navigation(at: number, room: number): RecordedEvent | undefined {
+    const event = this.scripts.navigate(at, room - REHIT_CHARS);
+    if (!event) return undefined;
+    const top = (fits: number) => {
+      const scroll = fitting(incremental(at + 1, { source: IncrementalSource.Scroll, id: 1, x: 0, y: 0 }), fits);
+      if (scroll) this.person.scrollY = 0;
+      return scroll;
+    };
+    this.reactions.unshift(
+      { atMs: at, make: (fits: number) => this.person.rehit(at, fits) },
+      ...(this.person.scrollY > 0 ? [{ atMs: at + 1, make: top }] : []),
+      { atMs: at + 2, make: (fits: number) => fitting({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at + 2 }, fits) },
+    );
+    return event;
   }
 }
 
