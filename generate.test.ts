@@ -190,21 +190,36 @@ function decompress(data: string): RecordedEvent[] {
   return JSON.parse(bytes.subarray(2).toString('utf16le'));
 }
 
-/** PostHog's get_events_summary_from_snapshot_data, written from its Python source. */
-function summaryOf(events: RecordedEvent[]): unknown[] {
-  const kept = ['type', 'source', 'tag', 'plugin', 'href', 'width', 'height'];
-  const plain = (value: unknown) => typeof value === 'string' || Number.isInteger(value);
-  return events
-    .map((event) => {
-      const data: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(event.data)) if (kept.includes(key) && plain(value)) data[key] = value;
-      const payload = event.data.payload;
-      if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
-        data.payload = Object.fromEntries(Object.entries(payload).filter(([key, value]) => ['href', 'level'].includes(key) && plain(value)));
-      }
-      return { timestamp: event.timestamp, type: event.type, data };
-    })
-    .sort((a, b) => a.timestamp - b.timestamp);
+/**
+ * PostHog's get_events_summary_from_snapshot_data (posthog/session_recordings/
+ * session_recording_helpers.py), statement by statement: events that are falsy
+ * or lack "timestamp" or "type" are skipped; data keys in
+ * EVENT_SUMMARY_DATA_INCLUSIONS whose value's type is str or int (not bool, not
+ * float) are kept in the event's order; `if data.get("payload"):` (an empty
+ * dict is falsy) and a dict payload adds its "payload.<key>" inclusions;
+ * int(timestamp); a stable sort by timestamp. A JSON number parses to a
+ * Python int when it is written without fraction or exponent, which is how
+ * JavaScript writes every whole number below 1e21.
+ */
+function summaryOf(events: unknown[]): unknown[] {
+  const inclusions = ['type', 'source', 'tag', 'plugin', 'href', 'width', 'height', 'payload.href', 'payload.level'];
+  const isStrOrInt = (value: unknown) => typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
+  const isDict = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+  const truthy = (value: unknown) =>
+    !(value === null || value === undefined || value === false || value === 0 || value === '' ||
+      (Array.isArray(value) && value.length === 0) || (isDict(value) && Object.keys(value).length === 0));
+  const summary: { timestamp: number; type: unknown; data: Record<string, unknown> }[] = [];
+  for (const event of events) {
+    if (!truthy(event) || !isDict(event) || !('timestamp' in event) || !('type' in event)) continue;
+    const eventData = isDict(event.data) ? event.data : {};
+    const data: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(eventData)) if (isStrOrInt(value) && inclusions.includes(key)) data[key] = value;
+    if (truthy(eventData.payload) && isDict(eventData.payload)) {
+      data.payload = Object.fromEntries(Object.entries(eventData.payload).filter(([key, value]) => isStrOrInt(value) && inclusions.includes(`payload.${key}`)));
+    }
+    summary.push({ timestamp: Math.trunc(event.timestamp as number), type: event.type, data });
+  }
+  return summary.sort((a, b) => a.timestamp - b.timestamp);
 }
 
 /** The time in a UUIDv7 or a UUIDT: its first 48 bits, in ms. */
@@ -393,7 +408,7 @@ describe('snapshots', () => {
     );
   });
 
-  it('--payload rrweb: decompress to rrweb events, sized within 5% of the plan, chunk 0 summarizing them as PostHog did', () => {
+  it('--payload rrweb: decompress to rrweb events, sized within 5% of the plan', () => {
     fc.assert(
       fc.property(anyConfig.filter((config) => config.format === 'snapshot' && config.payload === 'rrweb'), sessionIndexes, (config, index) => {
         const plan = new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs);
@@ -401,8 +416,18 @@ describe('snapshots', () => {
           const planned = plan.next()!;
           const events = decompress(snapshot.data);
           if (planned.size >= 1000) assert.ok(Math.abs(snapshot.data.length / planned.size - 1) <= 0.05, `${snapshot.data.length} for ${planned.size}`);
-          assert.deepEqual(snapshot.first.chunk.events_summary, summaryOf(events));
           assert.equal(snapshot.first.chunk.has_full_snapshot, events.some((event) => event.type === 2));
+        }
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it("--payload rrweb: chunk 0's events_summary is PostHog's get_events_summary_from_snapshot_data of the events, as json.dumps wrote it", () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format === 'snapshot' && config.payload === 'rrweb'), sessionIndexes, (config, index) => {
+        for (const snapshot of reassemble(sessionLines(config, index).map((line) => readLegacy(splitLine(config, line).value)))) {
+          assert.equal(pythonDumps(snapshot.first.chunk.events_summary), pythonDumps(summaryOf(decompress(snapshot.data))));
         }
       }),
       { numRuns: 20 },
@@ -425,12 +450,18 @@ class WindowReplay {
   private readonly nodes = new Map<number, { parentId: number; addedAt: number }>();
   /** The last id of the page load: interactions stay on those nodes. */
   private loadMaxId = 0;
+  /** Rules each CSS-in-JS <style> holds: its `_cssText`'s, then those inserted. */
+  private readonly rules = new Map<number, number>();
+  /** The node the last mouse event names, which a seeking Replayer hovers until the next one. */
+  private pointer = 0;
   private expectFullSnapshot = false;
   private lastAt = 0;
 
   apply(event: RecordedEvent): void {
     assert.ok(Number.isInteger(event.timestamp) && event.timestamp > 0, 'every event has a positive timestamp');
     assert.ok(event.timestamp >= this.lastAt || event.type === 5, 'events come in time order');
+    // A seek lands after all events of a moment: the pointer's node must exist then.
+    if (event.timestamp > this.lastAt && this.pointer) this.exists(this.pointer, 'the pointer, wherever a seek lands,');
     this.lastAt = Math.max(this.lastAt, event.timestamp);
     if (this.expectFullSnapshot) assert.equal(event.type, 2, 'a Meta event is followed by its FullSnapshot');
     this.expectFullSnapshot = event.type === 4;
@@ -438,6 +469,7 @@ class WindowReplay {
       assert.ok(event.data.href.startsWith('https://') && event.data.width > 0 && event.data.height > 0);
     } else if (event.type === 2) {
       this.nodes.clear();
+      this.pointer = 0;
       this.add(event.data.node, 0, event.timestamp, true);
       this.loadMaxId = Math.max(...this.nodes.keys());
     } else if (event.type === 3) {
@@ -454,6 +486,7 @@ class WindowReplay {
   private add(node: Record<string, any>, parentId: number, at: number, nested: boolean): void {
     assert.ok(Number.isInteger(node.id) && !this.nodes.has(node.id), `node id ${node.id} is new`);
     this.nodes.set(node.id, { parentId, addedAt: at });
+    if (node.tagName === 'style' && typeof node.attributes?._cssText === 'string') this.rules.set(node.id, node.attributes._cssText.split('}').length - 1);
     if (!nested) assert.ok(node.type !== 2 || node.childNodes.length === 0, 'an added element comes without children, as rrweb records adds');
     for (const child of node.childNodes ?? []) this.add(child, node.id, at, nested);
   }
@@ -492,14 +525,28 @@ class WindowReplay {
           assert.ok(timeOffset <= 0 && timeOffset > -500);
           this.exists(id, 'a mouse position', at + timeOffset);
         }
+        this.pointer = data.positions.at(-1).id;
         break;
       case 2: case 3: case 5:
+        if (data.source === 2 && data.x !== undefined) this.pointer = data.id;
         if (data.id !== 1) assert.ok(data.id <= this.loadMaxId, 'interactions on nodes of the page load, which a seeking Replayer can find');
         this.exists(data.id, `source ${data.source}`);
         break;
       case 4:
         assert.ok(data.width > 0 && data.height > 0);
         break;
+      case 8: case 13: {
+        // CSSOM changes as rrweb records them on a <style>'s sheet: rules inserted at an index it has, declarations set on a rule it has.
+        const count = this.rules.get(data.id);
+        assert.ok(count !== undefined, `source ${data.source} names a <style> with rules, node ${data.id}`);
+        for (const { rule, index } of data.adds ?? []) {
+          assert.ok(Number.isInteger(index) && index <= this.rules.get(data.id)!, 'a rule inserted at an index the sheet has');
+          assert.match(rule, /^[^{}]+\{[^{}]*\}$/, 'one rule');
+          this.rules.set(data.id, this.rules.get(data.id)! + 1);
+        }
+        if (data.source === 13) assert.ok(data.index.length === 1 && data.index[0] < count && typeof data.set.property === 'string', 'a declaration set on a rule the sheet has');
+        break;
+      }
       default:
         assert.fail(`incremental source ${data.source} is one rrweb writes`);
     }
@@ -518,14 +565,20 @@ function decompressEvent(event: any): RecordedEvent {
 
 /** A session's windows, replayed: its events read back as each format's consumer reads them. */
 function replaySession(config: Config, index: number): { windows: number; events: number } {
-  const windows = new Map<string, WindowReplay>();
+  const windows = sessionWindows(config, index);
   let events = 0;
-  const replay = (windowId: string, list: RecordedEvent[]) => {
-    const window = windows.get(windowId) ?? new WindowReplay();
-    windows.set(windowId, window);
+  for (const list of windows.values()) {
+    const window = new WindowReplay();
     for (const event of list) window.apply(event);
     events += list.length;
-  };
+  }
+  return { windows: windows.size, events };
+}
+
+/** A session's events by window, read back as each format's consumer reads them, in the order they were sent. */
+function sessionWindows(config: Config, index: number): Map<string, RecordedEvent[]> {
+  const windows = new Map<string, RecordedEvent[]>();
+  const replay = (windowId: string, list: RecordedEvent[]) => windows.set(windowId, [...(windows.get(windowId) ?? []), ...list]);
   const lines = sessionLines(config, index).map((line) => splitLine(config, line).value);
   if (config.format === 'snapshot') {
     for (const snapshot of reassemble(lines.map(readLegacy))) replay(snapshot.first.windowId, decompress(snapshot.data));
@@ -540,7 +593,7 @@ function replaySession(config: Config, index: number): { windows: number; events
       replay(properties.$window_id, properties.$snapshot_data.map(decompressEvent));
     }
   }
-  return { windows: windows.size, events };
+  return windows;
 }
 
 describe('recordings', () => {
@@ -588,6 +641,228 @@ describe('recordings', () => {
       const text = gunzipSync(Buffer.from(snapshot.data, 'base64')).subarray(2).toString('utf16le');
       assert.equal(text, pythonDumps(JSON.parse(text)));
     }
+  });
+});
+
+// --- Pages and the person on them ------------------------------------------------
+
+/** SVG path data as browsers parse it (SVG 2, path grammar): each command's arguments in whole groups, arc flags a 0 or a 1. */
+function parsesAsPathData(d: string): boolean {
+  const arity: Record<string, number> = { m: 2, l: 2, h: 1, v: 1, c: 6, s: 4, q: 4, t: 2, a: 7, z: 0 };
+  const tokens = d.match(/[MmLlHhVvCcSsQqTtAaZz]|-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|\S/g) ?? [];
+  if (!/^[Mm]$/.test(tokens[0] ?? '')) return false;
+  for (let at = 0; at < tokens.length; ) {
+    const command = tokens[at++]!.toLowerCase();
+    if (!(command in arity)) return false;
+    const args: string[] = [];
+    while (at < tokens.length && !/^[A-Za-z]$/.test(tokens[at]!)) args.push(tokens[at++]!);
+    const n = arity[command]!;
+    if (n === 0 ? args.length > 0 : args.length === 0 || args.length % n !== 0) return false;
+    if (!args.every((arg) => Number.isFinite(Number(arg)))) return false;
+    if (command === 'a' && !args.every((arg, index) => index % 7 !== 3 && index % 7 !== 4 || arg === '0' || arg === '1')) return false;
+  }
+  return true;
+}
+
+/** Every serialized node of a FullSnapshot, and of a mutation's adds, with its parent's id. */
+function* serializedNodes(event: RecordedEvent): Generator<{ node: Record<string, any>; parentId: number }> {
+  function* walk(node: Record<string, any>, parentId: number): Generator<{ node: Record<string, any>; parentId: number }> {
+    yield { node, parentId };
+    for (const child of node.childNodes ?? []) yield* walk(child, node.id);
+  }
+  if (event.type === 2) yield* walk(event.data.node, 0);
+  if (event.type === 3 && event.data.source === 0) for (const add of event.data.adds) yield* walk(add.node, add.parentId);
+}
+
+/** A stylesheet's rules as [media, selector list, declarations], @media blocks opened: what a hiding check reads. */
+function cssRules(css: string): [string, string, string][] {
+  const rules: [string, string, string][] = [];
+  const blocks = [{ media: '', text: css }];
+  for (let block = blocks.pop(); block; block = blocks.pop()) {
+    for (let at = 0; at < block.text.length; ) {
+      const open = block.text.indexOf('{', at);
+      if (open < 0) break;
+      const head = block.text.slice(at, open).trim();
+      let depth = 1;
+      let close = open + 1;
+      for (; depth > 0 && close < block.text.length; close++) depth += block.text[close] === '{' ? 1 : block.text[close] === '}' ? -1 : 0;
+      const body = block.text.slice(open + 1, close - 1);
+      if (head.startsWith('@media')) blocks.push({ media: head, text: body });
+      else if (!head.startsWith('@')) rules.push([block.media, head, body]);
+      at = close;
+    }
+  }
+  return rules;
+}
+
+/** An element as selectors see it. */
+interface Styled {
+  tag: string;
+  attributes: Record<string, string>;
+  parent: Styled | undefined;
+}
+
+/** Whether a compound selector (`tag.class[attr="v"]:not(.x)`) matches an element in its state at rest (no hover, focus or pseudo-elements). */
+function compoundMatches(compound: string, element: Styled): boolean {
+  const parts = compound.match(/\\.|:not\([^)]*\)|::?[\w-]+(?:\([^)]*\))?|\[[^\]]*\]|[.#]?(?:\\.|[\w-])+|\*/g) ?? [];
+  const classes = (element.attributes.class ?? '').split(/\s+/);
+  return parts.every((part) => {
+    if (part === '*') return true;
+    if (part.startsWith(':not(')) return !compoundMatches(part.slice(5, -1), element);
+    if (part.startsWith(':')) return false;
+    if (part.startsWith('.')) return classes.includes(part.slice(1).replace(/\\(.)/g, '$1'));
+    if (part.startsWith('#')) return element.attributes.id === part.slice(1);
+    if (part.startsWith('[')) {
+      const [, name, value] = part.match(/^\[([\w-]+)(?:="?([^"\]]*)"?)?\]$/) ?? [];
+      return name !== undefined && name in element.attributes && (value === undefined || element.attributes[name] === value);
+    }
+    return element.tag === part.toLowerCase();
+  });
+}
+
+/** Whether a selector (compounds joined by descendant and child combinators) matches an element. */
+function selectorMatches(selector: string, element: Styled): boolean {
+  const tokens = selector.trim().replace(/\s*([>+~])\s*/g, ' $1 ').split(/\s+/);
+  const match = (at: number, candidate: Styled | undefined): boolean => {
+    if (!candidate || !compoundMatches(tokens[at]!, candidate)) return false;
+    if (at === 0) return true;
+    const combinator = tokens[at - 1]!;
+    if (combinator === '>') return match(at - 2, candidate.parent);
+    if (combinator === '+' || combinator === '~') return false;
+    for (let ancestor = candidate.parent; ancestor; ancestor = ancestor.parent) if (match(at - 1, ancestor)) return true;
+    return false;
+  };
+  return match(tokens.length - 1, element);
+}
+
+const HIDING = /(?:^|;)\s*(?:display:\s*none|visibility:\s*hidden|opacity:\s*0)\s*(?:;|$)/;
+
+/** Median of a list of numbers. */
+const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** A run of sessions large enough to be furnished pages with a person at them: mid-sized snapshots, a dozen batches. */
+const midSized = (format: string, seed: number, args: string[] = []) => configFrom(['--format', format, ...(format === 'snapshot' ? ['--payload', 'rrweb'] : []),
+  `--seed-value=${seed}`, '--full-snapshot-size-mean', '60000', '--full-snapshot-size-standard-deviation', '20000', '--incremental-snapshot-size-mean', '6000',
+  '--incremental-snapshot-size-standard-deviation', '4000', '--incremental-snapshot-count-mean', '12', '--incremental-snapshot-count-standard-deviation', '4',
+  '--window-count-mean', '1.2', ...args]);
+/** Sessions of such runs, of any format, seed and index. */
+const furnishedSessions = fc.record({ format: fc.constantFrom('snapshot', 'snapshot-items', 'vegeta'), seed: anySeed, index: sessionIndexes })
+  .map(({ format, seed, index }) => ({ config: midSized(format, seed), index }));
+
+describe('pages and people', () => {
+  it('icons and charts are SVG path data a browser parses: each command with whole groups of arguments, arc flags 0 or 1', () => {
+    assert.ok(!parsesAsPathData('M1 2a3 3 0 5 0 4 4'), 'the oracle refuses an arc flag of 5');
+    fc.assert(
+      fc.property(furnishedSessions, ({ config, index }) => {
+        let paths = 0;
+        for (const events of sessionWindows(config, index).values()) {
+          for (const event of events) {
+            for (const { node } of serializedNodes(event)) {
+              if (node.tagName !== 'path') continue;
+              paths++;
+              assert.ok(parsesAsPathData(node.attributes.d), `path data ${node.attributes.d}`);
+            }
+          }
+        }
+        assert.ok(paths > 0, 'pages have icons');
+      }),
+      { numRuns: 8 },
+    );
+  });
+
+  it("no rule of a page's stylesheets hides html, body, main or anything in main: hiding is for closed menus, dialogs and tooltips", () => {
+    fc.assert(
+      fc.property(furnishedSessions.filter(({ config }) => config.format !== 'snapshot'), ({ config, index }) => {
+        for (const events of sessionWindows(config, index).values()) {
+          for (const event of events.filter((candidate) => candidate.type === 2)) {
+            const styled = new Map<number, Styled>();
+            let css = '';
+            for (const { node, parentId } of serializedNodes(event)) {
+              if (node.type === 3 && node.isStyle) css += node.textContent;
+              if (node.type !== 2) continue;
+              if (typeof node.attributes._cssText === 'string') css += node.attributes._cssText;
+              styled.set(node.id, { tag: node.tagName, attributes: node.attributes, parent: styled.get(parentId) });
+            }
+            const main = [...styled.values()].find((element) => element.tag === 'main');
+            if (!main) continue;
+            const shown = [...styled.values()].filter((element) => element === main || ['html', 'body'].includes(element.tag) ||
+              (() => { for (let at = element.parent; at; at = at.parent) if (at === main) return true; return false; })());
+            for (const [media, selectors, declarations] of cssRules(css)) {
+              if (media.includes('print') || !HIDING.test(declarations)) continue;
+              for (const selector of selectors.split(',')) {
+                const hidden = shown.find((element) => selectorMatches(selector, element));
+                assert.equal(hidden, undefined, `${selector} { ${declarations} } hides <${hidden?.tag} class="${hidden?.attributes.class}">`);
+              }
+            }
+          }
+        }
+      }),
+      { numRuns: 6 },
+    );
+  });
+
+  it("a person's hand: successive mouse positions a step of a movement apart (median 8-40 px), at a hand's speed (median 0.1-1.5 px/ms)", () => {
+    fc.assert(
+      fc.property(furnishedSessions, ({ config, index }) => {
+        const steps: number[] = [];
+        const speeds: number[] = [];
+        for (const events of sessionWindows(config, index).values()) {
+          const positions = events.filter((event) => event.type === 3 && event.data.source === 1)
+            .flatMap((event) => event.data.positions.map((p: any) => ({ at: event.timestamp + p.timeOffset, x: p.x, y: p.y })))
+            .sort((a, b) => a.at - b.at);
+          for (let at = 1; at < positions.length; at++) {
+            const [a, b] = [positions[at - 1]!, positions[at]!];
+            steps.push(Math.hypot(b.x - a.x, b.y - a.y));
+            if (b.at > a.at && b.at - a.at <= 200) speeds.push(Math.hypot(b.x - a.x, b.y - a.y) / (b.at - a.at));
+          }
+        }
+        if (steps.length < 30) return;
+        assert.ok(medianOf(steps) >= 8 && medianOf(steps) <= 40, `median step ${medianOf(steps)} px`);
+        assert.ok(medianOf(speeds) >= 0.1 && medianOf(speeds) <= 1.5, `median speed ${medianOf(speeds)} px/ms`);
+      }),
+      { numRuns: 10 },
+    );
+  });
+
+  it('clicks come where the pointer is, on a link, button or field that exists: mouse down, focus, up, click', () => {
+    const interactive = new Set(['a', 'button', 'input', 'textarea', 'select', 'label']);
+    fc.assert(
+      fc.property(furnishedSessions, ({ config, index }) => {
+        for (const events of sessionWindows(config, index).values()) {
+          const tags = new Map<number, { tag: string; parentId: number }>();
+          let pointer: { x: number; y: number } | undefined;
+          for (const event of events) {
+            if (event.type === 2) tags.clear();
+            for (const { node, parentId } of serializedNodes(event)) tags.set(node.id, { tag: node.tagName, parentId });
+            if (event.type === 3 && event.data.source === 1) pointer = event.data.positions.at(-1);
+            if (event.type !== 3 || event.data.source !== 2 || event.data.type !== 2) continue;
+            const { id, x, y } = event.data;
+            assert.ok(pointer && Math.hypot(pointer.x - x, pointer.y - y) <= 2, `click at ${x},${y} where the pointer is (${pointer?.x},${pointer?.y})`);
+            let onInteractive = false;
+            for (let node = tags.get(id); node; node = tags.get(node.parentId)) onInteractive ||= interactive.has(node.tag);
+            assert.ok(onInteractive, `click on <${tags.get(id)?.tag}> ${id}, a link, button or field`);
+          }
+        }
+      }),
+      { numRuns: 10 },
+    );
+  });
+
+  it('nextId as rrweb sets it: adds name their next sibling, 40-90% of them over a run of sessions', () => {
+    let adds = 0;
+    let withNext = 0;
+    for (const seed of [0, 1, 2, 3]) {
+      const run = midSized('snapshot-items', seed, ['--no-compress-events']);
+      for (let index = 0; index < 8; index++) {
+        for (const events of sessionWindows(run, index).values()) {
+          for (const event of events.filter((candidate) => candidate.type === 3 && candidate.data.source === 0)) {
+            adds += event.data.adds.length;
+            withNext += event.data.adds.filter((add: any) => add.nextId !== null).length;
+          }
+        }
+      }
+    }
+    assert.ok(withNext / adds >= 0.4 && withNext / adds <= 0.9, `${withNext} of ${adds} adds with nextId`);
   });
 });
 

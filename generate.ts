@@ -53,7 +53,7 @@
  * (`grep -n '^// [0-9]'`):
  *   1. Flags         the command line, its checks, --help and the caps
  *   2. Session       seeded randomness, arrivals, the plan, the identity
- *   3. Recording     each window's page and what rrweb records of it
+ *   3. Recording     the site, each window's page, the person, what rrweb records
  *   4. Compression   gzip framing and deflate blocks
  *   5. Payloads      the snapshot data each format carries
  *   6. Messages      envelopes, headers, chunks, items batches, vegeta targets
@@ -1291,16 +1291,18 @@ function sampleIdentity(random: SessionRandom, startMs: number, ids: UuidV7): Id
 }
 
 // ===========================================================================
-// 3. Recording: the sites sessions visit, each window's page as rrweb's
-// mirror of it, and what rrweb and posthog-js record of a visit: page loads
-// (Meta, FullSnapshot), activity (mutations, mouse, clicks, scrolls, input),
-// console, network and custom events. Every event refers only to nodes that
-// exist at its time, as rrweb's Replayer needs.
+// 3. Recording: the site (a design system, its stylesheets, icons and site
+// map), the page model (a page load's nodes as rrweb's mirror holds them,
+// where they are laid out, and what the page's scripts change), and the
+// person acting on it (a hand on the mouse, gestures, reading); a window
+// ties them into what rrweb and posthog-js record of a visit, in time
+// order. Every event refers only to nodes that exist at its time, as
+// rrweb's Replayer needs.
 // ===========================================================================
 
 /** rrweb's event types, incremental sources and node types (@rrweb/types). */
 const EventType = { FullSnapshot: 2, IncrementalSnapshot: 3, Meta: 4, Custom: 5, Plugin: 6 } as const;
-const IncrementalSource = { Mutation: 0, MouseMove: 1, MouseInteraction: 2, Scroll: 3, ViewportResize: 4, Input: 5 } as const;
+const IncrementalSource = { Mutation: 0, MouseMove: 1, MouseInteraction: 2, Scroll: 3, ViewportResize: 4, Input: 5, StyleSheetRule: 8, StyleDeclaration: 13 } as const;
 const NodeType = { Document: 0, DocumentType: 1, Element: 2, Text: 3 } as const;
 
 /** An rrweb event as posthog-js holds it before sending: `{type, data, timestamp}`, in rrweb's key order. */
@@ -1309,6 +1311,9 @@ interface RecordedEvent {
   data: object;
   timestamp: number;
 }
+
+/** An incremental snapshot event. */
+const incremental = (atMs: number, data: object): RecordedEvent => ({ type: EventType.IncrementalSnapshot, data, timestamp: atMs });
 
 let vocabulary: string[] | undefined;
 /** Plain lower-case English words from faker's lists, loaded on first use. */
@@ -1334,83 +1339,115 @@ function sentence(rng: RandomGenerator): string {
 
 const capitalized = (word: string) => `${word[0]!.toUpperCase()}${word.slice(1)}`;
 
-// --- Sites: what every page of a site shares -------------------------------------
+// --- The site: its design system, stylesheets, icons and navigation ------------------
 
-/** Tailwind's spacing, text and colour scales: the utility classes production pages are made of. */
-const SPACING = ['0', '0.5', '1', '1.5', '2', '2.5', '3', '4', '5', '6', '8', '10', '12', '16', '20', '24', '32', 'px', 'auto'];
-const SPACED = ['p', 'px', 'py', 'pt', 'pb', 'pl', 'pr', 'm', 'mx', 'my', 'mt', 'mb', 'ml', 'mr', 'gap', 'space-x', 'space-y', 'w', 'h', 'min-w', 'max-w', 'top', 'left', 'inset'];
-const COLOURS = ['gray', 'slate', 'zinc', 'primary', 'accent', 'red', 'green', 'blue', 'amber', 'purple'];
-const SHADES = ['50', '100', '200', '300', '400', '500', '600', '700', '800', '900'];
-const PLAIN_UTILITIES = [
-  'flex', 'inline-flex', 'grid', 'block', 'inline-block', 'hidden', 'contents', 'items-center', 'items-start', 'items-end', 'justify-between',
-  'justify-center', 'justify-end', 'flex-col', 'flex-wrap', 'grow', 'shrink-0', 'relative', 'absolute', 'sticky', 'w-full', 'h-full',
-  'truncate', 'rounded', 'rounded-md', 'rounded-lg', 'rounded-full', 'border', 'border-b', 'border-t', 'shadow', 'shadow-sm', 'font-medium',
-  'font-semibold', 'font-bold', 'leading-tight', 'leading-5', 'cursor-pointer', 'transition', 'transition-colors', 'overflow-hidden',
-  'overflow-auto', 'whitespace-nowrap', 'select-none', 'underline', 'uppercase', 'tracking-wide', 'text-left', 'text-center', 'list-none',
-];
-const VARIANTS = ['', '', '', '', 'hover:', 'dark:', 'md:', 'lg:', 'group-hover:', 'focus:', 'dark:hover:', '@md:'];
-/** A component library's names: LemonButton, LemonButton--secondary, LemonButton__content. */
-const COMPONENT_PARTS = ['content', 'chrome', 'icon', 'label', 'body', 'header', 'footer', 'row', 'cell', 'title', 'inner'];
-const COMPONENT_MODIFIERS = ['primary', 'secondary', 'small', 'medium', 'active', 'disabled', 'status-default', 'full-width', 'tertiary'];
-/** Declarations as production stylesheets write them: scales and variables, so rules repeat as Tailwind's do. */
-const REM = ['0', '.125rem', '.25rem', '.375rem', '.5rem', '.75rem', '1rem', '1.25rem', '1.5rem', '2rem', '2.5rem', '3rem'];
-const CSS_PROPERTIES: readonly [string, (rng: RandomGenerator) => string][] = [
-  ['color', (rng) => `rgb(${pick(rng, ['17 24 39', '55 65 81', '107 114 128', '255 255 255', '29 74 255', '245 78 0'])}/var(--tw-text-opacity,1))`],
-  ['background-color', (rng) => `var(--color-${pick(rng, COLOURS)}-${pick(rng, SHADES)})`],
-  ['padding', (rng) => `${pick(rng, REM)} ${pick(rng, REM)}`],
-  ['padding-left', (rng) => pick(rng, REM)],
-  ['padding-right', (rng) => pick(rng, REM)],
-  ['margin-top', (rng) => `calc(var(--spacing)*${pick(rng, SPACING.slice(0, 16))})`],
-  ['display', (rng) => pick(rng, ['flex', 'grid', 'block', 'inline-flex', 'none'])],
-  ['align-items', (rng) => pick(rng, ['center', 'flex-start', 'flex-end'])],
-  ['font-size', (rng) => `var(--text-${pick(rng, ['xs', 'sm', 'base', 'lg', 'xl', '2xl'])})`],
-  ['line-height', (rng) => `var(--tw-leading,var(--text-${pick(rng, ['xs', 'sm', 'base', 'lg'])}--line-height))`],
-  ['border', (rng) => `1px solid var(--border-${pick(rng, ['primary', 'secondary', 'light'])})`],
-  ['border-radius', (rng) => `var(--radius-${pick(rng, ['sm', 'md', 'lg', 'xl'])})`],
-  ['gap', (rng) => pick(rng, REM)],
-  ['box-shadow', (rng) => `var(--tw-ring-offset-shadow,0 0 #0000),var(--tw-ring-shadow,0 0 #0000),var(--tw-shadow${pick(rng, ['', '-sm', '-md'])})`],
-  ['transition-property', (rng) => pick(rng, ['color, background-color, border-color', 'opacity', 'transform', 'all'])],
-  ['transition-duration', (rng) => `var(--tw-duration,${pick(rng, ['.15s', '.2s', '.3s'])})`],
-  ['width', (rng) => pick(rng, ['100%', 'auto', 'fit-content', 'calc(var(--spacing)*64)', '50%'])],
-  ['font-weight', (rng) => `var(--font-weight-${pick(rng, ['normal', 'medium', 'semibold', 'bold'])})`],
-  ['opacity', (rng) => pick(rng, ['0', '.5', '.75', '1'])],
-];
-
-/** One stylesheet of a site, as its JSON string content (escaped once), and its compressed forms, made once. */
-/**
- * One of a site's stylesheet files, its CSS made on first use from a stream
- * of its own: pages too small to link stylesheets never pay for them, and
- * the bytes do not depend on which page asked first.
- */
-class Stylesheet {
-  private readonly make: () => string;
-  private text: string | undefined;
-
-  constructor(make: () => string) {
-    this.make = make;
-  }
-
-  /** The CSS text as it reads inside a JSON string. */
-  get json(): string {
-    return (this.text ??= escapeInData(this.make()));
-  }
-
-  /** Characters of `json`. */
-  get chars(): number {
-    return this.json.length;
-  }
+/** A colour as `#rrggbb` from hue (degrees), saturation and lightness (0-1). */
+function hexColour(hue: number, saturation: number, lightness: number): string {
+  const chroma = saturation * Math.min(lightness, 1 - lightness);
+  const channel = (n: number) => {
+    const k = (n + hue / 30) % 12;
+    return Math.round(255 * (lightness - chroma * Math.max(-1, Math.min(k - 3, 9 - k, 1)))).toString(16).padStart(2, '0');
+  };
+  return `#${channel(0)}${channel(8)}${channel(4)}`;
 }
 
-/** A site's pages share its stylesheets, class names, icons, routes, API and scripts, as real sites do. */
+const SHADES = ['50', '100', '200', '300', '400', '500', '600', '700', '800', '900'];
+/** Lightness of a site's gray ramp from 50 to 900, as Tailwind's neutral ramps run. */
+const GRAY_LIGHTNESS = [0.98, 0.96, 0.91, 0.84, 0.66, 0.47, 0.35, 0.26, 0.17, 0.11];
+/** Font stacks as sites write them, each falling back to faces every system has. */
+const SANS_STACKS = [
+  'Inter, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
+  '-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif, "Apple Color Emoji"',
+  '"IBM Plex Sans", -apple-system, BlinkMacSystemFont, "Segoe UI", Helvetica, Arial, sans-serif',
+  '"Source Sans Pro", "Helvetica Neue", Helvetica, Arial, sans-serif',
+  'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Liberation Sans", Arial, sans-serif',
+];
+const MONO_STACKS = [
+  'ui-monospace, SFMono-Regular, Menlo, Monaco, Consolas, "Liberation Mono", "Courier New", monospace',
+  '"JetBrains Mono", "Fira Code", Menlo, Consolas, "Liberation Mono", monospace',
+];
+
+/** A site's look: its components' class prefix, a palette (CSS custom properties), fonts and corner radius. */
+interface Theme {
+  prefix: string;
+  colours: [string, string][];
+  sans: string;
+  mono: string;
+  radius: number;
+}
+
+/** A palette around one brand hue: the brand in three shades, an accent, status colours and a gray ramp tinted toward the brand. */
+function makeTheme(rng: RandomGenerator): Theme {
+  const hue = between(rng, 0, 359);
+  const saturation = 0.6 + 0.25 * unit(rng);
+  const tint = 0.04 + 0.12 * unit(rng);
+  const colours: [string, string][] = [
+    ['brand', hexColour(hue, saturation, 0.46)], ['brand-dark', hexColour(hue, saturation, 0.36)], ['brand-light', hexColour(hue, saturation, 0.95)],
+    ['accent', hexColour((hue + between(rng, 120, 210)) % 360, 0.7, 0.5)],
+    ['success', hexColour(142, 0.64, 0.36)], ['warning', hexColour(38, 0.92, 0.46)], ['danger', hexColour(0, 0.72, 0.5)],
+    ...GRAY_LIGHTNESS.map((lightness, at): [string, string] => [`gray-${SHADES[at]}`, hexColour(hue, tint, lightness)]),
+    ['surface', '#ffffff'], ['border', hexColour(hue, tint, 0.9)],
+  ];
+  return { prefix: capitalized(pick(rng, words()).slice(0, 7)), colours, sans: pick(rng, SANS_STACKS), mono: pick(rng, MONO_STACKS), radius: pick(rng, [4, 6, 8, 10]) };
+}
+
+type SiteKind = 'docs' | 'app';
+
+/**
+ * The frame's geometry in px, per kind of site: the stylesheet sets it, and
+ * the layout estimate (where a person aims) assumes it. Docs: a header, a
+ * sidebar, the article column and an "on this page" rail in a centred
+ * container; apps: a top bar, a navigation column and the rest.
+ */
+const FRAME = {
+  docs: { header: 64, sidebar: 272, rail: 224, container: 1440, padX: 48, padTop: 32, column: 720, mobileHeader: 56, mobilePadTop: 24 },
+  app: { header: 48, sidebar: 224, rail: 0, container: 4096, padX: 24, padTop: 24, column: 4096, mobileHeader: 48, mobilePadTop: 16 },
+} as const;
+/** Below this viewport width the sidebar goes and the header's links give way to a menu button (Tailwind's `lg`). */
+const MOBILE_WIDTH = 1024;
+/** From this viewport width the docs' rail shows (Tailwind's `xl`). */
+const RAIL_WIDTH = 1280;
+/** The main column's side padding on a phone. */
+const MOBILE_FRAME = { padX: 16 } as const;
+/**
+ * Sizes of the design system's parts in px that the layout counts on, so a
+ * person finds the n-th row or card: navigation rows, table rows, cards,
+ * controls, code lines, and the space blocks leave after them.
+ */
+const PX = {
+  row: 32, tableHead: 40, tableRow: 44, card: 148, stat: 120, gap: 16, control: 36, smallControl: 28,
+  codeHeader: 40, codeLine: 20, block: 32, appBlock: 24,
+} as const;
+
+/** One icon of a site's set on a 24-unit grid: outlined (strokes) or solid (fills), one to four shapes. */
+interface Icon {
+  paths: string[];
+  solid: boolean;
+}
+
+/** A page of a site, as its navigation names it. */
+interface SitePage {
+  title: string;
+  route: string;
+}
+
+/** A site's pages share its design system, stylesheets, icons, navigation, API and scripts, as real sites do. */
 interface Site {
   origin: string;
-  /** docs: long articles, a sidebar tree, inline <style>; app: dense UI, tables and forms, linked stylesheets. */
-  kind: 'docs' | 'app';
+  /** docs: articles in a sidebar of sections, inline <style>; app: dense UI, tables and forms, linked stylesheets, CSS-in-JS rules. */
+  kind: SiteKind;
+  name: string;
+  theme: Theme;
   stylesheets: Stylesheet[];
-  utilities: string[];
-  components: string[];
-  /** SVG path data, one entry per icon. */
-  icons: string[];
+  /** The design system alone, which pages too small to link the build inline. */
+  critical: Stylesheet;
+  icons: Icon[];
+  /** Hashed class names its components carry besides their own (CSS modules, CSS-in-JS), as build tools name them. */
+  hashed: string[];
+  /** The site map: sections of pages, as its sidebar lists them. */
+  sections: { title: string; icon: number; pages: SitePage[] }[];
+  /** The header's links; some open a menu. */
+  topLinks: { label: string; route: string; menu: boolean }[];
   routes: string[];
   scripts: string[];
   api: { path: string; method: string; body: string }[];
@@ -1422,7 +1459,7 @@ interface Site {
 
 /** Stylesheet characters per site: production ones are hundreds of kB (466 and 626 kB in the real recordings). */
 const SITE_CSS_CHARS = { min: 300_000, max: 900_000 } as const;
-/** A site's CSS comes in files of about this size, so pages can link a few or all of them. */
+/** A site's CSS comes in files of about this size, so pages can link a few or all of them; the first is its design system. */
 const STYLESHEET_CHARS = 48_000;
 
 const sites = new Map<string, Site>();
@@ -1435,28 +1472,33 @@ function siteOf(seed: number, index: number): Site {
   return site;
 }
 
+/** A URL path segment from a title: `Data pipelines` as `data-pipelines`. */
+const slug = (title: string) => title.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+
 /** A site from its digest: one stream for the site, one for each stylesheet file. */
 function makeSite(digest: Buffer): Site {
   const rng = streamFrom(digest, 0);
   const suffixes = (domainSuffixes ??= faker.definitions.internet.domain_suffix ?? ['com']);
-  const origin = `https://${pick(rng, words())}-${pick(rng, words())}.${pick(rng, suffixes)}`;
-  const kind = unit(rng) < 0.5 ? 'docs' : 'app';
-  const utilities = Array.from({ length: between(rng, 300, 900) }, () => utilityClass(rng));
-  const prefix = capitalized(pick(rng, words()).slice(0, 8));
-  const components = Array.from({ length: between(rng, 30, 80) }, () => {
-    const name = `${prefix}${capitalized(pick(rng, words()))}`;
-    return unit(rng) < 0.4 ? `${name}--${pick(rng, COMPONENT_MODIFIERS)}` : unit(rng) < 0.5 ? `${name}__${pick(rng, COMPONENT_PARTS)}` : name;
+  const name = capitalized(pick(rng, words()));
+  const origin = `https://${slug(name)}-${pick(rng, words())}.${pick(rng, suffixes)}`;
+  const kind: SiteKind = unit(rng) < 0.5 ? 'docs' : 'app';
+  const sections = Array.from({ length: kind === 'docs' ? between(rng, 5, 10) : between(rng, 8, 18) }, () => {
+    const title = capitalized(phrase(rng, 1, 2));
+    const pages = Array.from({ length: between(rng, 3, 12) }, () => {
+      const page = capitalized(phrase(rng, 1, 4));
+      return { title: page, route: `/${slug(title)}/${slug(page)}` };
+    });
+    return { title, icon: 0, pages };
   });
   const bundle = () => `${origin}/static/${pick(rng, ['chunk', 'index', 'vendor', 'main'])}-${randomToken(rng, 8)}.js`;
   const scripts = Array.from({ length: between(rng, 4, 12) }, bundle);
+  const icons = Array.from({ length: between(rng, 30, 70) }, () => makeIcon(rng));
+  for (const section of sections) section.icon = between(rng, 0, icons.length - 1);
+  const hashed = Array.from({ length: between(rng, 60, 160) }, () => (kind === 'app' ? `css-${randomToken(rng, 6).toLowerCase()}` : `_${pick(rng, words())}_${randomToken(rng, 5).toLowerCase()}_${between(rng, 1, 99)}`));
   const site: Site = {
-    origin,
-    kind,
-    stylesheets: [],
-    utilities,
-    components,
-    icons: Array.from({ length: between(rng, 30, 70) }, () => iconPath(rng)),
-    routes: Array.from({ length: between(rng, 20, 60) }, () => `/${pick(rng, words())}${unit(rng) < 0.5 ? `/${pick(rng, words())}` : ''}`),
+    origin, kind, name, theme: makeTheme(rng), stylesheets: [], critical: new Stylesheet(() => ''), icons, hashed, sections,
+    topLinks: Array.from({ length: between(rng, 3, 6) }, (_, at) => ({ label: capitalized(pick(rng, words())), route: `/${pick(rng, words())}`, menu: at < 2 && unit(rng) < 0.6 })),
+    routes: sections.flatMap((section) => section.pages.map((page) => page.route)),
     scripts,
     api: Array.from({ length: between(rng, 8, 30) }, () => ({
       path: `/api/${pick(rng, words())}/${unit(rng) < 0.3 ? `${between(rng, 1, 9999)}/` : ''}`,
@@ -1472,6 +1514,7 @@ function makeSite(digest: Buffer): Site {
     recorderStart: [],
   };
   site.stylesheets = makeStylesheets(between(rng, SITE_CSS_CHARS.min, SITE_CSS_CHARS.max), digest, site);
+  site.critical = new Stylesheet(() => designSystemCss(site.theme) + hashedRules(streamFrom(digest, site.stylesheets.length + 1), site));
   site.recorderStart = recorderStartEvents(rng, site);
   return site;
 }
@@ -1482,27 +1525,6 @@ function randomToken(rng: RandomGenerator, length: number): string {
   let token = '';
   for (let at = 0; at < length; at++) token += letters[between(rng, 0, letters.length - 1)];
   return token;
-}
-
-function utilityClass(rng: RandomGenerator): string {
-  const variant = pick(rng, VARIANTS);
-  const roll = unit(rng);
-  if (roll < 0.35) return `${variant}${pick(rng, PLAIN_UTILITIES)}`;
-  if (roll < 0.7) return `${variant}${pick(rng, SPACED)}-${pick(rng, SPACING)}`;
-  if (roll < 0.9) return `${variant}${pick(rng, ['text', 'bg', 'border'])}-${pick(rng, COLOURS)}-${pick(rng, SHADES)}`;
-  return `${variant}${pick(rng, ['text', 'opacity', 'z', 'w', 'h'])}-[${between(rng, 1, 40)}${pick(rng, ['px', '%', 'rem'])}]`;
-}
-
-/** An icon's path data: moves, lines and curves with the one- and two-decimal numbers icon sets have. */
-function iconPath(rng: RandomGenerator): string {
-  const number = () => (between(rng, 0, 2400) / 100).toString();
-  let path = `M${number()} ${number()}`;
-  for (let segment = between(rng, 8, 40); segment > 0; segment--) {
-    const command = pick(rng, ['L', 'l', 'C', 'c', 'a', 'h', 'v', 'Z', 's']);
-    const arity = { L: 2, l: 2, C: 6, c: 6, a: 7, h: 1, v: 1, Z: 0, s: 4 }[command]!;
-    path += command + Array.from({ length: arity }, number).join(' ');
-  }
-  return `${path}Z`;
 }
 
 /** A JSON API response as a network event records its body: a list of records with ids, names and dates. */
@@ -1516,48 +1538,65 @@ function apiBody(rng: RandomGenerator): string {
   return JSON.stringify({ count: records.length, next: null, results: records });
 }
 
-/**
- * A site's CSS in files of about STYLESHEET_CHARS, in the form the browser
- * gives rrweb (`selector { property: value; }`): its utility classes, its
- * components, variables, and a font or two inlined as data: URLs, which is
- * where real pages keep theirs.
- */
-/**
- * A site's CSS of about `total` characters, in files of about
- * STYLESHEET_CHARS: custom properties and fonts first, then rules on its
- * utility and component classes. File k comes from stream k + 1 of the
- * site's digest, made when a page first links it.
- */
-function makeStylesheets(total: number, digest: Buffer, site: Site): Stylesheet[] {
-  const files = Math.max(1, Math.round(total / STYLESHEET_CHARS));
-  const fileChars = total / files;
-  return Array.from({ length: files }, (_, file) => new Stylesheet(() => {
-    const rng = streamFrom(digest, file + 1);
-    const rules: string[] = [];
-    if (file === 0) {
-      rules.push(`:root { ${Array.from({ length: 40 }, () => `--color-${pick(rng, COLOURS)}-${pick(rng, SHADES)}: #${randomToken(rng, 6).toLowerCase()};`).join(' ')} }`);
-      for (let font = between(rng, 1, 2); font > 0; font--) {
-        // A subset woff2 font: base64 of incompressible bytes, a few percent of the CSS as in production.
-        const data = Buffer.from(Array.from({ length: between(rng, 1500, total / 60) }, () => between(rng, 0, 255))).toString('base64');
-        rules.push(`@font-face { font-display: swap; font-family: "${capitalized(pick(rng, words()))} Sans"; font-weight: ${between(rng, 3, 7) * 100}; src: url("data:font/woff2;base64,${data}") format("woff2"); }`);
-      }
-    }
-    for (let length = rules.reduce((sum, rule) => sum + rule.length, 0); length < fileChars; ) {
-      const selector = unit(rng) < 0.6 ? `.${cssEscape(pickPopular(rng, site.utilities))}` : `.${pickPopular(rng, site.components)}${unit(rng) < 0.3 ? ` .${pick(rng, site.components)}` : ''}${unit(rng) < 0.2 ? ':hover' : ''}`;
-      const declarations = Array.from({ length: between(rng, 1, 6) }, () => {
-        const [property, value] = pick(rng, CSS_PROPERTIES);
-        return `${property}: ${value(rng)};`;
-      }).join(' ');
-      const rule = unit(rng) < 0.12 ? `@media (min-width: ${pick(rng, ['640px', '768px', '1024px', '1280px'])}) {\n  ${selector} { ${declarations} }\n}` : `${selector} { ${declarations} }`;
-      rules.push(rule);
-      length += rule.length;
-    }
-    return rules.join('');
-  }));
-}
+// --- Icons: SVG path data a browser parses --------------------------------------------
 
-/** A class name as a CSS selector writes it: `hover:bg-gray-100` as `hover\:bg-gray-100`. */
-const cssEscape = (name: string) => name.replace(/[:.@\[\]%/]/g, (char) => `\\${char}`);
+/** A coordinate as icon sets write them: at most two decimals, no exponent. */
+const coordinate = (value: number) => String(Math.round(value * 100) / 100);
+/** Coordinates joined as path data separates them. */
+const coordinates = (...values: number[]) => values.map(coordinate).join(' ');
+
+/** Shapes icons are drawn from, each path data of `M`, `L`, `H`, `V`, `C`, `S`, `A` and `Z` commands with their arguments in full. */
+const ICON_SHAPES: readonly ((rng: RandomGenerator) => string)[] = [
+  // A circle: two half-circle arcs.
+  (rng) => {
+    const [cx, cy, r] = [between(rng, 8, 16), between(rng, 8, 16), between(rng, 3, 7) + unit(rng)];
+    return `M${coordinates(cx - r, cy)}A${coordinates(r, r)} 0 1 0 ${coordinates(cx + r, cy)}A${coordinates(r, r)} 0 1 0 ${coordinates(cx - r, cy)}Z`;
+  },
+  // A rounded rectangle: sides and quarter arcs.
+  (rng) => {
+    const [x, y, w, h, r] = [between(rng, 2, 6), between(rng, 2, 6), between(rng, 10, 16), between(rng, 8, 16), between(rng, 1, 3)];
+    return `M${coordinates(x + r, y)}H${coordinate(x + w - r)}A${coordinates(r, r)} 0 0 1 ${coordinates(x + w, y + r)}V${coordinate(y + h - r)}` +
+      `A${coordinates(r, r)} 0 0 1 ${coordinates(x + w - r, y + h)}H${coordinate(x + r)}A${coordinates(r, r)} 0 0 1 ${coordinates(x, y + h - r)}` +
+      `V${coordinate(y + r)}A${coordinates(r, r)} 0 0 1 ${coordinates(x + r, y)}Z`;
+  },
+  // A chevron or an arrow: a polyline.
+  (rng) => {
+    const [x, y, size] = [between(rng, 6, 12), between(rng, 5, 9), between(rng, 4, 7)];
+    return `M${coordinates(x, y)}L${coordinates(x + size, y + size)}L${coordinates(x, y + 2 * size)}${unit(rng) < 0.4 ? `M${coordinates(x - size, y + size)}H${coordinate(x + size)}` : ''}`;
+  },
+  // A closed blob of cubic curves, continued smoothly.
+  (rng) => {
+    const point = () => coordinates(between(rng, 300, 2100) / 100, between(rng, 300, 2100) / 100);
+    let path = `M${point()}C${point()} ${point()} ${point()}`;
+    for (let segment = between(rng, 1, 4); segment > 0; segment--) path += `S${point()} ${point()}`;
+    return `${path}Z`;
+  },
+  // Lines of a list or a menu: horizontal strokes.
+  (rng) => {
+    let path = '';
+    for (let lines = between(rng, 2, 4), y = between(rng, 5, 8); lines > 0; lines--, y += between(rng, 4, 6)) path += `M${coordinates(between(rng, 3, 6), y)}H${coordinate(between(rng, 14, 21))}`;
+    return path;
+  },
+  // An arc of a gauge or a refresh symbol, with its arrow head.
+  (rng) => {
+    const r = between(rng, 6, 9);
+    return `M${coordinates(12 - r, 12)}A${coordinates(r, r)} 0 ${between(rng, 0, 1)} 1 ${coordinates(12, 12 - r)}L${coordinates(14, 12 - r - 2)}M${coordinates(12, 12 - r)}L${coordinates(14, 12 - r + 2)}`;
+  },
+  // A detailed outline as icon sets draw them: a closed run of relative cubic curves with three decimals.
+  (rng) => {
+    const fine = () => (between(rng, -4500, 4500) / 1000).toString();
+    let path = `M${coordinates(between(rng, 400, 2000) / 100, between(rng, 400, 2000) / 100)}`;
+    for (let segment = between(rng, 6, 24); segment > 0; segment--) path += `c${[fine(), fine(), fine(), fine(), fine(), fine()].join(' ')}`;
+    return `${path}Z`;
+  },
+];
+
+/** An icon: one to four shapes, outlined (as most UI icon sets) or solid. */
+function makeIcon(rng: RandomGenerator): Icon {
+  // Most icons of a set have a detailed outline; simple shapes complete them.
+  const detailed = ICON_SHAPES[ICON_SHAPES.length - 1]!;
+  return { paths: Array.from({ length: between(rng, 1, 4) }, (_, at) => (at === 0 && unit(rng) < 0.6 ? detailed : pick(rng, ICON_SHAPES))(rng)), solid: unit(rng) < 0.3 };
+}
 
 /** The posthog-js release whose recordings the real ones in ../shared/data/real come from. */
 const POSTHOG_JS_VERSION = '1.242.1';
@@ -1584,10 +1623,431 @@ function recorderStartEvents(rng: RandomGenerator, site: Site): { tag: string; p
   ];
 }
 
-// --- The mirror: one window's page as rrweb's mirror of it --------------------------
+
+// --- Stylesheets: the design system first, then the rest of a production build ---------
+
+/**
+ * The design system's rules, `&` standing for the site's component prefix:
+ * a reset, typography, the frame of each kind of site, components, the
+ * portal's overlays (closed ones hidden, as real sites keep them) and
+ * hover and focus states. Every size the layout estimate assumes is here.
+ */
+const DESIGN_RULES: readonly (readonly [string, string])[] = [
+  ['*, ::before, ::after', 'box-sizing: border-box; margin: 0; padding: 0; border: 0 solid var(--border);'],
+  ['html', 'line-height: 1.5; -webkit-text-size-adjust: 100%; tab-size: 4; font-family: var(--font-sans); -webkit-font-smoothing: antialiased;'],
+  ['body', 'min-height: 100vh; font-size: 16px; color: var(--gray-900); background-color: var(--surface);'],
+  ['h1, h2, h3, h4, h5, h6', 'font-size: inherit; font-weight: inherit;'],
+  ['a', 'color: inherit; text-decoration: inherit;'],
+  ['b, strong', 'font-weight: 600;'],
+  ['code, kbd, pre', 'font-family: var(--font-mono);'],
+  ['table', 'border-collapse: separate; border-spacing: 0; text-indent: 0;'],
+  ['button, input, select, textarea', 'font: inherit; color: inherit; background-color: transparent;'],
+  ['button, [role="button"]', 'cursor: pointer;'],
+  ['ol, ul, menu', 'list-style: none;'],
+  ['svg', 'display: block; flex-shrink: 0;'],
+  ['[hidden]', 'display: none;'],
+  [':focus-visible', 'outline: 2px solid var(--brand); outline-offset: 2px;'],
+  ['::selection', 'background-color: var(--brand-light);'],
+  ['.&-Header', `position: sticky; top: 0; z-index: 30; display: flex; align-items: center; gap: 24px; height: ${FRAME.docs.header}px; padding: 0 24px; background-color: var(--surface); border-bottom: 1px solid var(--border);`],
+  ['.&-Logo', 'display: flex; align-items: center; gap: 8px; font-size: 18px; font-weight: 700; color: var(--gray-900); white-space: nowrap;'],
+  ['.&-Logo svg', 'width: 28px; height: 28px; color: var(--brand);'],
+  ['.&-Nav', 'display: flex; align-items: stretch; height: 100%;'],
+  ['.&-NavItem', 'position: relative; display: flex;'],
+  ['.&-NavLink', 'display: flex; align-items: center; gap: 4px; height: 63px; padding: 0 12px; font-size: 14px; font-weight: 500; color: var(--gray-600); white-space: nowrap;'],
+  ['.&-NavLink:hover, .&-NavLink[aria-expanded="true"]', 'color: var(--gray-900);'],
+  ['.&-NavLink[aria-current="page"]', 'color: var(--brand); box-shadow: inset 0 -2px 0 var(--brand);'],
+  ['.&-NavLink svg', 'width: 16px; height: 16px;'],
+  ['.&-Menu', 'position: absolute; top: 100%; left: 0; z-index: 40; display: none; width: 320px; padding: 8px; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); box-shadow: var(--shadow-lg);'],
+  ['.&-NavItem:hover > .&-Menu, .&-NavItem:focus-within > .&-Menu', 'display: block;'],
+  ['.&-MenuItem', 'display: flex; gap: 12px; padding: 8px; border-radius: var(--radius);'],
+  ['.&-MenuItem:hover', 'background-color: var(--gray-50);'],
+  ['.&-MenuItem svg', 'width: 20px; height: 20px; color: var(--brand);'],
+  ['.&-MenuItem__title', 'font-size: 14px; line-height: 20px; font-weight: 600; color: var(--gray-900);'],
+  ['.&-MenuItem__text', 'font-size: 13px; line-height: 18px; color: var(--gray-500);'],
+  ['.&-HeaderActions', 'display: flex; align-items: center; gap: 12px; margin-left: auto;'],
+  ['.&-Search', 'display: flex; align-items: center; gap: 8px; width: 240px; height: 36px; padding: 0 10px; color: var(--gray-500); background-color: var(--gray-50); border: 1px solid var(--border); border-radius: var(--radius);'],
+  ['.&-Search svg', 'width: 16px; height: 16px;'],
+  ['.&-Search input', 'flex: 1; min-width: 0; height: 100%; font-size: 14px; outline: none;'],
+  ['.&-Kbd', 'padding: 0 6px; font-family: var(--font-sans); font-size: 12px; line-height: 20px; color: var(--gray-500); border: 1px solid var(--border); border-radius: 4px;'],
+  ['.&-MenuButton', 'display: none;'],
+  ['.&-Button', `display: inline-flex; align-items: center; justify-content: center; gap: 6px; height: ${PX.control}px; padding: 0 14px; font-size: 14px; font-weight: 500; line-height: 20px; white-space: nowrap; border: 1px solid transparent; border-radius: var(--radius); transition: background-color .15s, border-color .15s, color .15s;`],
+  ['.&-Button svg', 'width: 16px; height: 16px;'],
+  ['.&-Button--primary', 'color: #fff; background-color: var(--brand);'],
+  ['.&-Button--primary:hover', 'background-color: var(--brand-dark);'],
+  ['.&-Button--secondary', 'color: var(--gray-800); background-color: var(--surface); border-color: var(--gray-300); box-shadow: var(--shadow-sm);'],
+  ['.&-Button--secondary:hover', 'background-color: var(--gray-50);'],
+  ['.&-Button--ghost', 'color: var(--gray-600);'],
+  ['.&-Button--ghost:hover', 'color: var(--gray-900); background-color: var(--gray-100);'],
+  ['.&-Button--small', `height: ${PX.smallControl}px; padding: 0 10px; font-size: 13px;`],
+  ['.&-Button--icon', 'width: 36px; padding: 0;'],
+  ['.&-Button:disabled', 'opacity: .5; cursor: not-allowed;'],
+  ['.&-IconButton', 'display: inline-flex; align-items: center; justify-content: center; width: 32px; height: 32px; color: var(--gray-500); border-radius: 6px;'],
+  ['.&-IconButton:hover', 'color: var(--gray-900); background-color: var(--gray-100);'],
+  ['.&-IconButton svg', 'width: 18px; height: 18px;'],
+  ['.&-Layout', `display: grid; grid-template-columns: ${FRAME.docs.sidebar}px minmax(0, 1fr); grid-template-areas: "sidebar main"; max-width: ${FRAME.docs.container}px; margin: 0 auto;`],
+  ['.&-Sidebar', `grid-area: sidebar; position: sticky; top: ${FRAME.docs.header}px; height: calc(100vh - ${FRAME.docs.header}px); overflow-y: auto; padding: 16px 12px 32px; border-right: 1px solid var(--border);`],
+  ['.&-SidebarGroup__toggle', `display: flex; align-items: center; justify-content: space-between; width: 100%; height: ${PX.row}px; padding: 0 8px; font-size: 14px; font-weight: 600; color: var(--gray-900); text-align: left; border-radius: 6px;`],
+  ['.&-SidebarGroup__toggle svg', 'width: 16px; height: 16px; color: var(--gray-400); transition: transform .15s;'],
+  ['.&-SidebarGroup__toggle[aria-expanded="true"] svg', 'transform: rotate(90deg);'],
+  ['.&-SidebarLink', `display: flex; align-items: center; gap: 8px; height: ${PX.row}px; padding: 0 8px 0 20px; font-size: 14px; color: var(--gray-600); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; border-radius: 6px;`],
+  ['.&-SidebarLink:hover', 'color: var(--gray-900); background-color: var(--gray-50);'],
+  ['.&-SidebarLink[aria-current="page"]', 'font-weight: 500; color: var(--brand); background-color: var(--brand-light);'],
+  ['.&-Rail', 'grid-area: rail; display: none;'],
+  ['.&-Rail__title', 'height: 28px; font-size: 12px; font-weight: 600; letter-spacing: .04em; text-transform: uppercase; color: var(--gray-500);'],
+  ['.&-RailLink', 'display: block; height: 28px; font-size: 13px; line-height: 28px; color: var(--gray-600); white-space: nowrap; overflow: hidden; text-overflow: ellipsis;'],
+  ['.&-RailLink:hover', 'color: var(--brand);'],
+  ['.&-Main', `grid-area: main; min-width: 0; padding: ${FRAME.docs.padTop}px ${FRAME.docs.padX}px 96px;`],
+  ['.&-Article', `max-width: ${FRAME.docs.column}px;`],
+  ['.&-Breadcrumbs', 'display: flex; align-items: center; gap: 8px; height: 20px; margin-bottom: 16px; overflow: hidden; font-size: 14px; line-height: 20px; color: var(--gray-500); white-space: nowrap;'],
+  ['.&-Breadcrumbs a:hover', 'color: var(--gray-900);'],
+  ['.&-Breadcrumbs li', 'display: flex; align-items: center; gap: 8px;'],
+  ['.&-Breadcrumbs__separator', 'color: var(--gray-300);'],
+  ['.&-Article h1', 'margin-bottom: 16px; font-size: 36px; line-height: 44px; font-weight: 700; letter-spacing: -.02em; color: var(--gray-900);'],
+  ['.&-Lead', 'margin-bottom: 12px; font-size: 18px; line-height: 30px; color: var(--gray-600);'],
+  ['.&-Meta', 'display: flex; gap: 16px; height: 20px; margin-bottom: 32px; font-size: 14px; line-height: 20px; color: var(--gray-500);'],
+  ['.&-Prose', 'display: flow-root; margin-bottom: 32px; font-size: 16px; line-height: 28px; color: var(--gray-700);'],
+  ['.&-Prose h2', 'padding-top: 16px; margin-bottom: 12px; font-size: 24px; line-height: 32px; font-weight: 600; color: var(--gray-900); scroll-margin-top: 80px;'],
+  ['.&-Prose h3', 'margin-bottom: 8px; font-size: 18px; line-height: 28px; font-weight: 600; color: var(--gray-900);'],
+  ['.&-Prose p', 'margin-bottom: 16px;'],
+  ['.&-Prose a', 'font-weight: 500; color: var(--brand); text-decoration: underline; text-underline-offset: 3px;'],
+  ['.&-Prose a:hover', 'color: var(--brand-dark);'],
+  ['.&-Anchor, .&-Prose .&-Anchor', 'margin-left: 8px; font-weight: 400; color: var(--gray-300); text-decoration: none; opacity: .4; transition: opacity .15s;'],
+  ['h1:hover > .&-Anchor, h2:hover > .&-Anchor', 'opacity: 1;'],
+  ['.&-Prose code', 'padding: 2px 4px; font-size: 14px; color: var(--gray-900); background-color: var(--gray-100); border-radius: 4px;'],
+  ['.&-Prose ul', 'margin-bottom: 16px; padding-left: 24px; list-style: disc;'],
+  ['.&-Prose ol', 'margin-bottom: 16px; padding-left: 24px; list-style: decimal;'],
+  ['.&-Prose li', 'margin-bottom: 8px; padding-left: 4px;'],
+  ['.&-Prose strong', 'color: var(--gray-900);'],
+  ['.&-Code', 'display: flow-root; margin-bottom: 32px; overflow: hidden; background-color: var(--gray-900); border: 1px solid var(--gray-800); border-radius: var(--radius);'],
+  ['.&-Code__header', `display: flex; align-items: center; justify-content: space-between; height: ${PX.codeHeader}px; padding: 0 6px 0 16px; font-size: 13px; color: var(--gray-300); border-bottom: 1px solid var(--gray-800);`],
+  ['.&-Code pre', `padding: 16px; overflow: hidden; font-size: 14px; line-height: ${PX.codeLine}px; color: var(--gray-100); white-space: pre;`],
+  ['.&-Code .&-Button--ghost', 'color: var(--gray-300);'],
+  ['.&-Code .&-Button--ghost:hover', 'color: #fff; background-color: var(--gray-800);'],
+  ['.token.keyword', 'color: color-mix(in srgb, var(--accent) 70%, white);'],
+  ['.token.string', 'color: color-mix(in srgb, var(--success) 55%, white);'],
+  ['.token.function', 'color: color-mix(in srgb, var(--brand) 55%, white);'],
+  ['.token.number', 'color: color-mix(in srgb, var(--warning) 70%, white);'],
+  ['.token.comment', 'color: var(--gray-400); font-style: italic;'],
+  ['.token.punctuation', 'color: var(--gray-300);'],
+  ['.&-Callout', 'display: flex; gap: 12px; margin-bottom: 32px; padding: 16px; font-size: 15px; line-height: 24px; color: var(--gray-700); background-color: var(--gray-50); border: 1px solid var(--border); border-left: 4px solid var(--brand); border-radius: var(--radius);'],
+  ['.&-Callout--warning', 'border-left-color: var(--warning);'],
+  ['.&-Callout svg', 'width: 20px; height: 20px; margin-top: 2px; color: var(--brand);'],
+  ['.&-Callout__title', 'font-weight: 600; color: var(--gray-900);'],
+  ['.&-CardGrid', `display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: ${PX.gap}px; margin-bottom: ${PX.block}px;`],
+  ['.&-Card', `display: flex; flex-direction: column; gap: 8px; height: ${PX.card}px; padding: 20px; overflow: hidden; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); transition: border-color .15s, box-shadow .15s;`],
+  ['.&-Card:hover', 'border-color: var(--brand); box-shadow: var(--shadow);'],
+  ['.&-Card svg', 'width: 24px; height: 24px; color: var(--brand);'],
+  ['.&-Card__title', 'font-size: 16px; line-height: 24px; font-weight: 600; color: var(--gray-900); white-space: nowrap; overflow: hidden; text-overflow: ellipsis;'],
+  ['.&-Card__text', 'display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; font-size: 14px; line-height: 20px; color: var(--gray-500);'],
+  ['.&-TableWrap', `margin-bottom: ${PX.block}px; overflow: hidden; border: 1px solid var(--border); border-radius: var(--radius);`],
+  ['.&-Table', 'width: 100%; table-layout: fixed; font-size: 14px;'],
+  ['.&-Table th', `height: ${PX.tableHead}px; padding: 0 12px; overflow: hidden; font-size: 12px; font-weight: 600; letter-spacing: .04em; text-align: left; text-transform: uppercase; text-overflow: ellipsis; white-space: nowrap; color: var(--gray-500); background-color: var(--gray-50); border-bottom: 1px solid var(--border);`],
+  ['.&-Table td', `height: ${PX.tableRow}px; padding: 0 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; color: var(--gray-700); border-bottom: 1px solid var(--border);`],
+  ['.&-Table tr:last-child td', 'border-bottom-color: transparent;'],
+  ['.&-Table tbody tr:hover', 'background-color: var(--gray-50);'],
+  ['.&-Table a', 'font-weight: 500; color: var(--gray-900);'],
+  ['.&-Table a:hover', 'color: var(--brand); text-decoration: underline;'],
+  ['.&-Badge', 'display: inline-flex; align-items: center; height: 22px; padding: 0 8px; font-size: 12px; font-weight: 500; color: var(--gray-700); background-color: var(--gray-100); border-radius: 9999px;'],
+  ['.&-Badge--success', 'color: var(--success); background-color: color-mix(in srgb, var(--success) 14%, white);'],
+  ['.&-Badge--warning', 'color: var(--warning); background-color: color-mix(in srgb, var(--warning) 14%, white);'],
+  ['.&-Badge--danger', 'color: var(--danger); background-color: color-mix(in srgb, var(--danger) 12%, white);'],
+  ['.&-Avatar', 'display: inline-flex; align-items: center; justify-content: center; width: 24px; height: 24px; margin-right: 8px; font-size: 11px; font-weight: 600; vertical-align: middle; color: #fff; background-color: var(--accent); border-radius: 9999px;'],
+  ['.&-Topbar', `position: sticky; top: 0; z-index: 30; display: flex; align-items: center; gap: 12px; height: ${FRAME.app.header}px; padding: 0 16px; background-color: var(--surface); border-bottom: 1px solid var(--border);`],
+  ['.&-Topbar .&-Logo svg', 'width: 24px; height: 24px;'],
+  ['.&-Switcher', 'display: flex; align-items: center; gap: 6px; height: 32px; padding: 0 8px; font-size: 14px; font-weight: 600; white-space: nowrap; border-radius: 6px;'],
+  ['.&-Switcher:hover', 'background-color: var(--gray-100);'],
+  ['.&-Switcher svg', 'width: 16px; height: 16px; color: var(--gray-400);'],
+  ['.&-Topbar .&-Search', 'width: 320px; height: 32px; margin-left: 16px;'],
+  ['.&-Topbar__end', 'display: flex; align-items: center; gap: 4px; margin-left: auto;'],
+  ['.&-Shell', `display: grid; grid-template-columns: ${FRAME.app.sidebar}px minmax(0, 1fr);`],
+  ['.&-AppNav', `position: sticky; top: ${FRAME.app.header}px; height: calc(100vh - ${FRAME.app.header}px); overflow-y: auto; padding: 8px; background-color: var(--gray-50); border-right: 1px solid var(--border);`],
+  ['.&-AppNav__heading', `display: flex; align-items: flex-end; height: ${PX.row}px; padding: 0 8px 6px; font-size: 11px; font-weight: 600; letter-spacing: .06em; text-transform: uppercase; color: var(--gray-400);`],
+  ['.&-NavRow', `display: flex; align-items: center; gap: 8px; height: ${PX.row}px; padding: 0 8px; font-size: 14px; color: var(--gray-700); white-space: nowrap; overflow: hidden; border-radius: 6px;`],
+  ['.&-NavRow:hover', 'background-color: var(--gray-100);'],
+  ['.&-NavRow[aria-current="page"]', 'font-weight: 500; color: var(--gray-900); background-color: var(--surface); box-shadow: var(--shadow-sm);'],
+  ['.&-NavRow svg', 'width: 16px; height: 16px; color: var(--gray-500);'],
+  ['.&-NavRow .&-Badge', 'height: 18px; margin-left: auto; padding: 0 6px; font-size: 11px;'],
+  ['.&-AppMain', `min-width: 0; padding: ${FRAME.app.padTop}px ${FRAME.app.padX}px 64px;`],
+  ['.&-PageHeader', 'display: flex; align-items: flex-start; justify-content: space-between; gap: 16px; height: 52px; margin-bottom: 20px;'],
+  ['.&-PageHeader__titles', 'min-width: 0;'],
+  ['.&-PageHeader h1', 'overflow: hidden; font-size: 24px; line-height: 32px; font-weight: 700; color: var(--gray-900); white-space: nowrap; text-overflow: ellipsis;'],
+  ['.&-PageHeader p', 'overflow: hidden; font-size: 14px; line-height: 20px; color: var(--gray-500); white-space: nowrap; text-overflow: ellipsis;'],
+  ['.&-PageHeader__actions', 'display: flex; flex-shrink: 0; gap: 8px;'],
+  ['.&-Tabs', 'display: flex; gap: 24px; height: 40px; margin-bottom: 16px; border-bottom: 1px solid var(--border);'],
+  ['.&-Tab', 'height: 40px; font-size: 14px; font-weight: 500; color: var(--gray-500); white-space: nowrap; border-bottom: 2px solid transparent;'],
+  ['.&-Tab:hover', 'color: var(--gray-900);'],
+  ['.&-Tab[aria-selected="true"]', 'color: var(--brand); border-bottom-color: var(--brand);'],
+  ['.&-Toolbar', 'display: flex; align-items: center; gap: 8px; height: 36px; margin-bottom: 16px;'],
+  ['.&-Input', 'width: 100%; height: 40px; padding: 0 12px; font-size: 14px; color: var(--gray-900); background-color: var(--surface); border: 1px solid var(--gray-300); border-radius: var(--radius); box-shadow: var(--shadow-sm);'],
+  ['.&-Input:focus', 'outline: none; border-color: var(--brand); box-shadow: 0 0 0 3px var(--brand-light);'],
+  ['.&-Input::placeholder', 'color: var(--gray-400);'],
+  ['textarea.&-Input', 'height: 96px; padding: 8px 12px; resize: vertical;'],
+  ['.&-Toolbar .&-Input', 'width: 280px; height: 36px;'],
+  ['.&-Select', 'padding-right: 36px; background-image: url("data:image/svg+xml,%3csvg xmlns=\'http://www.w3.org/2000/svg\' viewBox=\'0 0 20 20\' fill=\'none\'%3e%3cpath d=\'M6 8L10 12L14 8\' stroke=\'%239ca3af\' stroke-width=\'1.5\'/%3e%3c/svg%3e"); background-position: right 10px center; background-repeat: no-repeat; background-size: 20px; appearance: none;'],
+  ['.&-StatGrid', `display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: ${PX.gap}px; margin-bottom: ${PX.appBlock}px;`],
+  ['.&-Stat', `height: ${PX.stat}px; padding: 16px; overflow: hidden; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius);`],
+  ['.&-Stat__label', 'overflow: hidden; font-size: 13px; line-height: 20px; color: var(--gray-500); white-space: nowrap; text-overflow: ellipsis;'],
+  ['.&-Stat__value', 'font-size: 28px; line-height: 36px; font-weight: 700; color: var(--gray-900);'],
+  ['.&-Stat svg', 'width: 100%; height: 24px; margin-top: 8px; color: var(--brand);'],
+  ['.&-Panel', 'display: flow-root; margin-bottom: 24px; padding: 20px; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius);'],
+  ['.&-Panel__title', 'margin-bottom: 4px; font-size: 16px; line-height: 24px; font-weight: 600; color: var(--gray-900);'],
+  ['.&-Panel__text', 'margin-bottom: 16px; font-size: 14px; line-height: 20px; color: var(--gray-500);'],
+  ['.&-Field', 'margin-bottom: 16px;'],
+  ['.&-Label', 'display: block; margin-bottom: 6px; font-size: 14px; line-height: 20px; font-weight: 500; color: var(--gray-700);'],
+  ['.&-Help', 'margin-top: 6px; font-size: 13px; line-height: 18px; color: var(--gray-500);'],
+  ['.&-Chart', 'display: block; width: 100%; height: 200px; color: var(--brand);'],
+  ['.&-Feed', 'margin-bottom: 24px;'],
+  ['.&-Feed li', 'display: flex; align-items: center; gap: 12px; height: 56px; overflow: hidden; font-size: 14px; white-space: nowrap; border-bottom: 1px solid var(--border);'],
+  ['.&-Feed time', 'margin-left: auto; font-size: 13px; color: var(--gray-400);'],
+  ['.&-Pagination', 'display: flex; align-items: center; justify-content: space-between; height: 36px; margin-bottom: 24px; font-size: 14px; color: var(--gray-500);'],
+  ['.&-Portal', 'position: relative; z-index: 50;'],
+  ['.&-Dialog', 'position: fixed; inset: 0; display: flex; align-items: center; justify-content: center; background-color: rgb(0 0 0 / .4);'],
+  ['.&-Dialog[data-state="closed"], .&-Popover[data-state="closed"], .&-Drawer[data-state="closed"]', 'display: none;'],
+  ['.&-Dialog__panel', 'width: min(560px, 100% - 32px); max-height: 80vh; overflow-y: auto; padding: 24px; background-color: var(--surface); border-radius: 12px; box-shadow: var(--shadow-lg);'],
+  ['.&-Popover', 'position: absolute; min-width: 200px; padding: 4px; background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); box-shadow: var(--shadow-lg);'],
+  ['.&-Drawer', 'position: fixed; inset: 0 auto 0 0; width: 320px; overflow-y: auto; padding: 16px; background-color: var(--surface); box-shadow: var(--shadow-lg);'],
+  ['.&-Tooltip', 'position: absolute; padding: 4px 8px; font-size: 12px; color: #fff; background-color: var(--gray-900); border-radius: 4px; opacity: 0; pointer-events: none; transition: opacity .15s;'],
+  ['[data-tooltip]:hover > .&-Tooltip', 'opacity: 1;'],
+  ['.&-Toast', 'position: fixed; right: 24px; bottom: 24px; display: flex; align-items: center; gap: 12px; width: 360px; padding: 12px 16px; font-size: 14px; color: var(--gray-900); background-color: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); box-shadow: var(--shadow-lg);'],
+  ['.&-Toast svg', 'width: 20px; height: 20px; color: var(--success);'],
+  ['.&-SrOnly', 'position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap; border-width: 0;'],
+];
+
+/** The design system's responsive rules: phones (the frame folds away) and wide screens (the docs' rail). */
+const RESPONSIVE_RULES: readonly (readonly [string, readonly (readonly [string, string])[]])[] = [
+  [`(max-width: ${MOBILE_WIDTH - 1}px)`, [
+    ['.&-Header', `height: ${FRAME.docs.mobileHeader}px; gap: 12px; padding: 0 16px;`],
+    ['.&-Nav, .&-HeaderActions > :not(.&-MenuButton)', 'display: none;'],
+    ['.&-MenuButton', 'display: inline-flex;'],
+    ['.&-Layout, .&-Shell', 'display: block;'],
+    ['.&-Sidebar, .&-AppNav, .&-Topbar .&-Search', 'display: none;'],
+    ['.&-Main', `padding: ${FRAME.docs.mobilePadTop}px ${MOBILE_FRAME.padX}px 64px;`],
+    ['.&-AppMain', `padding: ${FRAME.app.mobilePadTop}px ${MOBILE_FRAME.padX}px 64px;`],
+    ['.&-CardGrid, .&-StatGrid', 'grid-template-columns: minmax(0, 1fr);'],
+  ]],
+  [`(min-width: ${RAIL_WIDTH}px)`, [
+    ['.&-Layout', `grid-template-columns: ${FRAME.docs.sidebar}px minmax(0, 1fr) ${FRAME.docs.rail}px; grid-template-areas: "sidebar main rail";`],
+    ['.&-Rail', `display: block; position: sticky; top: ${FRAME.docs.header}px; align-self: start; height: calc(100vh - ${FRAME.docs.header}px); overflow-y: auto; padding: 32px 16px;`],
+  ]],
+  ['print', [['.&-Header, .&-Sidebar, .&-Rail, .&-Topbar, .&-AppNav', 'display: none;']]],
+];
+
+/** Class names a template adds to an element for tone and states, without changing its size, as Tailwind markup does. */
+const TONE_UTILITIES = [
+  'antialiased', 'text-gray-500', 'text-gray-600', 'text-gray-700', 'text-gray-900', 'hover:text-gray-900', 'hover:text-brand', 'hover:bg-gray-50',
+  'hover:bg-gray-100', 'dark:text-gray-100', 'dark:text-gray-300', 'dark:bg-gray-900', 'dark:bg-gray-800', 'dark:border-gray-700', 'dark:hover:bg-gray-800',
+  'transition-colors', 'duration-150', 'cursor-pointer', 'select-none', 'focus-visible:outline-none', 'focus-visible:ring-2', 'focus-visible:ring-brand',
+  'shrink-0', 'min-w-0', 'relative', 'isolate', 'group', 'group-hover:text-brand', 'border-gray-200', 'print:hidden', 'motion-reduce:transition-none',
+];
+
+/** Spacing steps of the utilities, in quarter rems (Tailwind's scale). */
+const SPACE_STEPS = ['0', '0.5', '1', '1.5', '2', '2.5', '3', '4', '5', '6', '8', '10', '12', '16', '20', '24', '32'];
+const PALETTE_NAMES = ['brand', 'brand-dark', 'brand-light', 'accent', 'success', 'warning', 'danger', 'white', ...SHADES.map((shade) => `gray-${shade}`)];
+const colourValue = (name: string) => (name === 'white' ? '#fff' : `var(--${name})`);
+const rem = (step: string) => (step === '0' ? '0' : `${Number(step) / 4}rem`);
+const TEXT_SIZES: Record<string, string> = { xs: '.75rem; line-height: 1rem', sm: '.875rem; line-height: 1.25rem', base: '1rem; line-height: 1.5rem', lg: '1.125rem; line-height: 1.75rem', xl: '1.25rem; line-height: 1.75rem', '2xl': '1.5rem; line-height: 2rem', '3xl': '1.875rem; line-height: 2.25rem' };
+
+/** Utility families as Tailwind builds them: a name prefix, its values, and the declarations of each. */
+const UTILITY_FAMILIES: readonly (readonly [string, readonly string[], (value: string) => string])[] = [
+  ['p', SPACE_STEPS, (v) => `padding: ${rem(v)};`], ['px', SPACE_STEPS, (v) => `padding-left: ${rem(v)}; padding-right: ${rem(v)};`],
+  ['py', SPACE_STEPS, (v) => `padding-top: ${rem(v)}; padding-bottom: ${rem(v)};`], ['pt', SPACE_STEPS, (v) => `padding-top: ${rem(v)};`],
+  ['pb', SPACE_STEPS, (v) => `padding-bottom: ${rem(v)};`], ['pl', SPACE_STEPS, (v) => `padding-left: ${rem(v)};`], ['pr', SPACE_STEPS, (v) => `padding-right: ${rem(v)};`],
+  ['m', SPACE_STEPS, (v) => `margin: ${rem(v)};`], ['mx', SPACE_STEPS, (v) => `margin-left: ${rem(v)}; margin-right: ${rem(v)};`],
+  ['my', SPACE_STEPS, (v) => `margin-top: ${rem(v)}; margin-bottom: ${rem(v)};`], ['mt', SPACE_STEPS, (v) => `margin-top: ${rem(v)};`],
+  ['mb', SPACE_STEPS, (v) => `margin-bottom: ${rem(v)};`], ['ml', SPACE_STEPS, (v) => `margin-left: ${rem(v)};`], ['mr', SPACE_STEPS, (v) => `margin-right: ${rem(v)};`],
+  ['gap', SPACE_STEPS, (v) => `gap: ${rem(v)};`], ['w', SPACE_STEPS, (v) => `width: ${rem(v)};`], ['h', SPACE_STEPS, (v) => `height: ${rem(v)};`],
+  ['size', SPACE_STEPS, (v) => `width: ${rem(v)}; height: ${rem(v)};`], ['space-y', SPACE_STEPS, (v) => `--tw-space-y: ${rem(v)};`],
+  ['text', PALETTE_NAMES, (v) => `color: ${colourValue(v)};`], ['bg', PALETTE_NAMES, (v) => `background-color: ${colourValue(v)};`],
+  ['border', PALETTE_NAMES, (v) => `border-color: ${colourValue(v)};`], ['ring', PALETTE_NAMES, (v) => `--tw-ring-color: ${colourValue(v)};`],
+  ['text', Object.keys(TEXT_SIZES), (v) => `font-size: ${TEXT_SIZES[v]};`],
+  ['font', ['normal', 'medium', 'semibold', 'bold'], (v) => `font-weight: ${{ normal: 400, medium: 500, semibold: 600, bold: 700 }[v]};`],
+  ['rounded', ['none', 'sm', 'md', 'lg', 'xl', 'full'], (v) => `border-radius: ${{ none: '0', sm: '.125rem', md: '.375rem', lg: '.5rem', xl: '.75rem', full: '9999px' }[v]};`],
+  ['shadow', ['sm', 'md', 'lg', 'none'], (v) => `box-shadow: ${v === 'none' ? '0 0 #0000' : `var(--shadow-${v})`};`],
+  ['opacity', ['0', '25', '50', '75', '100'], (v) => `opacity: ${Number(v) / 100};`], ['z', ['0', '10', '20', '30', '40', '50'], (v) => `z-index: ${v};`],
+  ['duration', ['75', '100', '150', '200', '300', '500'], (v) => `transition-duration: ${v}ms;`],
+  ['tracking', ['tight', 'normal', 'wide'], (v) => `letter-spacing: ${{ tight: '-.025em', normal: '0', wide: '.025em' }[v]};`],
+];
+/** Utilities that are one keyword each: their declarations. */
+const KEYWORD_UTILITIES: Record<string, string> = {
+  flex: 'display: flex;', 'inline-flex': 'display: inline-flex;', grid: 'display: grid;', block: 'display: block;', hidden: 'display: none;',
+  'items-center': 'align-items: center;', 'items-start': 'align-items: flex-start;', 'justify-between': 'justify-content: space-between;',
+  'justify-center': 'justify-content: center;', 'flex-col': 'flex-direction: column;', 'flex-wrap': 'flex-wrap: wrap;', grow: 'flex-grow: 1;',
+  'shrink-0': 'flex-shrink: 0;', 'min-w-0': 'min-width: 0;', relative: 'position: relative;', absolute: 'position: absolute;', sticky: 'position: sticky;',
+  isolate: 'isolation: isolate;', truncate: 'overflow: hidden; text-overflow: ellipsis; white-space: nowrap;', 'whitespace-nowrap': 'white-space: nowrap;',
+  'overflow-hidden': 'overflow: hidden;', 'overflow-auto': 'overflow: auto;', 'select-none': 'user-select: none;', 'cursor-pointer': 'cursor: pointer;',
+  underline: 'text-decoration-line: underline;', uppercase: 'text-transform: uppercase;', antialiased: '-webkit-font-smoothing: antialiased;',
+  transition: 'transition-property: color, background-color, border-color, opacity, box-shadow, transform; transition-duration: .15s;',
+  'transition-colors': 'transition-property: color, background-color, border-color; transition-duration: .15s;', 'transition-none': 'transition-property: none;',
+  'outline-none': 'outline: 2px solid transparent; outline-offset: 2px;', 'ring-2': 'box-shadow: 0 0 0 2px var(--tw-ring-color, var(--brand));',
+  group: '', 'sr-only': 'position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap;',
+};
+/** Variants: how a prefix (`hover:`, `md:`) turns a utility's selector, and the at-rule around it. */
+const VARIANTS: readonly (readonly [string, (selector: string) => string, string])[] = [
+  ['', (s) => s, ''], ['hover:', (s) => `${s}:hover`, ''], ['focus:', (s) => `${s}:focus`, ''], ['focus-visible:', (s) => `${s}:focus-visible`, ''],
+  ['active:', (s) => `${s}:active`, ''], ['disabled:', (s) => `${s}:disabled`, ''], ['group-hover:', (s) => `.group:hover ${s}`, ''],
+  ['dark:', (s) => `.dark ${s}`, ''], ['dark:hover:', (s) => `.dark ${s}:hover`, ''], ['sm:', (s) => s, '(min-width: 640px)'],
+  ['md:', (s) => s, '(min-width: 768px)'], ['lg:', (s) => s, '(min-width: 1024px)'], ['xl:', (s) => s, '(min-width: 1280px)'],
+  ['print:', (s) => s, 'print'], ['motion-reduce:', (s) => s, '(prefers-reduced-motion: reduce)'],
+];
+
+/** A utility's declarations from its name without variants (`bg-gray-50`), or undefined for a name no family makes. */
+function utilityDeclarations(name: string): string | undefined {
+  if (name in KEYWORD_UTILITIES) return KEYWORD_UTILITIES[name];
+  for (const [prefix, values, declare] of UTILITY_FAMILIES) {
+    if (name.startsWith(`${prefix}-`) && values.includes(name.slice(prefix.length + 1))) return declare(name.slice(prefix.length + 1));
+  }
+  return undefined;
+}
+
+/** A class name as a CSS selector writes it: `hover:bg-gray-100` as `.hover\:bg-gray-100`. */
+const classSelector = (name: string) => `.${name.replace(/[:.@[\]%/]/g, (char) => `\\${char}`)}`;
+
+/** The rule of a utility class with its variants (`dark:hover:bg-gray-800`), as browsers serialize it. */
+function utilityRule(name: string): string {
+  const variant = [...VARIANTS].reverse().find(([prefix]) => prefix !== '' && name.startsWith(prefix)) ?? VARIANTS[0]!;
+  const declarations = utilityDeclarations(name.slice(variant[0].length)) ?? '';
+  const rule = `${variant[1](classSelector(name))} { ${declarations} }`;
+  return variant[2] ? `@media ${variant[2]} {\n  ${rule}\n}` : rule;
+}
+
+/** The CSS text of rules written with `&` for the component prefix. */
+function rulesCss(rules: readonly (readonly [string, string])[], prefix: string): string {
+  return rules.map(([selector, declarations]) => `${selector.replaceAll('&', prefix)} { ${declarations} }`).join('');
+}
+
+/**
+ * A site's design system as its first stylesheet: the palette and scales as
+ * custom properties (and a dark theme, applied by a class as such sites do),
+ * the rules above, the responsive ones, and the utilities its markup uses.
+ */
+function designSystemCss(theme: Theme): string {
+  const variables = theme.colours.map(([name, value]) => `--${name}: ${value};`).join(' ');
+  const dark = theme.colours.filter(([name]) => name.startsWith('gray-')).map(([name], at, grays) => `--${name}: ${grays[grays.length - 1 - at]![1]};`).join(' ');
+  return [
+    `:root { ${variables} --radius: ${theme.radius}px; --font-sans: ${theme.sans}; --font-mono: ${theme.mono}; --shadow-sm: 0 1px 2px 0 rgb(0 0 0 / .05); ` +
+      '--shadow: 0 1px 3px 0 rgb(0 0 0 / .1), 0 1px 2px -1px rgb(0 0 0 / .1); --shadow-md: 0 4px 6px -1px rgb(0 0 0 / .1), 0 2px 4px -2px rgb(0 0 0 / .1); ' +
+      '--shadow-lg: 0 10px 15px -3px rgb(0 0 0 / .1), 0 4px 6px -4px rgb(0 0 0 / .1); }',
+    `.dark { ${dark} --surface: ${theme.colours.find(([name]) => name === 'gray-900')![1]}; color-scheme: dark; }`,
+    rulesCss(DESIGN_RULES, theme.prefix),
+    ...RESPONSIVE_RULES.map(([query, rules]) => `@media ${query} {\n  ${rulesCss(rules, theme.prefix)}\n}`),
+    ...TONE_UTILITIES.map(utilityRule),
+  ].join('');
+}
+
+/** Component parts and states of the rest of a component library, which a page's markup mostly does not use. */
+const LIBRARY_PARTS = ['content', 'icon', 'label', 'body', 'header', 'footer', 'row', 'cell', 'title', 'inner', 'trigger', 'item', 'separator', 'indicator'];
+const LIBRARY_STATES = ['primary', 'secondary', 'small', 'large', 'active', 'disabled', 'selected', 'open', 'loading', 'invalid', 'highlighted', 'compact'];
+/** Declarations a component library writes, from the palette and scales. */
+const LIBRARY_DECLARATIONS: readonly ((rng: RandomGenerator) => string)[] = [
+  (rng) => `color: var(--${pick(rng, PALETTE_NAMES.slice(8))});`, (rng) => `background-color: var(--${pick(rng, PALETTE_NAMES.slice(8))});`,
+  (rng) => `padding: ${rem(pick(rng, SPACE_STEPS))} ${rem(pick(rng, SPACE_STEPS))};`, (rng) => `gap: ${rem(pick(rng, SPACE_STEPS))};`,
+  (rng) => `display: ${pick(rng, ['flex', 'grid', 'inline-flex', 'block'])};`, (rng) => `align-items: ${pick(rng, ['center', 'flex-start', 'stretch'])};`,
+  (rng) => `border-radius: ${pick(rng, ['var(--radius)', '4px', '9999px'])};`, () => 'border: 1px solid var(--border);',
+  (rng) => `font-size: ${pick(rng, ['12px', '13px', '14px', '16px'])};`, (rng) => `font-weight: ${pick(rng, [400, 500, 600])};`,
+  (rng) => `box-shadow: var(--shadow${pick(rng, ['-sm', '', '-lg'])});`, (rng) => `transition: ${pick(rng, ['color', 'background-color', 'opacity', 'transform'])} .15s ease;`,
+];
+
+/** Declarations that neither move nor recolour anything at rest: for hashed classes and CSS-in-JS rules, which any element may carry. */
+const QUIET_DECLARATIONS: readonly ((rng: RandomGenerator) => string)[] = [
+  (rng) => `transition-property: ${pick(rng, ['color, background-color', 'opacity', 'box-shadow', 'transform'])};`, (rng) => `transition-duration: ${pick(rng, [100, 150, 200, 300])}ms;`,
+  (rng) => `transition-timing-function: ${pick(rng, ['ease', 'ease-in-out', 'cubic-bezier(.4, 0, .2, 1)'])};`, () => '-webkit-tap-highlight-color: transparent;',
+  () => 'caret-color: var(--brand);', (rng) => `outline-offset: ${between(rng, 1, 3)}px;`, (rng) => `text-underline-offset: ${between(rng, 2, 4)}px;`,
+  (rng) => `scroll-margin-top: ${pick(rng, [64, 80, 96])}px;`, () => 'touch-action: manipulation;',
+];
+
+/**
+ * The rest of a site's CSS after its design system, `chars` characters of
+ * it: every utility in every variant, family by family as a utility build
+ * writes them (those the design system already has left out), then the
+ * parts and states of components of its library that pages rarely use.
+ */
+function buildCss(rng: RandomGenerator, theme: Theme, chars: number, skip: ReadonlySet<string>): string {
+  const rules: string[] = [];
+  let length = 0;
+  const add = (rule: string) => {
+    rules.push(rule);
+    length += rule.length;
+  };
+  const names = [...Object.keys(KEYWORD_UTILITIES), ...UTILITY_FAMILIES.flatMap(([prefix, values]) => values.map((value) => `${prefix}-${value}`))];
+  for (const [variant] of VARIANTS) {
+    for (const name of names) if (length < chars && !skip.has(`${variant}${name}`) && unit(rng) < 0.8) add(utilityRule(`${variant}${name}`));
+  }
+  while (length < chars) {
+    const component = `.${theme.prefix}-${capitalized(pick(rng, words()))}`;
+    for (let part = between(rng, 1, 6); part > 0 && length < chars; part--) {
+      const selector = `${component}${unit(rng) < 0.5 ? `__${pick(rng, LIBRARY_PARTS)}` : ''}${unit(rng) < 0.4 ? `--${pick(rng, LIBRARY_STATES)}` : ''}${unit(rng) < 0.15 ? ':hover' : ''}`;
+      add(`${selector} { ${Array.from({ length: between(rng, 1, 5) }, () => pick(rng, LIBRARY_DECLARATIONS)(rng)).join(' ')} }`);
+    }
+  }
+  return rules.join('');
+}
+
+/**
+ * One of a site's stylesheet files, its CSS made on first use from a stream
+ * of its own: pages too small to link stylesheets never pay for them, and
+ * the bytes do not depend on which page asked first.
+ */
+class Stylesheet {
+  private readonly make: () => string;
+  private text: string | undefined;
+
+  constructor(make: () => string) {
+    this.make = make;
+  }
+
+  /** The CSS text as it reads inside a JSON string. */
+  get json(): string {
+    return (this.text ??= escapeInData(this.make()));
+  }
+
+  /** Characters of `json`. */
+  get chars(): number {
+    return this.json.length;
+  }
+}
+
+/** Of each stylesheet file, about this share is an inlined font, as production CSS carries them (6% of a real page's JSON, 4-12% of its CSS). */
+const FONT_SHARE = 0.06;
+
+/**
+ * An icon font's face as builds inline them: `chars` characters of base64,
+ * incompressible. No element of the site uses its family, so browsers
+ * never fetch or decode it, as with the unused weights and icon fonts of
+ * real builds.
+ */
+function fontFace(rng: RandomGenerator, theme: Theme, chars: number): string {
+  const bytes = Buffer.alloc(Math.max(3, Math.floor((chars * 3) / 4)));
+  for (let at = 0; at < bytes.length; at += 4) bytes.writeInt32LE(rng.next(), Math.min(at, bytes.length - 4));
+  return `@font-face { font-family: "${theme.prefix} Icons"; font-style: normal; font-weight: ${between(rng, 3, 7) * 100}; font-display: block; src: url("data:font/woff2;base64,${bytes.toString('base64')}") format("woff2"); }`;
+}
+
+/** The design system's rules for the hashed classes its components also carry (CSS modules, CSS-in-JS): transitions and touches that change nothing at rest. */
+function hashedRules(rng: RandomGenerator, site: Site): string {
+  return site.hashed.map((name) => `.${name} { ${Array.from({ length: between(rng, 1, 3) }, () => pick(rng, QUIET_DECLARATIONS)(rng)).join(' ')} }`).join('');
+}
+
+/**
+ * A site's CSS of about `total` characters in files of about
+ * STYLESHEET_CHARS: the design system first, then the rest of its build,
+ * each file with an inlined font. File k comes from stream k + 1 of the
+ * site's digest, made when a page first links it.
+ */
+function makeStylesheets(total: number, digest: Buffer, site: Site): Stylesheet[] {
+  const files = Math.max(1, Math.round(total / STYLESHEET_CHARS));
+  const fileChars = total / files;
+  const designed = new Set(TONE_UTILITIES);
+  return Array.from({ length: files }, (_, file) => new Stylesheet(() => {
+    const rng = streamFrom(digest, file + 1);
+    const font = fontFace(rng, site.theme, FONT_SHARE * fileChars);
+    const design = file === 0 ? designSystemCss(site.theme) + hashedRules(rng, site) : '';
+    return design + font + buildCss(rng, site.theme, fileChars - design.length - font.length, designed);
+  }));
+}
+
+// --- The page model: rrweb's mirror of a page, its nodes to be, where they are -------
 
 /** What events may do with a node: its role, packed in a byte. */
-const Role = { Gone: 0, Element: 1, Text: 2, Clickable: 3, Field: 4, Container: 5, Fixed: 6 } as const;
+const Role = { Gone: 0, Element: 1, Text: 2, Clickable: 3, Field: 4, Container: 5, Fixed: 6, Live: 7 } as const;
 
 /**
  * One window's page as rrweb's mirror holds it: which node ids exist, their
@@ -1609,7 +2069,7 @@ class Mirror {
   /** The highest id given out; ids are never reused. */
   maxId = 0;
   /** Nodes of the rarer roles, so events find one without scanning (removed ids are dropped as met). */
-  private readonly pools: Record<'clickable' | 'field' | 'container', number[]> = { clickable: [], field: [], container: [] };
+  private readonly pools: Record<'clickable' | 'field' | 'container' | 'live', number[]> = { clickable: [], field: [], container: [], live: [] };
 
   /** Registers node `id` as the last child of `parentId` (0 for the document's root). */
   add(id: number, parentId: number, role: number): void {
@@ -1626,6 +2086,7 @@ class Mirror {
     if (role === Role.Clickable) this.pools.clickable.push(id);
     else if (role === Role.Field) this.pools.field.push(id);
     else if (role === Role.Container) this.pools.container.push(id);
+    else if (role === Role.Live) this.pools.live.push(id);
   }
 
   /** Registers `id` before `nextId` among `parentId`'s children. */
@@ -1671,21 +2132,18 @@ class Mirror {
     return id > 0 && id <= this.maxId && this.role[id] !== Role.Gone;
   }
 
-  parentOf(id: number): number {
-    return this.parent[id]!;
-  }
-
   firstChildOf(id: number): number {
     return this.firstChild[id]!;
   }
 
-  roleOf(id: number): number {
-    return this.role[id]!;
+  nextSiblingOf(id: number): number {
+    return this.nextSibling[id]!;
   }
 
   /** A random node of `role` that exists and has an id of at most `maxId` (it existed at that time), if there is one. */
   pick(rng: RandomGenerator, role: number, maxId = this.maxId): number | undefined {
-    const pool = role === Role.Clickable ? this.pools.clickable : role === Role.Field ? this.pools.field : role === Role.Container ? this.pools.container : undefined;
+    const pools: Record<number, number[]> = { [Role.Clickable]: this.pools.clickable, [Role.Field]: this.pools.field, [Role.Container]: this.pools.container, [Role.Live]: this.pools.live };
+    const pool = pools[role];
     if (pool) {
       while (pool.length > 0) {
         const at = Math.floor(unit(rng) * pool.length);
@@ -1724,143 +2182,696 @@ class Mirror {
   }
 }
 
-// --- Pages: what a page load serializes and what scripts add later -------------------
 
-/** A node to be: its tag, attributes and children, or text; ids come when it is serialized. */
-type Draft = { tag: string; attributes: Record<string, string>; children: Draft[]; role: number; svg?: true } | { text: string; role: number; style?: true };
+
+/** A rectangle in px: of the page, which scrolls with the document, or (`fixed`) of the viewport, as sticky bars are. */
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  fixed: boolean;
+}
+
+/**
+ * A node to be: its tag, attributes and children, or text; ids come when it
+ * is serialized. A `box` says where it is: on a link, button or field it
+ * makes a target a person aims at, on others a region the pointer can be
+ * over. A list's `item` makes another child like its own, for re-renders.
+ */
+type Draft = { tag: string; attributes: Record<string, string>; children: Draft[]; role: number; svg?: true; box?: Box; item?: () => Draft } | { text: string; role: number; style?: true };
 
 const element = (tag: string, attributes: Record<string, string>, children: Draft[] = [], role: number = Role.Element): Draft =>
   ({ tag, attributes, children, role });
 const textNode = (content: string): Draft => ({ text: content, role: Role.Text });
-
-/** The class attribute production markup carries: a component or two and a handful of utilities. */
-function classes(rng: RandomGenerator, site: Site, utilities = between(rng, 4, 16)): string {
-  const names: string[] = [];
-  if (utilities > 1 && unit(rng) < 0.45) names.push(pickPopular(rng, site.components));
-  for (let count = 0; count < utilities; count++) names.push(pickPopular(rng, site.utilities));
-  return names.join(' ');
+/** Text a script updates now and then: a count, a time ago (as React renders an interpolation: a text node of its own beside the words around it). */
+const liveText = (content: string): Draft => ({ text: content, role: Role.Live });
+/** Gives a list the maker of its items; returns it. */
+function listOf(draft: Draft, item: () => Draft): Draft {
+  if ('tag' in draft) draft.item = item;
+  return draft;
+}
+/** Gives a draft its place; returns it. */
+function placed(draft: Draft, x: number, y: number, width: number, height: number, fixed = false): Draft {
+  if ('tag' in draft) draft.box = { x, y, width, height, fixed };
+  return draft;
 }
 
-/** An inline SVG icon, as icon sets render them. */
-function icon(rng: RandomGenerator, site: Site): Draft {
-  const path = element('path', { d: pickPopular(rng, site.icons), ...(unit(rng) < 0.3 && { 'fill-rule': 'evenodd', 'clip-rule': 'evenodd' }) });
-  const svg = element('svg', {
-    class: classes(rng, site, between(rng, 1, 4)), width: '100%', fill: 'currentColor', viewBox: '0 0 24 24', xmlns: 'http://www.w3.org/2000/svg',
-  }, [path], Role.Fixed);
-  return markSvg(svg);
+/** Class names that change nothing of an element's size or place: transitions, focus rings, dark-theme and print variants. */
+const NEUTRAL_UTILITIES = TONE_UTILITIES.filter((name) => !/^(text-|hover:text|shrink|min-w|relative)/.test(name));
+/** Class names that colour text, for elements that hold text. */
+const TEXT_UTILITIES = TONE_UTILITIES.filter((name) => /^(hover:)?text-gray/.test(name));
+
+/** A class attribute as a site's templates write it: its components' classes (`&` its prefix) and a few utilities that do not move anything. */
+function classes(rng: RandomGenerator, site: Site, names: string, text = false): string {
+  let value = names.replaceAll('&', site.theme.prefix);
+  if (unit(rng) < 0.6) value += ` ${pickPopular(rng, site.hashed)}`;
+  for (let count = between(rng, 2, 7); count > 0; count--) value += ` ${pickPopular(rng, text && unit(rng) < 0.4 ? TEXT_UTILITIES : NEUTRAL_UTILITIES)}`;
+  return value;
+}
+
+/** An attribute value that names what a template rendered, as analytics and tests mark elements. */
+const dataAttr = (rng: RandomGenerator, what: string) => `${pick(rng, words())}-${what}`;
+
+/** An inline SVG icon of the site's set, `size` px square, in the current text colour. */
+function iconDraft(rng: RandomGenerator, site: Site, size: number): Draft {
+  const icon = pickPopular(rng, site.icons);
+  const paint: Record<string, string> = icon.solid
+    ? { fill: 'currentColor' }
+    : { fill: 'none', stroke: 'currentColor', 'stroke-width': '1.5', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' };
+  const paths = icon.paths.map((d) => element('path', icon.solid ? { d, 'fill-rule': 'evenodd', 'clip-rule': 'evenodd' } : { d }, [], Role.Fixed));
+  return markSvg(element('svg', { width: String(size), height: String(size), viewBox: '0 0 24 24', ...paint, 'aria-hidden': 'true' }, paths, Role.Fixed));
 }
 
 function markSvg(draft: Draft): Draft {
   if ('tag' in draft) {
     draft.svg = true;
-    draft.role = Role.Fixed;
     draft.children.forEach(markSvg);
   }
   return draft;
 }
 
-/** A link with a label, as navigation and lists hold them. */
-const link = (rng: RandomGenerator, site: Site, label: string): Draft =>
-  element('a', { class: classes(rng, site), href: `${site.origin}${pickPopular(rng, site.routes)}`, 'data-attr': `${pick(rng, words())}-${pick(rng, words())}-link` }, [
-    ...(unit(rng) < 0.3 ? [icon(rng, site)] : []),
-    element('span', { class: classes(rng, site, 2) }, [textNode(label)]),
-  ], Role.Clickable);
+/** Average advance of a character of words in em: 0.45 (Arial, Helvetica) to 0.51 (DejaVu Sans), measured in Chromium. */
+const CHAR_EM = 0.48;
+const textWidth = (chars: number, fontPx: number) => chars * fontPx * CHAR_EM;
+/** Lines a text of `chars` characters takes in `width` px, broken at words (about half a word lost a line). */
+const linesOf = (chars: number, fontPx: number, width: number) => Math.max(1, Math.ceil(chars / Math.max(8, width / (fontPx * CHAR_EM) - 4)));
+/** Width of a button of the design system: its padding and border, an icon if any, its label. */
+const buttonWidth = (label: string, icon: boolean, small = false) => (small ? 22 : 30) + (icon ? 22 : 0) + textWidth(label.length, small ? 13 : 14);
 
-/** A button: icon, label, or both, in the nested spans component libraries wrap them in. */
-function button(rng: RandomGenerator, site: Site): Draft {
-  const inner: Draft[] = [];
-  if (unit(rng) < 0.6) inner.push(element('span', { class: `${pickPopular(rng, site.components)}__icon` }, [icon(rng, site)]));
-  if (inner.length === 0 || unit(rng) < 0.6) inner.push(element('span', { class: classes(rng, site, 2) }, [textNode(capitalized(phrase(rng, 1, 3)))]));
-  return element('button', {
-    class: classes(rng, site), type: 'button', 'data-attr': `${pick(rng, words())}-button`, ...(unit(rng) < 0.5 && { 'aria-label': phrase(rng, 1, 3) }),
-  }, [
-    element('span', { class: `${pickPopular(rng, site.components)}__chrome` }, inner),
-  ], Role.Clickable);
+/** Where a page's parts are for its viewport, in px; the stylesheet's sizes (FRAME) put them there. */
+interface Layout {
+  width: number;
+  height: number;
+  mobile: boolean;
+  header: number;
+  /** The main column, where content blocks go: left edge and width, and where its content starts. */
+  column: { x: number; width: number; top: number };
+  main: Box;
+  sidebar: Box | undefined;
+  rail: Box | undefined;
 }
 
-/** Wraps a draft in `depth` layout divs, which is how production trees reach 20-30 levels. */
-function wrapped(rng: RandomGenerator, site: Site, draft: Draft, depth: number, role: number = Role.Element): Draft {
-  let node = draft;
-  for (let level = 0; level < depth; level++) node = element('div', { class: classes(rng, site, between(rng, 1, 5)) }, [node], role);
-  return node;
+function layoutOf(kind: SiteKind, [width, height]: readonly [number, number], framed: boolean): Layout {
+  const frame = FRAME[kind];
+  if (!framed) {
+    // A page without its frame: the main column alone, padded as in the frame.
+    const padX = width < MOBILE_WIDTH ? MOBILE_FRAME.padX : frame.padX;
+    const column = { x: padX, width: Math.min(frame.column, width - 2 * padX), top: width < MOBILE_WIDTH ? frame.mobilePadTop : frame.padTop };
+    return { width, height, mobile: width < MOBILE_WIDTH, header: 0, column, main: { x: 0, y: 0, width, height, fixed: false }, sidebar: undefined, rail: undefined };
+  }
+  if (width < MOBILE_WIDTH) {
+    const column = { x: MOBILE_FRAME.padX, width: width - 2 * MOBILE_FRAME.padX, top: frame.mobileHeader + frame.mobilePadTop };
+    return { width, height, mobile: true, header: frame.mobileHeader, column, main: { x: 0, y: frame.mobileHeader, width, height, fixed: false }, sidebar: undefined, rail: undefined };
+  }
+  const hasRail = frame.rail > 0 && width >= RAIL_WIDTH;
+  const left = Math.max(0, (width - frame.container) / 2);
+  const mainX = left + frame.sidebar;
+  const mainWidth = Math.min(width, frame.container) - frame.sidebar - (hasRail ? frame.rail : 0);
+  return {
+    width, height, mobile: false, header: frame.header,
+    column: { x: mainX + frame.padX, width: Math.min(frame.column, mainWidth - 2 * frame.padX), top: frame.header + frame.padTop },
+    main: { x: mainX, y: frame.header, width: mainWidth, height, fixed: false },
+    sidebar: { x: left, y: frame.header, width: frame.sidebar, height: height - frame.header, fixed: true },
+    rail: hasRail ? { x: mainX + mainWidth, y: frame.header, width: frame.rail, height: height - frame.header, fixed: true } : undefined,
+  };
+}
+
+/** The main column as blocks fill it: its left edge and width, how far down it is filled (px of the page), and the headings the rail announced. */
+interface Column {
+  x: number;
+  width: number;
+  y: number;
+  mobile: boolean;
+  headings: string[];
+}
+
+/** A link of the site's own: a route of its site map. */
+const href = (rng: RandomGenerator, site: Site) => `${site.origin}${pickPopular(rng, site.routes)}`;
+
+/** The link a docs heading carries to itself, shown on hover, as docs generators add them. */
+const anchorLink = (site: Site, title: string): Draft =>
+  element('a', { class: `${site.theme.prefix}-Anchor`, href: `#${slug(title)}`, 'aria-label': `Link to ${title}` }, [textNode('#')]);
+
+/** A paragraph of prose: sentences, now and then a link or inline code; returns the draft and its characters. */
+function prose(rng: RandomGenerator, site: Site, sentences: number): { draft: Draft; chars: number } {
+  const children: Draft[] = [];
+  let chars = 0;
+  for (let count = 0; count < sentences; count++) {
+    const text = `${count > 0 ? ' ' : ''}${sentence(rng)}`;
+    children.push(textNode(text));
+    chars += text.length;
+    if (unit(rng) < 0.3) {
+      const label = phrase(rng, 1, 3);
+      children.push(textNode(' '), unit(rng) < 0.6 ? element('a', { href: href(rng, site) }, [textNode(label)], Role.Clickable) : element('code', {}, [textNode(label.replace(/ /g, '_'))]));
+      chars += label.length + 1;
+    }
+  }
+  return { draft: element('p', {}, children), chars };
+}
+
+/** Blocks of a docs article, each advancing the column by the height it takes. */
+const DOCS_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) => Draft)[] = [
+  // A section: a heading and paragraphs.
+  (rng, site, column) => {
+    const title = column.headings.shift() ?? capitalized(phrase(rng, 2, 5));
+    const paragraphs = Array.from({ length: between(rng, 1, 3) }, () => prose(rng, site, between(rng, 2, 5)));
+    column.y += 16 + 32 * linesOf(title.length, 24, column.width) + 12 + 32;
+    for (const { chars } of paragraphs) column.y += 28 * linesOf(chars, 16, column.width) + 16;
+    return element('div', { class: classes(rng, site, '&-Prose') }, [element('h2', { id: slug(title) }, [textNode(title), anchorLink(site, title)]), ...paragraphs.map((p) => p.draft)], Role.Container);
+  },
+  // A list with a term or a link leading each item.
+  (rng, site, column) => {
+    const item = () => {
+      const lead = unit(rng) < 0.5 ? element('strong', {}, [textNode(capitalized(phrase(rng, 1, 3)))]) : element('a', { href: href(rng, site) }, [textNode(capitalized(phrase(rng, 1, 3)))], Role.Clickable);
+      const text = ` ${phrase(rng, 4, 14)}.`;
+      return { draft: element('li', {}, [lead, textNode(text)]), chars: text.length + 16 };
+    };
+    const items = Array.from({ length: between(rng, 3, 7) }, () => {
+      const { draft, chars } = item();
+      column.y += 28 * linesOf(chars, 16, column.width - 28) + 8;
+      return draft;
+    });
+    column.y += 16 + 32;
+    return element('div', { class: classes(rng, site, '&-Prose') }, [listOf(element('ul', {}, items, Role.Container), () => item().draft)], Role.Container);
+  },
+  // A code sample with its language and a copy button.
+  (rng, site, column) => {
+    const top = column.y;
+    const lineChars = Math.floor((column.width - 34) / (14 * 0.62));
+    const lines = Array.from({ length: between(rng, 4, 14) }, () => codeLine(rng, lineChars));
+    column.y += 2 + PX.codeHeader + 32 + PX.codeLine * lines.length + PX.block;
+    const copy = element('button', { class: classes(rng, site, '&-Button &-Button--ghost &-Button--small'), type: 'button', 'data-attr': 'copy-code' }, [iconDraft(rng, site, 16), textNode('Copy')], Role.Clickable);
+    const copyWidth = buttonWidth('Copy', true, true);
+    return element('div', { class: classes(rng, site, '&-Code') }, [
+      element('div', { class: `${site.theme.prefix}-Code__header` }, [element('span', {}, [textNode(pick(rng, ['bash', 'JavaScript', 'TypeScript', 'Python', 'JSON', 'YAML']))]),
+        placed(copy, column.x + column.width - 7 - copyWidth, top + 1 + (PX.codeHeader - PX.smallControl) / 2, copyWidth, PX.smallControl)]),
+      element('pre', {}, [element('code', { class: `language-${pick(rng, ['js', 'ts', 'python', 'bash'])}` }, lines.flat())]),
+    ], Role.Container);
+  },
+  // A callout: an icon, a title and a few sentences.
+  (rng, site, column) => {
+    const text = Array.from({ length: between(rng, 1, 3) }, () => sentence(rng)).join(' ');
+    column.y += 2 + 32 + 24 + 24 * linesOf(text.length, 15, column.width - 69) + 32;
+    return element('div', { class: classes(rng, site, `&-Callout${unit(rng) < 0.3 ? ' &-Callout--warning' : ''}`), role: 'note' }, [
+      iconDraft(rng, site, 20),
+      element('div', {}, [element('p', { class: `${site.theme.prefix}-Callout__title` }, [textNode(pick(rng, ['Note', 'Tip', 'Important', 'Heads up']))]), element('p', {}, [textNode(text)])]),
+    ]);
+  },
+  (rng, site, column) => dataTable(rng, site, column, between(rng, 3, 8)),
+  (rng, site, column) => cardGrid(rng, site, column),
+];
+
+/** A line of a code sample: tokens as a highlighter marks them, and the newline that ends it. */
+function codeLine(rng: RandomGenerator, maxChars: number): Draft[] {
+  const tokens: Draft[] = [];
+  let chars = between(rng, 0, 3) * 2;
+  if (chars > 0) tokens.push(textNode(' '.repeat(chars)));
+  for (let count = between(rng, 1, 6); count > 0; count--) {
+    const text = pick(rng, words());
+    if (chars + text.length + 1 > maxChars) break;
+    tokens.push(element('span', { class: `token ${pick(rng, ['keyword', 'string', 'punctuation', 'function', 'comment', 'number'])}` }, [textNode(text)]), textNode(' '));
+    chars += text.length + 1;
+  }
+  tokens.push(textNode('\n'));
+  return tokens;
+}
+
+/** Initials, as avatars without a picture show them. */
+const initials = (rng: RandomGenerator) => `${pick(rng, words())[0]!.toUpperCase()}${pick(rng, words())[0]!.toUpperCase()}`;
+
+/** A table of records: a name linking to the record, then statuses, people, dates and counts; rows of a fixed height. */
+function dataTable(rng: RandomGenerator, site: Site, column: Column, rows: number): Draft {
+  const columns = column.mobile ? 2 : between(rng, 3, 6);
+  const cellWidth = (column.width - 2) / columns;
+  const top = column.y + 1 + PX.tableHead;
+  const head = element('thead', {}, [element('tr', {}, Array.from({ length: columns }, () => element('th', { scope: 'col' }, [textNode(capitalized(phrase(rng, 1, 2)))])))]);
+  const row = (at: number | undefined) => element('tr', { 'data-row-key': String(between(rng, 1, 99999)) }, Array.from({ length: columns }, (_, cell) => {
+    if (cell > 0) return element('td', { class: classes(rng, site, '&-Table__cell', true) }, tableCell(rng, site));
+    const label = capitalized(phrase(rng, 1, 3));
+    const link = element('a', { href: href(rng, site), 'data-attr': dataAttr(rng, 'row-link') }, [textNode(label)], Role.Clickable);
+    return element('td', {}, [at === undefined ? link : placed(link, column.x + 13, top + at * PX.tableRow + 12, Math.min(textWidth(label.length, 14), cellWidth - 24), 20)]);
+  }));
+  const body = listOf(element('tbody', {}, Array.from({ length: rows }, (_, at) => row(at)), Role.Container), () => row(undefined));
+  column.y += 2 + PX.tableHead + PX.tableRow * rows + PX.block;
+  return element('div', { class: classes(rng, site, '&-TableWrap') }, [element('table', { class: `${site.theme.prefix}-Table` }, [head, body])]);
+}
+
+/** A cell of a record's row: a status badge, a person, a date or a number. */
+function tableCell(rng: RandomGenerator, site: Site): Draft[] {
+  const { prefix } = site.theme;
+  const roll = unit(rng);
+  if (roll < 0.25) return [element('span', { class: `${prefix}-Badge ${prefix}-Badge--${pick(rng, ['success', 'warning', 'danger', 'success'])}` }, [textNode(pick(rng, words()))])];
+  if (roll < 0.5) return [element('span', { class: `${prefix}-Avatar`, 'aria-hidden': 'true' }, [textNode(initials(rng))]), textNode(`${capitalized(pick(rng, words()))} ${capitalized(pick(rng, words()))}`)];
+  if (roll < 0.75) return [element('time', { datetime: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString() }, [liveText(String(between(rng, 2, 59))), textNode(` ${pick(rng, ['minutes', 'hours', 'days'])} ago`)])];
+  return [liveText(between(rng, 0, 99999).toLocaleString('en-US')), textNode(` ${pick(rng, words())}s`)];
+}
+
+/** Cards linking to other pages: an icon, a title and two lines of text each, two to a row. */
+function cardGrid(rng: RandomGenerator, site: Site, column: Column): Draft {
+  const perRow = column.mobile ? 1 : 2;
+  const count = perRow * between(rng, 1, 2);
+  const width = (column.width - PX.gap * (perRow - 1)) / perRow;
+  const cards = Array.from({ length: count }, (_, at) => {
+    const x = column.x + (at % perRow) * (width + 16);
+    const y = column.y + Math.floor(at / perRow) * (PX.card + PX.gap);
+    const card = element('a', { class: classes(rng, site, '&-Card'), href: href(rng, site) }, [
+      iconDraft(rng, site, 24),
+      element('p', { class: `${site.theme.prefix}-Card__title` }, [textNode(capitalized(phrase(rng, 1, 4)))]),
+      element('p', { class: `${site.theme.prefix}-Card__text` }, [textNode(`${sentence(rng)} ${sentence(rng)}`)]),
+    ], Role.Clickable);
+    return placed(card, x, y, width, PX.card);
+  });
+  column.y += (count / perRow) * (PX.card + PX.gap) - PX.gap + PX.block;
+  return element('div', { class: classes(rng, site, '&-CardGrid') }, cards, Role.Container);
+}
+
+/** Blocks of an app's page, each advancing the column by the height it takes. */
+const APP_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) => Draft)[] = [
+  (rng, site, column) => {
+    const table = dataTable(rng, site, column, between(rng, 6, 20));
+    const top = column.y;
+    const next = element('button', { class: classes(rng, site, '&-Button &-Button--secondary &-Button--small'), type: 'button' }, [textNode('Next')], Role.Clickable);
+    column.y += PX.control + PX.appBlock;
+    return element('div', {}, [table, element('div', { class: `${site.theme.prefix}-Pagination` }, [
+      element('span', {}, ['Showing ', '1', '-', String(between(rng, 10, 50)), ' of ', String(between(rng, 51, 9999))].map(textNode)),
+      placed(next, column.x + column.width - buttonWidth('Next', false, true), top + (PX.control - PX.smallControl) / 2, buttonWidth('Next', false, true), PX.smallControl),
+    ])], Role.Container);
+  },
+  // Figures of the day: four linked cards, a number and a sparkline each.
+  (rng, site, column) => {
+    const perRow = column.mobile ? 1 : 4;
+    const width = (column.width - PX.gap * (perRow - 1)) / perRow;
+    const stats = Array.from({ length: 4 }, (_, at) => placed(element('a', { class: classes(rng, site, '&-Stat'), href: href(rng, site) }, [
+      element('p', { class: `${site.theme.prefix}-Stat__label` }, [textNode(capitalized(phrase(rng, 1, 3)))]),
+      element('p', { class: `${site.theme.prefix}-Stat__value` }, [liveText(between(rng, 0, 99999).toLocaleString('en-US'))]),
+      chart(rng, 120, 24, 12),
+    ], Role.Clickable), column.x + (at % perRow) * (width + PX.gap), column.y + Math.floor(at / perRow) * (PX.stat + PX.gap), width, PX.stat));
+    column.y += (4 / perRow) * (PX.stat + PX.gap) - PX.gap + PX.appBlock;
+    return element('div', { class: classes(rng, site, '&-StatGrid') }, stats, Role.Container);
+  },
+  // A chart in a panel.
+  (rng, site, column) => {
+    column.y += 2 + 40 + 28 + 36 + 200 + 24;
+    return element('div', { class: classes(rng, site, '&-Panel') }, [
+      element('p', { class: `${site.theme.prefix}-Panel__title` }, [textNode(capitalized(phrase(rng, 2, 4)))]),
+      element('p', { class: `${site.theme.prefix}-Panel__text` }, [textNode(sentence(rng))]),
+      chart(rng, 600, 200, between(rng, 12, 40), `${site.theme.prefix}-Chart`),
+    ], Role.Container);
+  },
+  (rng, site, column) => formPanel(rng, site, column),
+  // An activity feed: who did what, when.
+  (rng, site, column) => {
+    const item = () => element('li', {}, [
+      element('span', { class: `${site.theme.prefix}-Avatar`, 'aria-hidden': 'true' }, [textNode(initials(rng))]),
+      element('strong', {}, [textNode(capitalized(pick(rng, words())))]), textNode(` ${phrase(rng, 2, 6)}`),
+      element('time', {}, [liveText(String(between(rng, 2, 59))), textNode('m ago')]),
+    ]);
+    const items = Array.from({ length: between(rng, 4, 10) }, item);
+    column.y += 56 * items.length + 24;
+    return listOf(element('ul', { class: classes(rng, site, '&-Feed') }, items, Role.Container), item);
+  },
+];
+
+/** A line chart: `points` values drawn as path data across a `width` x `height` box. */
+function chart(rng: RandomGenerator, width: number, height: number, points: number, className?: string): Draft {
+  let value = between(rng, height / 4, (3 * height) / 4);
+  let d = '';
+  for (let at = 0; at < points; at++) {
+    value = Math.min(height - 2, Math.max(2, value + between(rng, -height / 6, height / 6)));
+    d += `${at === 0 ? 'M' : 'L'}${coordinates((at * width) / (points - 1), value)}`;
+  }
+  return markSvg(element('svg', { ...(className && { class: className }), viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', 'aria-hidden': 'true' }, [
+    element('path', { d, fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'vector-effect': 'non-scaling-stroke' }),
+  ]));
+}
+
+/** A settings form in a panel: labelled fields, help text, and a save button. */
+function formPanel(rng: RandomGenerator, site: Site, column: Column): Draft {
+  const { prefix } = site.theme;
+  let y = column.y + 1 + 20 + 28 + 36;
+  const fields = Array.from({ length: between(rng, 2, 5) }, () => {
+    const help = unit(rng) < 0.5;
+    const multiline = unit(rng) < 0.2;
+    const control = multiline
+      ? element('textarea', { class: `${prefix}-Input`, rows: '3', name: slug(pick(rng, words())) }, [], Role.Field)
+      : element('input', { class: `${prefix}-Input`, type: pick(rng, ['text', 'email', 'url', 'tel']), name: slug(pick(rng, words())), placeholder: phrase(rng, 1, 3), value: '' }, [], Role.Field);
+    placed(control, column.x + 21, y + 26, column.width - 42, multiline ? 96 : 40);
+    y += 26 + (multiline ? 96 : 40) + (help ? 24 : 0) + 16;
+    return element('div', { class: `${prefix}-Field` }, [
+      element('label', { class: `${prefix}-Label` }, [textNode(capitalized(phrase(rng, 1, 3)))]), control,
+      ...(help ? [element('p', { class: `${prefix}-Help` }, [textNode(sentence(rng))])] : []),
+    ]);
+  });
+  const save = placed(element('button', { class: classes(rng, site, '&-Button &-Button--primary'), type: 'submit' }, [textNode('Save')], Role.Clickable), column.x + 21, y, buttonWidth('Save', false), PX.control);
+  column.y = y + PX.control + 21 + PX.appBlock;
+  return element('form', { class: classes(rng, site, '&-Panel'), 'data-attr': dataAttr(rng, 'form') }, [
+    element('p', { class: `${prefix}-Panel__title` }, [textNode(capitalized(phrase(rng, 1, 3)))]),
+    element('p', { class: `${prefix}-Panel__text` }, [textNode(sentence(rng))]),
+    ...fields, save,
+  ], Role.Container);
 }
 
 /**
- * Blocks of page content, each a subtree: what a page's main area is made of
- * and what a script renders into it later. `small` blocks are a text or two,
- * for landing on a size.
+ * What a page keeps closed until asked: dialogs, menus and a navigation
+ * drawer in its portal, hidden by the design system until opened. Pages
+ * whose content would not fit their height keep the rest here.
  */
-const CONTENT_BLOCKS: readonly ((rng: RandomGenerator, site: Site) => Draft)[] = [
-  (rng, site) => element('section', { class: classes(rng, site) }, [
-    element('h2', { class: classes(rng, site, 3), id: pick(rng, words()) }, [textNode(capitalized(phrase(rng, 2, 6)))]),
-    ...Array.from({ length: between(rng, 1, 4) }, () => element('p', { class: classes(rng, site, 2) }, [
-      textNode(sentence(rng)),
-      ...(unit(rng) < 0.4 ? [link(rng, site, phrase(rng, 1, 3)), textNode(` ${sentence(rng)}`)] : []),
-    ])),
-  ], Role.Container),
-  (rng, site) => wrapped(rng, site, element('div', { class: classes(rng, site) }, Array.from({ length: between(rng, 2, 8) }, () =>
-    element('div', { class: classes(rng, site) }, [
-      wrapped(rng, site, icon(rng, site), between(rng, 0, 2)),
-      element('h3', { class: classes(rng, site, 3) }, [textNode(capitalized(phrase(rng, 1, 4)))]),
-      element('p', { class: classes(rng, site, 3) }, [textNode(sentence(rng))]),
-      button(rng, site),
-    ])), Role.Container), between(rng, 1, 4)),
-  (rng, site) => {
-    const columns = between(rng, 3, 7);
-    const row = (cell: () => Draft) => element('tr', { class: classes(rng, site, 3) }, Array.from({ length: columns }, () => element('td', { class: classes(rng, site, 2) }, [cell()])));
-    return wrapped(rng, site, element('table', { class: classes(rng, site) }, [
-      element('thead', {}, [element('tr', {}, Array.from({ length: columns }, () => element('th', { class: classes(rng, site, 3) }, [textNode(capitalized(phrase(rng, 1, 2)))])))]),
-      element('tbody', {}, Array.from({ length: between(rng, 3, 15) }, () => row(() => (unit(rng) < 0.3
-        ? element('span', { class: classes(rng, site, 4) }, [textNode(pick(rng, words()))])
-        : unit(rng) < 0.2 ? link(rng, site, phrase(rng, 1, 3)) : textNode(unit(rng) < 0.5 ? String(between(rng, 0, 99999)) : phrase(rng, 1, 3))))), Role.Container),
-    ]), between(rng, 2, 5));
-  },
-  (rng, site) => element('form', { class: classes(rng, site) }, [
-    ...Array.from({ length: between(rng, 1, 5) }, () => element('div', { class: classes(rng, site) }, [
-      element('label', { class: classes(rng, site, 3) }, [textNode(capitalized(phrase(rng, 1, 3)))]),
-      unit(rng) < 0.8
-        ? element('input', { class: classes(rng, site), type: pick(rng, ['text', 'email', 'search', 'number']), placeholder: phrase(rng, 1, 3), value: '' }, [], Role.Field)
-        : element('textarea', { class: classes(rng, site), rows: '3' }, [], Role.Field),
-    ])),
-    button(rng, site),
+const PORTAL_BLOCKS: readonly ((rng: RandomGenerator, site: Site) => Draft)[] = [
+  (rng, site) => element('div', { class: `${site.theme.prefix}-Dialog`, role: 'dialog', 'aria-modal': 'true', 'data-state': 'closed' }, [
+    element('div', { class: `${site.theme.prefix}-Dialog__panel` }, [
+      element('h2', {}, [textNode(capitalized(phrase(rng, 2, 4)))]),
+      ...Array.from({ length: between(rng, 1, 4) }, () => prose(rng, site, between(rng, 1, 3)).draft),
+      element('button', { class: `${site.theme.prefix}-Button ${site.theme.prefix}-Button--primary`, type: 'button' }, [textNode(capitalized(pick(rng, words())))]),
+    ]),
   ]),
-  (rng, site) => element('ul', { class: classes(rng, site) }, Array.from({ length: between(rng, 2, 12) }, () =>
-    element('li', { class: classes(rng, site, 3) }, [link(rng, site, capitalized(phrase(rng, 1, 4)))])), Role.Container),
-  (rng, site) => element('pre', { class: classes(rng, site, 3) }, [element('code', { class: 'language-js' }, Array.from({ length: between(rng, 4, 30) }, () =>
-    element('span', { class: `token ${pick(rng, ['keyword', 'string', 'punctuation', 'function', 'comment', 'number'])}` }, [textNode(pick(rng, words()))])))]),
+  (rng, site) => element('div', { class: `${site.theme.prefix}-Popover`, role: 'menu', 'data-state': 'closed' }, Array.from({ length: between(rng, 3, 12) }, () =>
+    element('button', { class: `${site.theme.prefix}-MenuItem`, role: 'menuitem', type: 'button' }, [iconDraft(rng, site, 16), element('span', {}, [textNode(capitalized(phrase(rng, 1, 3)))])]))),
+  (rng, site) => element('nav', { class: `${site.theme.prefix}-Drawer`, 'data-state': 'closed', 'aria-label': 'Menu' }, site.sections.slice(0, between(rng, 1, site.sections.length)).map((section) =>
+    element('div', {}, [element('p', {}, [textNode(section.title)]), element('ul', {}, section.pages.map((page) => element('li', {}, [element('a', { href: `${site.origin}${page.route}` }, [textNode(page.title)])])))]))),
 ];
-const SMALL_BLOCK = (rng: RandomGenerator, site: Site): Draft => element('p', { class: classes(rng, site, 2) }, [textNode(phrase(rng, 2, 8))]);
 
-/** About how many characters of JSON a draft serializes to: for choosing blocks that fit. */
-function draftChars(draft: Draft): number {
-  if ('text' in draft) return 40 + draft.text.length;
-  let chars = 70 + draft.tag.length;
+/** Which page of the site a load shows, and the headings its rail announces. */
+interface PageInfo {
+  section: number;
+  page: number;
+  title: string;
+  headings: string[];
+}
+
+/** A chevron, as menus and collapsible groups mark themselves. */
+const chevron = (): Draft => markSvg(element('svg', { width: '16', height: '16', viewBox: '0 0 24 24', fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'aria-hidden': 'true' },
+  [element('path', { d: 'M9 6L15 12L9 18', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, [], Role.Fixed)], Role.Fixed));
+
+/** A header menu, closed until its link is hovered: pages with an icon and a line of description. */
+function headerMenu(rng: RandomGenerator, site: Site): Draft {
+  return element('div', { class: `${site.theme.prefix}-Menu`, role: 'menu' }, Array.from({ length: between(rng, 3, 6) }, () =>
+    element('a', { class: `${site.theme.prefix}-MenuItem`, role: 'menuitem', href: href(rng, site) }, [
+      iconDraft(rng, site, 20),
+      element('div', {}, [element('p', { class: `${site.theme.prefix}-MenuItem__title` }, [textNode(capitalized(phrase(rng, 1, 3)))]),
+        element('p', { class: `${site.theme.prefix}-MenuItem__text` }, [textNode(phrase(rng, 3, 8))])]),
+    ])), Role.Fixed);
+}
+
+/** The search field of a header: an icon, the input, the shortcut; placed at `x` when shown. */
+function searchBox(rng: RandomGenerator, site: Site, x: number | undefined, y: number, width: number, height: number, placeholder: string): Draft {
+  const input = element('input', { type: 'search', placeholder, 'aria-label': 'Search', autocomplete: 'off', value: '' }, [], Role.Field);
+  if (x !== undefined) placed(input, x + 35, y, width - 82, height, true);
+  return element('div', { class: classes(rng, site, '&-Search'), role: 'search' }, [iconDraft(rng, site, 16), input, element('kbd', { class: `${site.theme.prefix}-Kbd` }, [textNode('⌘K')])], Role.Fixed);
+}
+
+/** A docs site's header: logo, links (some opening menus), search and calls to action; a menu button on phones. */
+function docsHeader(rng: RandomGenerator, site: Site, layout: Layout): Draft {
+  const { mobile, header, width } = layout;
+  const pad = mobile ? 16 : 24;
+  const logoWidth = 36 + textWidth(site.name.length, 19);
+  const logo = placed(element('a', { class: classes(rng, site, '&-Logo'), href: `${site.origin}/`, 'aria-label': `${site.name} home` }, [iconDraft(rng, site, 28), element('span', {}, [textNode(site.name)])], Role.Clickable), pad, (header - 28) / 2, logoWidth, 28, true);
+  let x = pad + logoWidth + 24;
+  const items = site.topLinks.map((link) => {
+    const linkWidth = 24 + textWidth(link.label.length, 14.5) + (link.menu ? 20 : 0);
+    const trigger = link.menu
+      ? element('button', { class: classes(rng, site, '&-NavLink'), type: 'button', 'aria-expanded': 'false', 'aria-haspopup': 'menu' }, [textNode(link.label), chevron()], Role.Clickable)
+      : element('a', { class: classes(rng, site, '&-NavLink'), href: `${site.origin}${link.route}` }, [textNode(link.label)], Role.Clickable);
+    if (!mobile) placed(trigger, x, 0, linkWidth, header - 1, true);
+    x += linkWidth;
+    return element('div', { class: `${site.theme.prefix}-NavItem` }, [trigger, ...(link.menu ? [headerMenu(rng, site)] : [])], Role.Fixed);
+  });
+  const [primary, secondary] = [pick(rng, ['Get started', 'Sign up', 'Try it free']), pick(rng, ['Log in', 'Sign in', 'Contact sales'])];
+  const primaryX = width - pad - buttonWidth(primary, false);
+  const secondaryX = primaryX - 12 - buttonWidth(secondary, false);
+  const y = (header - 36) / 2;
+  const button = (label: string, variant: string, at: number) => {
+    const draft = element('a', { class: classes(rng, site, `&-Button &-Button--${variant}`), href: href(rng, site), 'data-attr': dataAttr(rng, 'cta') }, [textNode(label)], Role.Clickable);
+    return mobile ? draft : placed(draft, at, y, buttonWidth(label, false), 36, true);
+  };
+  const menuButton = element('button', { class: classes(rng, site, '&-MenuButton &-IconButton'), type: 'button', 'aria-label': 'Open menu' }, [iconDraft(rng, site, 20)], Role.Clickable);
+  return placed(element('header', { class: classes(rng, site, '&-Header') }, [
+    logo,
+    element('nav', { class: `${site.theme.prefix}-Nav`, 'aria-label': 'Main' }, items, Role.Fixed),
+    element('div', { class: `${site.theme.prefix}-HeaderActions` }, [
+      searchBox(rng, site, mobile ? undefined : secondaryX - 252, y, 240, 36, 'Search docs'),
+      button(secondary, 'secondary', secondaryX), button(primary, 'primary', primaryX),
+      mobile ? placed(menuButton, width - pad - 32, (header - 32) / 2, 32, 32, true) : menuButton,
+    ], Role.Fixed),
+  ], Role.Fixed), 0, 0, width, header, true);
+}
+
+/** Places drafts in the next rows of a sidebar (padded `inset` px, its 1 px border aside), or skips a row; rows below the viewport stay unplaced. */
+function sidebarRows(layout: Layout, inset: number, top: number): { place: (draft: Draft) => Draft; skip: () => void } {
+  const box = layout.sidebar;
+  let row = 0;
+  return {
+    place: (draft) => {
+      const y = layout.header + top + row++ * PX.row;
+      return box && y + PX.row <= layout.height ? placed(draft, box.x + inset, y, box.width - 2 * inset - 1, PX.row, true) : draft;
+    },
+    skip: () => void row++,
+  };
+}
+
+/** A docs sidebar: the site map's sections, the current one (and a few others) open, the current page marked; rows in view are targets. */
+function docsSidebar(rng: RandomGenerator, site: Site, layout: Layout, info: PageInfo): Draft {
+  const box = layout.sidebar;
+  const { place } = sidebarRows(layout, 12, 16);
+  const groups = site.sections.map((section, index) => {
+    const open = index === info.section || index === 0 || unit(rng) < 0.25;
+    const toggle = place(element('button', { class: classes(rng, site, '&-SidebarGroup__toggle'), type: 'button', 'aria-expanded': String(open) }, [element('span', {}, [textNode(section.title)]), chevron()], Role.Clickable));
+    const links = section.pages.map((page, at) => {
+      const link = element('a', { class: classes(rng, site, '&-SidebarLink', true), href: `${site.origin}${page.route}`, ...(index === info.section && at === info.page && { 'aria-current': 'page' }) }, [textNode(page.title)], Role.Clickable);
+      return element('li', { class: classes(rng, site, '&-SidebarItem') }, [open ? place(link) : link], Role.Fixed);
+    });
+    return element('div', { class: `${site.theme.prefix}-SidebarGroup` }, [toggle, element('ul', open ? {} : { hidden: '' }, links, Role.Fixed)], Role.Fixed);
+  });
+  const aside = element('aside', { class: classes(rng, site, '&-Sidebar'), 'aria-label': 'Documentation' }, [element('nav', {}, groups, Role.Fixed)], Role.Fixed);
+  return box ? placed(aside, box.x, box.y, box.width, box.height, true) : aside;
+}
+
+/** The rail of a docs page: the headings of the article, as links. */
+function docsRail(site: Site, layout: Layout, headings: string[]): Draft {
+  const box = layout.rail;
+  const links = headings.map((heading, at) => {
+    const link = element('a', { class: `${site.theme.prefix}-RailLink`, href: `#${slug(heading)}` }, [textNode(heading)], Role.Clickable);
+    const y = layout.header + 32 + 28 + at * 28;
+    return element('li', {}, [box && y + 28 <= layout.height ? placed(link, box.x + 16, y, box.width - 32, 28, true) : link], Role.Fixed);
+  });
+  return element('nav', { class: `${site.theme.prefix}-Rail`, 'aria-label': 'On this page' }, [
+    element('p', { class: `${site.theme.prefix}-Rail__title` }, [textNode('On this page')]), element('ul', {}, links, Role.Fixed),
+  ], Role.Fixed);
+}
+
+/** Breadcrumbs: the site, the section, the page; the first one a target. */
+function breadcrumbs(site: Site, column: Column, info: PageInfo): Draft {
+  const section = site.sections[info.section]!;
+  const first = element('a', { href: `${site.origin}/` }, [textNode(site.name)], Role.Clickable);
+  placed(first, column.x, column.y, textWidth(site.name.length, 14), 20);
+  column.y += 20 + 16;
+  const separator = () => element('span', { class: `${site.theme.prefix}-Breadcrumbs__separator`, 'aria-hidden': 'true' }, [textNode('/')]);
+  return element('nav', { 'aria-label': 'Breadcrumb' }, [element('ol', { class: `${site.theme.prefix}-Breadcrumbs` }, [
+    element('li', {}, [first, separator()]), element('li', {}, [element('a', { href: `${site.origin}${section.pages[0]!.route}` }, [textNode(section.title)], Role.Clickable), separator()]),
+    element('li', { 'aria-current': 'page' }, [textNode(info.title)]),
+  ])]);
+}
+
+/** The start of a docs article: breadcrumbs, title, lead, when it was updated. */
+function docsIntro(rng: RandomGenerator, site: Site, column: Column, info: PageInfo): Draft[] {
+  const crumbs = breadcrumbs(site, column, info);
+  const lead = `${sentence(rng)} ${sentence(rng)}`;
+  column.y += 44 * linesOf(info.title.length, 38, column.width) + 16 + 30 * linesOf(lead.length, 18, column.width) + 12 + 20 + 32;
+  return [
+    crumbs,
+    element('h1', {}, [textNode(info.title), anchorLink(site, info.title)]),
+    element('p', { class: classes(rng, site, '&-Lead', true) }, [textNode(lead)]),
+    element('div', { class: `${site.theme.prefix}-Meta` }, [
+      element('span', {}, [textNode(`Last updated ${new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toDateString().slice(4)}`)]),
+      element('a', { href: href(rng, site) }, [textNode('Edit this page')], Role.Clickable),
+    ]),
+  ];
+}
+
+/** An app's top bar: logo, project switcher, search, a few icon buttons and the person's avatar. */
+function appTopbar(rng: RandomGenerator, site: Site, layout: Layout): Draft {
+  const { width, mobile } = layout;
+  const project = capitalized(phrase(rng, 1, 2));
+  const switcherWidth = 38 + textWidth(project.length, 15);
+  const buttons = between(rng, 2, 3);
+  const avatarX = width - 16 - 8 - 24;
+  const icons = Array.from({ length: buttons }, (_, at) => {
+    const button = element('button', { class: classes(rng, site, '&-IconButton'), type: 'button', 'aria-label': capitalized(pick(rng, words())) }, [iconDraft(rng, site, 18)], Role.Clickable);
+    return placed(button, avatarX - 4 - (buttons - at) * 36 + 4, 8, 32, 32, true);
+  });
+  return placed(element('header', { class: classes(rng, site, '&-Topbar') }, [
+    placed(element('a', { class: `${site.theme.prefix}-Logo`, href: `${site.origin}/`, 'aria-label': site.name }, [iconDraft(rng, site, 24)], Role.Clickable), 16, 12, 24, 24, true),
+    placed(element('button', { class: classes(rng, site, '&-Switcher'), type: 'button', 'aria-haspopup': 'menu' }, [element('span', {}, [textNode(project)]), chevron()], Role.Clickable), 52, 8, switcherWidth, 32, true),
+    searchBox(rng, site, mobile ? undefined : 52 + switcherWidth + 28, 8, 320, 32, `Search ${site.name}`),
+    element('div', { class: `${site.theme.prefix}-Topbar__end` }, [...icons, element('span', { class: `${site.theme.prefix}-Avatar`, title: phrase(rng, 2, 2) }, [textNode(initials(rng))])], Role.Fixed),
+  ], Role.Fixed), 0, 0, width, FRAME.app.header, true);
+}
+
+/** An app's navigation: its areas in groups under headings, the current one marked; rows in view are targets. */
+function appNav(rng: RandomGenerator, site: Site, layout: Layout, info: PageInfo): Draft {
+  const box = layout.sidebar;
+  const rows = sidebarRows(layout, 8, 8);
+  const groups: Draft[] = [];
+  site.sections.forEach((section, index) => {
+    if (index % 6 === 0) {
+      rows.skip();
+      groups.push(element('div', { class: `${site.theme.prefix}-AppNav__heading` }, [textNode(capitalized(pick(rng, words())))], Role.Fixed));
+    }
+    const link = element('a', { class: classes(rng, site, '&-NavRow', true), href: `${site.origin}${section.pages[0]!.route}`, ...(index === info.section && { 'aria-current': 'page' }) }, [
+      iconDraft(rng, site, 16), element('span', {}, [textNode(section.title)]),
+      ...(unit(rng) < 0.15 ? [element('span', { class: `${site.theme.prefix}-Badge` }, [textNode(String(between(rng, 1, 99)))])] : []),
+    ], Role.Clickable);
+    groups.push(rows.place(link));
+  });
+  const aside = element('aside', { class: classes(rng, site, '&-AppNav') }, [element('nav', { 'aria-label': 'Main' }, groups, Role.Fixed)], Role.Fixed);
+  return box ? placed(aside, box.x, box.y, box.width, box.height, true) : aside;
+}
+
+/** The start of an app page: breadcrumbs, the title with its actions, tabs and a toolbar. */
+function appIntro(rng: RandomGenerator, site: Site, column: Column, info: PageInfo): Draft[] {
+  const { prefix } = site.theme;
+  const crumbs = breadcrumbs(site, column, info);
+  const [primary, secondary] = [`New ${pick(rng, words())}`, capitalized(pick(rng, words()))];
+  const primaryX = column.x + column.width - buttonWidth(primary, true);
+  const actionButton = (label: string, variant: string, x: number) =>
+    placed(element('button', { class: classes(rng, site, `&-Button &-Button--${variant}`), type: 'button', 'data-attr': dataAttr(rng, 'button') }, [iconDraft(rng, site, 16), textNode(label)], Role.Clickable), x, column.y, buttonWidth(label, true), PX.control);
+  const header = element('div', { class: `${prefix}-PageHeader` }, [
+    element('div', { class: `${prefix}-PageHeader__titles` }, [element('h1', {}, [textNode(info.title)]), element('p', {}, [textNode(sentence(rng))])]),
+    element('div', { class: `${prefix}-PageHeader__actions` }, [actionButton(secondary, 'secondary', primaryX - 8 - buttonWidth(secondary, true)), actionButton(primary, 'primary', primaryX)]),
+  ]);
+  column.y += 52 + 20;
+  let x = column.x;
+  const tabs = Array.from({ length: between(rng, 2, 5) }, (_, at) => {
+    const label = capitalized(pick(rng, words()));
+    const tab = placed(element('button', { class: classes(rng, site, '&-Tab'), role: 'tab', type: 'button', 'aria-selected': String(at === 0) }, [textNode(label)], Role.Clickable), x, column.y, textWidth(label.length, 14.5), 40);
+    x += textWidth(label.length, 14.5) + 24;
+    return tab;
+  });
+  column.y += 40 + 16;
+  const search = placed(element('input', { class: `${prefix}-Input`, type: 'search', placeholder: `Search ${pick(rng, words())}s`, value: '' }, [], Role.Field), column.x, column.y, Math.min(280, column.width), PX.control);
+  const filter = placed(element('button', { class: classes(rng, site, '&-Button &-Button--secondary'), type: 'button' }, [iconDraft(rng, site, 16), textNode('Filters')], Role.Clickable), column.x + 288, column.y, buttonWidth('Filters', true), PX.control);
+  column.y += PX.control + 16;
+  return [crumbs, header, element('div', { class: `${prefix}-Tabs`, role: 'tablist' }, tabs), element('div', { class: `${prefix}-Toolbar` }, column.mobile ? [search] : [search, filter])];
+}
+
+/** About how many characters of JSON a draft serializes to, nested in a snapshot or (`flat`) as a mutation's adds: for choosing blocks that fit. */
+function draftChars(draft: Draft, flat = false): number {
+  const entry = flat ? FLAT_ADD_CHARS : 0;
+  if ('text' in draft) return 40 + entry + draft.text.length;
+  let chars = 70 + entry + draft.tag.length;
   for (const key in draft.attributes) chars += key.length + draft.attributes[key]!.length + 6;
-  for (const child of draft.children) chars += draftChars(child);
+  for (const child of draft.children) chars += draftChars(child, flat);
   return chars;
 }
+/** What a node's entry in a mutation's flat adds takes besides the node: `{"parentId":…,"nextId":…,"node":…}`. */
+const FLAT_ADD_CHARS = 40;
 
-/** A content block of about `chars` characters at most: a drawn block if it fits, else a small one. */
-function blockOf(rng: RandomGenerator, site: Site, chars: number): Draft {
-  // A few words of text when little is missing, so a small snapshot lands within 5% of its size.
-  if (chars < TINY_BLOCK_LIMIT) return textNode(phrase(rng, 1, 4));
-  if (chars < SMALL_BLOCK_LIMIT) return SMALL_BLOCK(rng, site);
-  const draft = pick(rng, CONTENT_BLOCKS)(rng, site);
-  return draftChars(draft) <= chars ? draft : SMALL_BLOCK(rng, site);
-}
-/** Below this many characters of room, only small blocks; below the tiny limit, only text. */
+/** Below this many characters of room, only small blocks; below the tiny limit, only a text node. */
 const SMALL_BLOCK_LIMIT = 400;
-const TINY_BLOCK_LIMIT = 150;
+const TINY_BLOCK_LIMIT = 120;
 
-/** Serializes drafts as rrweb's snapshot does: nested, ids in document order from `nextId`, registered in the mirror. */
-function snapshotNode(draft: Draft, parentId: number, mirror: Mirror, ids: { next: number }): object {
-  const id = ids.next++;
-  mirror.add(id, parentId, draft.role);
-  if ('text' in draft) return draft.style ? { type: NodeType.Text, textContent: draft.text, isStyle: true, id } : { type: NodeType.Text, textContent: draft.text, id };
-  const childNodes = draft.children.map((child) => snapshotNode(child, id, mirror, ids));
-  return draft.svg
-    ? { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes, isSVG: true, id }
-    : { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes, id };
+/**
+ * A block of about `chars` characters at most for a page's main column,
+ * advancing the column: a drawn block of its kind if it fits, else a short
+ * paragraph, else (when very little is missing) the whitespace text a
+ * template leaves between elements.
+ */
+function mainBlock(rng: RandomGenerator, site: Site, column: Column, chars: number): Draft {
+  if (chars < TINY_BLOCK_LIMIT) return textNode('\n');
+  const y = column.y;
+  if (chars >= SMALL_BLOCK_LIMIT) {
+    const draft = pick(rng, site.kind === 'docs' ? DOCS_BLOCKS : APP_BLOCKS)(rng, site, column);
+    if (draftChars(draft) <= chars) return draft;
+    column.y = y;
+  }
+  const text = `${capitalized(phrase(rng, 3, 12))}.`;
+  column.y += (site.kind === 'docs' ? 28 : 20) * linesOf(text.length, site.kind === 'docs' ? 16 : 14, column.width) + 16;
+  return element('p', { class: classes(rng, site, site.kind === 'docs' ? '&-Prose' : '&-Panel__text', true) }, [textNode(text)]);
+}
+
+/** A block of about `chars` characters at most for the portal: something closed, or whitespace when very little is missing. */
+function portalBlock(rng: RandomGenerator, site: Site, chars: number): Draft {
+  if (chars < TINY_BLOCK_LIMIT) return textNode('\n');
+  const draft = chars >= SMALL_BLOCK_LIMIT ? pick(rng, PORTAL_BLOCKS)(rng, site) : undefined;
+  if (draft && draftChars(draft) <= chars) return draft;
+  return element('div', { class: `${site.theme.prefix}-Tooltip`, role: 'tooltip' }, [textNode(capitalized(phrase(rng, 1, 5)))]);
+}
+
+/** A target a person can aim at: a link, button or field of the page load. */
+interface Target {
+  id: number;
+  box: Box;
+  role: number;
+  /** A link to another page of the site: following it navigates. */
+  navigates: boolean;
+}
+
+/** Marks where content goes in a page's serialized JSON: the main column, and the portal closing the body. Control characters nothing else writes. */
+const CONTENT_MARK = '\u0007content\u0007';
+const PORTAL_MARK = '\u0007portal\u0007';
+/** Marks stand-ins for a site's stylesheets in serialized JSON. */
+const STYLESHEET_MARK = '\u0007';
+/** CSS-in-JS rules an app page has inserted by the time it loads, as emotion keeps them in one <style>. */
+const INSERTED_RULES = { min: 20, max: 120 } as const;
+
+/** A rule as CSS-in-JS libraries insert it: a hashed class and declarations that colour rather than move. */
+function insertedRule(rng: RandomGenerator): string {
+  const declarations = Array.from({ length: between(rng, 1, 4) }, () => pick(rng, QUIET_DECLARATIONS)(rng)).join(' ');
+  return `.css-${randomToken(rng, 6).toLowerCase()} { ${declarations} }`;
+}
+
+/** The <head> of a page: title, metadata, the linked stylesheets (marked), CSS-in-JS rules, scripts. */
+function headDraft(rng: RandomGenerator, site: Site, info: PageInfo, stylesheets: number, bare: boolean): { draft: Draft; cssInJs: Draft | undefined; rules: number } {
+  const mark = (index: number) => `${STYLESHEET_MARK}${index}${STYLESHEET_MARK}`;
+  const rules = site.kind === 'app' && !bare ? between(rng, INSERTED_RULES.min, INSERTED_RULES.max) : 0;
+  const cssInJs = rules > 0 ? element('style', { 'data-emotion': 'css', 'data-s': '', _cssText: Array.from({ length: rules }, () => insertedRule(rng)).join('') }, [], Role.Fixed) : undefined;
+  const draft = element('head', {}, [
+    element('meta', { charset: 'utf-8' }, [], Role.Fixed),
+    element('title', {}, [textNode(bare ? info.title : `${info.title} | ${site.name}`)], Role.Fixed),
+    ...(bare ? [] : [element('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }, [], Role.Fixed),
+      element('meta', { name: 'description', content: sentence(rng) }, [], Role.Fixed)]),
+    ...Array.from({ length: stylesheets }, (_, index) => site.kind === 'docs' || bare
+      ? element('style', { 'data-href': `/static/css/${index}.css` }, [{ text: mark(index), role: Role.Fixed, style: true }], Role.Fixed)
+      : element('link', { rel: 'stylesheet', href: `${site.origin}/static/index-${index}.css`, crossorigin: 'anonymous', _cssText: mark(index) }, [], Role.Fixed)),
+    ...(cssInJs ? [cssInJs] : []),
+    ...(bare ? [] : site.scripts.map((src) => element('script', { src, defer: '' }, [], Role.Fixed))),
+  ], Role.Fixed);
+  return { draft, cssInJs, rules };
+}
+
+/** The body of a page: its frame (unless `bare`) around the main column, a styled page's start and content until its first viewport is full, and the two content marks. */
+function bodyDraft(rng: RandomGenerator, site: Site, layout: Layout, column: Column, info: PageInfo, bare: boolean, styled: boolean): { draft: Draft; route: Draft; main: Draft } {
+  const mark = (text: string): Draft => ({ text, role: Role.Fixed });
+  const route = element(site.kind === 'docs' ? 'article' : 'div', { class: classes(rng, site, site.kind === 'docs' ? '&-Article' : '&-Page') },
+    !styled ? [] : site.kind === 'docs' ? docsIntro(rng, site, column, info) : appIntro(rng, site, column, info), Role.Container);
+  // The first viewport's content of a styled page: prose or a table first, as docs and app pages open, then what fits.
+  if (styled) (route as { children: Draft[] }).children.push((site.kind === 'docs' ? DOCS_BLOCKS : APP_BLOCKS)[0]!(rng, site, column));
+  if (styled) for (let blocks = 1; column.y < layout.height && blocks < 3; blocks++) (route as { children: Draft[] }).children.push(mainBlock(rng, site, column, Infinity));
+  (route as { children: Draft[] }).children.push(mark(CONTENT_MARK));
+  const main = element('main', { class: classes(rng, site, site.kind === 'docs' ? '&-Main' : '&-AppMain'), id: 'main' }, [route], Role.Fixed);
+  placed(main, layout.main.x, layout.main.y, layout.main.width, Number.MAX_SAFE_INTEGER);
+  const { prefix } = site.theme;
+  const frame: Draft[] = bare ? [main] : site.kind === 'docs'
+    ? [element('a', { class: `${prefix}-SrOnly`, href: '#main' }, [textNode('Skip to content')], Role.Fixed), docsHeader(rng, site, layout),
+      element('div', { class: `${prefix}-Layout` }, [docsSidebar(rng, site, layout, info), docsRail(site, layout, info.headings), main], Role.Fixed)]
+    : [appTopbar(rng, site, layout), element('div', { class: `${prefix}-Shell` }, [appNav(rng, site, layout, info), main], Role.Fixed)];
+  const root = bare ? frame : [element('div', { id: 'root' }, frame, Role.Fixed)];
+  return { draft: element('body', bare ? {} : { class: classes(rng, site, 'antialiased') }, [...root, mark(PORTAL_MARK)], Role.Fixed), route, main };
+}
+
+/**
+ * A FullSnapshot's data JSON cut at its two marks (ids `markId` and the
+ * next): what comes before the content (without the comma that would
+ * separate it from content, which `separator` keeps), what leads from the
+ * content to the portal, and what ends it.
+ */
+function splitAtMarks(json: string, markId: number): { head: string; separator: string; bridge: string; end: string } {
+  const markJson = (text: string, id: number) => `{"type":3,"textContent":"${escapeInData(text)}","id":${id}}`;
+  const [content, portal] = [markJson(CONTENT_MARK, markId), markJson(PORTAL_MARK, markId + 1)];
+  const [contentAt, portalAt] = [json.indexOf(content), json.indexOf(portal)];
+  const before = json.slice(0, contentAt);
+  const separator = before.endsWith(',') ? ',' : '';
+  return { head: separator ? before.slice(0, -1) : before, separator, bridge: json.slice(contentAt + content.length, portalAt), end: json.slice(portalAt + portal.length) };
 }
 
 /** One flat entry of a mutation's `adds`. */
@@ -1870,334 +2881,341 @@ interface Add {
   node: object;
 }
 
-/**
- * Serializes a new subtree as rrweb's mutation observer emits it: flat, one
- * entry a node with `childNodes: []`, each parent before its children,
- * siblings last to first so that `nextId` (the next sibling) exists already.
- */
-function flatAdds(draft: Draft, parentId: number, nextId: number | null, mirror: Mirror, ids: { next: number }, adds: Add[]): void {
-  const id = ids.next++;
-  if (nextId) mirror.insertBefore(id, parentId, nextId, draft.role);
-  else mirror.add(id, parentId, draft.role);
-  if ('text' in draft) {
-    adds.push({ parentId, nextId, node: { type: NodeType.Text, textContent: draft.text, id } });
-    return;
-  }
-  adds.push({
-    parentId, nextId,
-    node: draft.svg
-      ? { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes: [], isSVG: true, id }
-      : { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes: [], id },
-  });
-  // Children are appended last to first, each before the one emitted after it.
-  let next: number | null = null;
-  for (let child = draft.children.length - 1; child >= 0; child--) {
-    const childId = ids.next;
-    flatAdds(draft.children[child]!, id, next, mirror, ids, adds);
-    next = childId;
-  }
+/** A node of a draft as rrweb serializes it: text, or an element with its children (nested in a snapshot, none in an add). */
+function serialized(draft: Draft, id: number, childNodes: object[]): object {
+  if ('text' in draft) return draft.style ? { type: NodeType.Text, textContent: draft.text, isStyle: true, id } : { type: NodeType.Text, textContent: draft.text, id };
+  return draft.svg
+    ? { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes, isSVG: true, id }
+    : { type: NodeType.Element, tagName: draft.tag, attributes: draft.attributes, childNodes, id };
 }
-
-const VIEWPORTS = [[1280, 800], [1440, 900], [1512, 823], [1920, 1080], [1366, 768], [1470, 709], [390, 844], [412, 915]] as const;
-
-/** Marks stand-ins for a site's stylesheets in serialized JSON: a control character nothing else writes. */
-const STYLESHEET_MARK = '\u0007';
-/** Where a page's main content goes in its serialized JSON. */
-const CONTENT_MARK = '\u0007content\u0007';
 
 /**
- * A page load as rrweb records it: the Meta event, the FullSnapshot's JSON
- * around its main content (`head`, with stylesheet marks, and `tail`), and
- * what posthog-js adds right after (its recorder-start custom events, the
- * page view, the initial network requests). The content is added block by
- * block (`addContent`) until the payload is the size it is to be.
+ * One page load of a window, as rrweb's mirror holds it and as its
+ * FullSnapshot's JSON is written: the document (ids from 1 in document
+ * order), where its parts are (targets and regions, in px), its main
+ * column's fill, and the JSON around the content still to come. Content
+ * goes into the main column until the page is as tall as it is to be,
+ * then into the portal that closes the body, so that the JSON is written
+ * front to back and ids stay in document order.
  */
-interface PageLoad {
-  meta: RecordedEvent;
-  /** The FullSnapshot's `data` JSON before its content, and after it; `timestamp` is the event's. */
-  head: string;
-  tail: string;
-  timestamp: number;
-  /** The site's stylesheets the page links, which the head marks as `\u0007<index>\u0007`. */
-  stylesheets: Stylesheet[];
-  after: RecordedEvent[];
-}
-
-/** A sidebar: a tree of links, `depth` levels deep, a few open at each level. */
-function sidebarTree(rng: RandomGenerator, site: Site, depth: number): Draft {
-  return element('ul', { class: classes(rng, site) }, Array.from({ length: between(rng, 3, 9) }, (_, at) =>
-    element('li', { class: classes(rng, site, 3) }, [
-      link(rng, site, capitalized(phrase(rng, 1, 3))),
-      ...(depth > 1 && at < 2 ? [sidebarTree(rng, site, depth - 1)] : []),
-    ])), Role.Container);
-}
-
-/** Pages with less compressed room than this are bare: no header, sidebar or layout wrappers, as small real pages. */
-const FURNISHED_PAGE_BYTES = 12_000;
-
-/** The browser window a session records: its page (as rrweb's mirror), viewport and clock. */
-class BrowserWindow {
+class Page {
   readonly site: Site;
+  readonly layout: Layout;
+  readonly mirror = new Mirror();
+  readonly targets: Target[] = [];
+  /** Regions the pointer can be over when over no target: header, sidebars, main, blocks; the smallest holding a point wins. */
+  readonly regions: { id: number; box: Box }[] = [];
+  /** Lists of the page load whose items scripts re-render, with the maker of new items. */
+  readonly lists: { id: number; item: () => Draft }[] = [];
+  readonly column: Column;
+  /** The FullSnapshot's data JSON before its content. */
+  readonly head: string;
+  /** The route (where content goes), the <main> and <body> elements, the CSS-in-JS <style> (0 if none) and its rules. */
+  routeId = 0;
+  mainId = 0;
+  bodyId = 0;
+  styleId = 0;
+  styleRules = 0;
+  /** The last id of the page load once it is complete (see BrowserWindow). */
+  loadMaxId = Infinity;
   private readonly rng: RandomGenerator;
-  viewport: readonly [number, number];
-  href = '';
-  mirror = new Mirror();
   private readonly ids = { next: 1 };
-  /** Where content goes: the route container, replaced by a navigation; content ids are above it. */
-  private routeId = 0;
-  private appId = 0;
-  /** When the page last changed: mouse positions never reach back before it. */
-  lastMutationMs = 0;
-  /**
-   * The last id the page load gave out. Clicks, scrolls, input and mouse
-   * positions go to those nodes: rrweb's Replayer, seeking, looks nodes up in
-   * the live page while nodes added since exist only in its virtual DOM.
-   */
-  private loadMaxId = 0;
-  /** Whether this window's recorder has started (its first page load). */
-  private started = false;
-  private timeOrigin = 0;
+  /** How tall the main column may grow (px of the page) before content goes to the portal. */
+  private readonly heightBudget: number;
+  private bridge = '';
+  private end = '';
+  private portalId = 0;
+  private separator = '';
 
-  constructor(site: Site, rng: RandomGenerator) {
+  constructor(site: Site, rng: RandomGenerator, viewport: readonly [number, number], info: PageInfo, stylesheets: number, bare: boolean) {
     this.site = site;
     this.rng = rng;
-    this.viewport = pick(rng, VIEWPORTS);
-  }
-
-  /**
-   * Loads a new page at `atMs`: a new document, ids from 1, linking the first
-   * `stylesheets` of the site's, furnished with header, sidebar and layout
-   * unless `bare`; and the events posthog-js records with it: its
-   * recorder-start events (on the window's first page, unless `bare`), the
-   * page view and `initialRequests` network entries. Content follows with
-   * `addContent`.
-   */
-  load(atMs: number, stylesheets: number, bare: boolean, initialRequests: number): PageLoad {
-    const { rng, site } = this;
-    this.mirror = new Mirror();
-    this.ids.next = 1;
-    this.href = `${site.origin}${pickPopular(rng, site.routes)}`;
-    this.timeOrigin = atMs - between(rng, 300, 3000);
-    const linked = site.stylesheets.slice(0, stylesheets);
-    const mark = (index: number) => `${STYLESHEET_MARK}${index}${STYLESHEET_MARK}`;
-    const head = element('head', {}, [
-      element('meta', { charset: 'utf-8' }, [], Role.Fixed),
-      element('title', {}, [textNode(bare ? capitalized(pick(rng, words())) : `${capitalized(phrase(rng, 1, 4))} | ${capitalized(pick(rng, words()))}`)], Role.Fixed),
-      ...(bare ? [] : [element('meta', { name: 'viewport', content: 'width=device-width, initial-scale=1' }, [], Role.Fixed)]),
-      ...linked.map((_, index) => site.kind === 'docs'
-        ? element('style', { 'data-emotion': 'css-global' }, [{ text: mark(index), role: Role.Fixed, style: true }], Role.Fixed)
-        : element('link', { crossorigin: 'anonymous', _cssText: mark(index) }, [], Role.Fixed)),
-      ...(bare ? [] : site.scripts.map((src) => element('script', { src, defer: '' }, [], Role.Fixed))),
-    ], Role.Fixed);
-    // A bare page is a small real page: few classes, no furniture.
-    const few = bare ? 1 : undefined;
-    const route = element('div', { class: classes(rng, site, few) }, [{ text: CONTENT_MARK, role: Role.Fixed }], Role.Container);
-    let app: Draft = element('main', { class: classes(rng, site, few) }, [route], Role.Fixed);
-    if (!bare) {
-      const header = element('header', { class: classes(rng, site) }, [
-        link(rng, site, capitalized(pick(rng, words()))),
-        element('nav', { class: classes(rng, site) }, [element('ul', { class: classes(rng, site) }, Array.from({ length: between(rng, 3, 9) }, () =>
-          element('li', { class: classes(rng, site, 3) }, [link(rng, site, capitalized(phrase(rng, 1, 2)))])), Role.Fixed)], Role.Fixed),
-        element('div', { class: classes(rng, site) }, [
-          element('input', { class: classes(rng, site), type: 'search', placeholder: 'Search', value: '' }, [], Role.Field), button(rng, site),
-        ], Role.Fixed),
-      ], Role.Fixed);
-      const sidebar = element('aside', { class: classes(rng, site) }, [sidebarTree(rng, site, site.kind === 'docs' ? 4 : 2)], Role.Fixed);
-      const layout = element('div', { class: classes(rng, site) }, [sidebar, wrapped(rng, site, app, between(rng, 2, 6), Role.Fixed)], Role.Fixed);
-      app = wrapped(rng, site, element('div', { class: classes(rng, site) }, [header, wrapped(rng, site, layout, between(rng, 2, 6), Role.Fixed)], Role.Fixed), between(rng, 2, 5), Role.Fixed);
-    }
-    const body = element('body', bare ? {} : { class: classes(rng, site, 3) }, [element('div', bare ? { id: 'root' } : { id: 'root', class: classes(rng, site, 2) }, [app], Role.Container)], Role.Fixed);
-    const html = element('html', { lang: 'en' }, [head, body], Role.Fixed);
+    this.layout = layoutOf(site.kind, viewport, !bare);
+    this.column = { ...this.layout.column, y: this.layout.column.top, mobile: this.layout.mobile, headings: [...info.headings] };
+    // Real pages are 1-8 viewports tall, most 2-4.
+    this.heightBudget = this.layout.height * (1 + 7 * unit(rng) ** 2);
+    const head = headDraft(rng, site, info, stylesheets, bare);
+    const body = bodyDraft(rng, site, this.layout, this.column, info, bare, stylesheets > 0);
     const document = { type: NodeType.Document, childNodes: [] as object[], id: this.ids.next++ };
     this.mirror.add(document.id, 0, Role.Fixed);
     const doctypeId = this.ids.next++;
-    document.childNodes.push({ type: NodeType.DocumentType, name: 'html', publicId: '', systemId: '', id: doctypeId });
     this.mirror.add(doctypeId, document.id, Role.Fixed);
-    document.childNodes.push(snapshotNode(html, document.id, this.mirror, this.ids));
-    // The content mark, the last node in document order, stands for the route's content: drop it and give its id to the first block.
-    const markId = --this.ids.next;
-    this.routeId = this.mirror.parentOf(markId);
-    this.mirror.remove(markId);
-    this.loadMaxId = Infinity; // until the page is sized: its content blocks come with it
-    this.appId = this.routeId;
-    for (let id = 1; id < this.routeId; id++) if (this.mirror.roleOf(id) === Role.Container) (this.appId = id), (id = this.routeId);
-    const json = JSON.stringify({ node: document, initialOffset: { left: 0, top: 0 } });
-    const contentAt = json.indexOf(`{"type":3,"textContent":"${escapeInData(CONTENT_MARK)}"`);
-    const timestamp = atMs + between(rng, 16, 73); // rrweb's Meta comes 16-73 ms before its FullSnapshot
-    const [width, height] = this.viewport;
-    const meta: RecordedEvent = { type: EventType.Meta, data: { href: this.href, width, height }, timestamp: atMs };
-    const after: RecordedEvent[] = [];
-    let at = timestamp + between(rng, 1, 20);
-    if (!this.started && !bare) {
-      for (const { tag, payload } of site.recorderStart) after.push({ type: EventType.Custom, data: { tag, payload }, timestamp: at++ });
-      this.started = true;
-    }
-    if (!bare) after.push({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at++ });
-    if (initialRequests > 0) after.push(this.networkEvent(at + between(rng, 50, 400), initialRequests, true));
-    this.lastMutationMs = timestamp;
-    return {
-      meta, head: json.slice(0, contentAt), tail: json.slice(json.indexOf('}', contentAt) + 1), timestamp, stylesheets: linked, after,
-    };
+    document.childNodes.push({ type: NodeType.DocumentType, name: 'html', publicId: '', systemId: '', id: doctypeId });
+    document.childNodes.push(this.serialize(element('html', { lang: 'en' }, [head.draft, body.draft], Role.Fixed), document.id, (draft, id) => {
+      if (draft === body.route) this.routeId = id;
+      else if (draft === body.main) this.mainId = id;
+      else if (draft === body.draft) this.bodyId = id;
+      else if (draft === head.cssInJs) this.styleId = id;
+    }));
+    this.styleRules = head.rules;
+    // The two marks are the last two nodes in document order: give their ids back.
+    this.ids.next -= 2;
+    this.mirror.remove(this.ids.next);
+    this.mirror.remove(this.ids.next + 1);
+    ({ head: this.head, separator: this.separator, bridge: this.bridge, end: this.end } = splitAtMarks(JSON.stringify({ node: document, initialOffset: { left: 0, top: 0 } }), this.ids.next));
   }
 
-  /** One block of the page's main content of about `chars` characters at most, serialized in place (for a page load being sized). */
+  /** JSON that closes the FullSnapshot's data from where content is being written. */
+  contentTail(): string {
+    return this.portalId ? `],"id":${this.portalId}}${this.end}` : this.bridge.slice(0, -1) + this.end;
+  }
+
+  /** The next block of content, about `chars` characters of JSON at most, serialized where content goes now, with what separates it. */
   addContent(chars: number): string {
     this.loadMaxId = Infinity;
-    return JSON.stringify(snapshotNode(blockOf(this.rng, this.site, chars), this.routeId, this.mirror, this.ids));
-  }
-
-  // --- Activity ----------------------------------------------------------------------
-
-  /**
-   * One event of activity at `atMs`, of about `chars` characters of JSON at
-   * most (small events when little room is left): a draw from the mix of
-   * what users and pages do, ACTIVITY.
-   */
-  activity(atMs: number, chars: number): RecordedEvent {
-    this.settleLoad();
-    // Near a batch's size only the smallest events: a click or a scroll.
-    if (chars < TINY_EVENT_CHARS) return unit(this.rng) < 0.5 ? this.click(atMs) : this.scroll(atMs);
-    const roll = unit(this.rng);
-    let share = 0;
-    for (const kind of ACTIVITY) {
-      share += kind.share;
-      if (roll < share) return chars >= kind.minChars ? kind.make(this, atMs, chars) : this.mouseMove(atMs);
+    let text = this.separator;
+    if (!this.portalId && this.column.y >= this.heightBudget) {
+      // The page is as tall as it is to be: open the portal and write there from now on.
+      this.portalId = this.ids.next++;
+      this.mirror.add(this.portalId, this.bodyId, Role.Container);
+      text = `${this.bridge}{"type":${NodeType.Element},"tagName":"div","attributes":{"id":"portal","class":"${this.site.theme.prefix}-Portal"},"childNodes":[`;
     }
-    return this.mouseMove(atMs);
+    const draft = this.portalId ? portalBlock(this.rng, this.site, chars) : mainBlock(this.rng, this.site, this.column, chars);
+    this.separator = ',';
+    return text + JSON.stringify(this.serialize(draft, this.portalId || this.routeId));
   }
 
-  mouseMove(atMs: number): RecordedEvent {
-    const { rng } = this;
-    const [width, height] = this.viewport;
-    // rrweb's mousemove sampling: a position every 50 ms at most, flushed every 500 ms, offsets in (-500, 0];
-    // none before the page last changed, so every position's node exists at its time.
-    const reach = Math.min(500, atMs - this.lastMutationMs);
-    const count = reach < 100 ? 1 : between(rng, 2, Math.min(7, Math.floor(reach / 50)));
-    const positions = Array.from({ length: count }, (_, at) => ({
-      x: between(rng, 0, width), y: between(rng, 0, height), id: this.visibleNode(), timeOffset: -Math.floor(((count - 1 - at) * reach) / count),
-    }));
-    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.MouseMove, positions }, timestamp: atMs };
-  }
-
-  /** Ends the page load: what exists now is what it brought (see `loadMaxId`). */
-  private settleLoad(): void {
+  /** Ends the page load: what exists now is what it brought. */
+  settle(): void {
     if (this.loadMaxId === Infinity) this.loadMaxId = this.ids.next - 1;
   }
 
-  /** Nodes of the page load that still exist, for positions and interactions (see `loadMaxId`). */
-  private loaded(role: number): number | undefined {
-    return this.mirror.pick(this.rng, role, this.loadMaxId);
+  /** The page's height in px as laid out: the main column's content and the padding under it. */
+  get height(): number {
+    return this.column.y + (this.layout.mobile ? 64 : 96);
   }
 
-  private visibleNode(): number {
-    return this.loaded(Role.Element) ?? this.loaded(Role.Clickable) ?? this.appId;
+  /** The next id to give a node. */
+  nextNodeId(): number {
+    return this.ids.next;
   }
 
-  click(atMs: number): RecordedEvent {
-    const { rng } = this;
-    const [width, height] = this.viewport;
-    const id = this.loaded(Role.Clickable) ?? this.visibleNode();
-    const type = pick(rng, [0, 1, 2, 2, 2, 5, 6]); // MouseUp, MouseDown, Click (most), Focus, Blur
-    return {
-      type: EventType.IncrementalSnapshot,
-      data: { source: IncrementalSource.MouseInteraction, type, id, x: between(rng, 0, width * 100) / 100, y: between(rng, 0, height * 100) / 100 },
-      timestamp: atMs,
-    };
-  }
-
-  scroll(atMs: number): RecordedEvent {
-    const id = unit(this.rng) < 0.6 ? 1 : this.visibleNode();
-    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Scroll, id, x: 0, y: between(this.rng, 0, 6000) }, timestamp: atMs };
-  }
-
-  /** Typing into a field; posthog-js masks all inputs, so the text is asterisks. */
-  input(atMs: number): RecordedEvent {
-    const id = this.loaded(Role.Field);
-    if (id === undefined) return this.click(atMs);
-    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Input, text: '*'.repeat(between(this.rng, 1, 24)), isChecked: false, id }, timestamp: atMs };
-  }
-
-  resize(atMs: number): RecordedEvent {
-    const [width, height] = this.viewport;
-    this.viewport = [Math.max(320, width + between(this.rng, -200, 200)), Math.max(320, height + between(this.rng, -150, 150))];
-    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.ViewportResize, width: this.viewport[0], height: this.viewport[1] }, timestamp: atMs };
+  /** Serializes drafts as rrweb's snapshot does: nested, ids in document order, each registered in the mirror, targets and regions kept. */
+  serialize(draft: Draft, parentId: number, seen?: (draft: Draft, id: number) => void): object {
+    const id = this.ids.next++;
+    this.mirror.add(id, parentId, draft.role);
+    seen?.(draft, id);
+    if ('tag' in draft && draft.item) this.lists.push({ id, item: draft.item });
+    if ('tag' in draft && draft.box) {
+      if (draft.role === Role.Clickable || draft.role === Role.Field) this.targets.push({ id, box: draft.box, role: draft.role, navigates: draft.tag === 'a' && !draft.attributes.href?.startsWith('#') });
+      else this.regions.push({ id, box: draft.box });
+    }
+    return serialized(draft, id, 'tag' in draft ? draft.children.map((child) => this.serialize(child, id, seen)) : []);
   }
 
   /**
-   * A mutation as rrweb records it: removes of subtree roots, flat adds, then
-   * text and attribute changes of nodes that existed before it (rrweb drops
-   * those of nodes it adds). The adds take up to `room` characters: a list
-   * render, or from NAVIGATION_CHARS a single-page-app navigation that
-   * replaces the route's content. Only content (ids above the route) is ever
-   * removed, so the page keeps its frame.
+   * Serializes a new subtree as rrweb's mutation observer emits it: flat, one
+   * entry a node with `childNodes: []`, each parent before its children,
+   * siblings last to first so that `nextId` (the next sibling) exists already.
    */
-  mutation(atMs: number, room: number): RecordedEvent {
-    this.settleLoad();
-    const { rng, mirror } = this;
-    // Most mutations add a node or a few; some a component; a few a whole view (20-416 adds in production).
-    const size = unit(rng);
-    const chars = Math.min(room, size < 0.7 ? 500 : size < 0.95 ? 6000 : MAX_MUTATION_CHARS) * unit(rng);
-    const before = this.ids.next - 1; // the last id given out before this mutation
-    const removes: { parentId: number; id: number }[] = [];
+  flatAdds(draft: Draft, parentId: number, nextId: number | null, adds: Add[]): void {
+    const id = this.ids.next++;
+    if (nextId) this.mirror.insertBefore(id, parentId, nextId, draft.role);
+    else this.mirror.add(id, parentId, draft.role);
+    adds.push({ parentId, nextId, node: serialized(draft, id, []) });
+    if (!('tag' in draft)) return;
+    let next: number | null = null;
+    for (let child = draft.children.length - 1; child >= 0; child--) {
+      const childId = this.ids.next;
+      this.flatAdds(draft.children[child]!, id, next, adds);
+      next = childId;
+    }
+  }
+
+  /** Where a box is in the viewport when the document is scrolled to `scrollY`. */
+  viewportY(box: Box, scrollY: number): number {
+    return box.fixed ? box.y : box.y - scrollY;
+  }
+
+  /** Targets of the page load that still exist and are wholly in view below the header at `scrollY`. */
+  visibleTargets(scrollY: number): Target[] {
+    const { header, height, width } = this.layout;
+    return this.targets.filter(({ id, box }) => {
+      const y = this.viewportY(box, scrollY);
+      return this.mirror.exists(id) && id <= this.loadMaxId && (box.fixed || y >= header) && y + box.height <= height && box.x + box.width <= width;
+    });
+  }
+
+  /** The node under a point of the viewport: the smallest target or region there that exists, else the body. */
+  hit(x: number, y: number, scrollY: number): number {
+    let best = this.bodyId;
+    let bestArea = Infinity;
+    for (const { id, box } of [...this.targets, ...this.regions]) {
+      const top = this.viewportY(box, scrollY);
+      const area = box.width * box.height;
+      if (x >= box.x && x < box.x + box.width && y >= top && y < top + box.height && area < bestArea && this.mirror.exists(id) && id <= this.loadMaxId) [best, bestArea] = [id, area];
+    }
+    return best;
+  }
+}
+
+// --- What the page does by itself: scripts rendering, CSS-in-JS, console, network --------
+
+/** Attribute changes scripts make all the time that move nothing: states, progress, titles. */
+const QUIET_ATTRIBUTES: readonly ((rng: RandomGenerator) => Record<string, string>)[] = [
+  (rng) => ({ 'aria-busy': String(unit(rng) < 0.5) }),
+  (rng) => ({ style: `--tw-translate-y: ${(between(rng, -4000, 4000) / 1000).toFixed(3)}px; --tw-scale: ${(between(rng, 900, 1100) / 1000).toFixed(3)};` }),
+  (rng) => ({ 'data-hovered': String(unit(rng) < 0.5) }),
+  (rng) => ({ style: `--progress: ${between(rng, 0, 100)}%;` }),
+  (rng) => ({ title: capitalized(phrase(rng, 1, 4)) }),
+  (rng) => ({ 'data-focus-visible': String(unit(rng) < 0.5) }),
+];
+
+/** What makes events of a window's own: the window it reads (its page, site, address) and the window's random stream. */
+class WindowPart {
+  protected readonly window: BrowserWindow;
+  protected readonly rng: RandomGenerator;
+
+  constructor(window: BrowserWindow, rng: RandomGenerator) {
+    this.window = window;
+    this.rng = rng;
+  }
+}
+
+/**
+ * The page's own scripts: single-page-app navigations and re-renders of
+ * its lists as rrweb's mutation observer records them, quiet attribute and
+ * text changes, and (on apps) CSS-in-JS rules inserted into their <style>
+ * and declarations set on them (rrweb's StyleSheetRule and
+ * StyleDeclaration). Every change names nodes that exist at its time.
+ */
+class PageScripts extends WindowPart {
+
+  private get page(): Page {
+    return this.window.page!;
+  }
+
+  /** A single-page-app navigation: the route's content replaced by another page's, about `room` characters of adds; undefined if its start does not fit. */
+  navigate(atMs: number, room: number): RecordedEvent | undefined {
+    const { page, rng } = this;
+    const { site } = page;
+    const info = this.window.pageInfo();
+    const column: Column = { ...page.layout.column, y: page.layout.column.top, mobile: page.layout.mobile, headings: [...info.headings] };
+    const children = site.kind === 'docs' ? docsIntro(rng, site, column, info) : appIntro(rng, site, column, info);
+    const goal = Math.min(room, MAX_MUTATION_CHARS) * (0.5 + 0.5 * unit(rng));
+    const start = children.reduce((sum, child) => sum + draftChars(child, true), 0);
+    if (start > room) return undefined;
+    // Blocks are chosen by their nested size; as flat adds they take a third more.
+    for (let chars = start; chars < goal; ) {
+      const block = mainBlock(rng, site, column, (goal - chars) * 0.7);
+      children.push(block);
+      chars += draftChars(block, true);
+    }
+    const removes = [{ parentId: page.mainId, id: page.routeId }];
+    page.mirror.remove(page.routeId);
     const adds: Add[] = [];
-    const texts: { id: number; value: string }[] = [];
-    const attributes: { id: number; attributes: Record<string, string> }[] = [];
-    if (chars >= NAVIGATION_CHARS && unit(rng) < 0.5) {
-      const parentId = mirror.parentOf(this.routeId);
-      removes.push({ parentId, id: this.routeId });
-      mirror.remove(this.routeId);
-      const blocks: Draft[] = [];
-      for (let size = 0; size < chars; ) {
-        const block = blockOf(rng, this.site, chars - size);
-        blocks.push(block);
-        size += draftChars(block);
-      }
-      const routeId = this.ids.next;
-      flatAdds(element('div', { class: classes(rng, this.site) }, blocks, Role.Container), parentId, null, mirror, this.ids, adds);
-      this.routeId = routeId;
-      this.href = `${this.site.origin}${pickPopular(rng, this.site.routes)}`;
-    } else {
-      // Content rendered into a list, a grid or the route: a block or a few, appended or prepended.
-      const parentId = mirror.pick(rng, Role.Container) ?? this.routeId;
-      const nextId = unit(rng) < 0.3 ? mirror.firstChildOf(parentId) || null : null;
-      for (let size = 0; size === 0 || size < chars; ) {
-        const block = blockOf(rng, this.site, chars - size);
-        flatAdds(block, parentId, nextId, mirror, this.ids, adds);
-        size += draftChars(block);
-      }
-      const removed = mirror.pick(rng, Role.Element, before);
-      if (removed !== undefined && removed > this.routeId && unit(rng) < 0.3 && !mirror.isAncestor(removed, parentId)) {
-        removes.unshift({ parentId: mirror.parentOf(removed), id: removed });
-        mirror.remove(removed);
-      }
-    }
-    for (let count = between(rng, 0, 3); count > 0; count--) {
-      const id = mirror.pick(rng, Role.Element, before);
-      if (id !== undefined) attributes.push({ id, attributes: { class: classes(rng, this.site) } });
-    }
-    for (let count = between(rng, 0, 2); count > 0; count--) {
-      const id = mirror.pick(rng, Role.Text, before);
-      if (id !== undefined) texts.push({ id, value: phrase(rng, 1, 5) });
-    }
-    this.lastMutationMs = atMs;
-    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Mutation, texts, attributes, removes, adds }, timestamp: atMs };
+    const routeId = page.nextNodeId();
+    page.flatAdds(element(site.kind === 'docs' ? 'article' : 'div', { class: classes(rng, site, site.kind === 'docs' ? '&-Article' : '&-Page') }, children, Role.Container), page.mainId, null, adds);
+    page.routeId = routeId;
+    page.column.y = column.y;
+    this.window.href = `${site.origin}${site.sections[info.section]!.pages[info.page]!.route}`;
+    return mutation(atMs, { removes, adds });
   }
 
-  /** A class or style changing, or a counter's text: the small mutations a live page makes all the time. */
-  smallMutation(atMs: number): RecordedEvent {
-    const { rng, mirror } = this;
-    const id = mirror.pick(rng, Role.Element);
-    const textId = mirror.pick(rng, Role.Text);
-    const attributes = id === undefined ? [] : [{ id, attributes: unit(rng) < 0.7 ? { class: classes(rng, this.site) } : { style: `height: ${between(rng, 0, 400)}px;` } }];
-    const texts = textId === undefined || unit(rng) < 0.5 ? [] : [{ id: textId, value: String(between(rng, 0, 9999)) }];
-    this.lastMutationMs = atMs;
-    return { type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Mutation, texts, attributes, removes: [], adds: [] }, timestamp: atMs };
+  /** A list re-rendered in place: its first items replaced by new ones like them, as many as about `room` characters hold. */
+  render(atMs: number, room: number): RecordedEvent {
+    const { page, rng } = this;
+    const lists = page.lists.filter((list) => page.mirror.exists(list.id));
+    if (lists.length === 0) return this.quiet(atMs, room);
+    const list = pick(rng, lists);
+    const items: number[] = [];
+    for (let child = page.mirror.firstChildOf(list.id); child; child = page.mirror.nextSiblingOf(child)) items.push(child);
+    const drafts: Draft[] = [];
+    for (let chars = 0; drafts.length < Math.max(1, items.length); ) {
+      const draft = list.item();
+      if (chars + draftChars(draft, true) > room) break;
+      drafts.push(draft);
+      chars += draftChars(draft, true);
+    }
+    if (drafts.length === 0) return this.quiet(atMs, room);
+    const replaced = items.slice(0, drafts.length);
+    // What the pointer is over stays: a seeking Replayer hovers it until the next mouse event.
+    if (replaced.some((id) => page.mirror.isAncestor(id, this.window.person.pointerId))) return this.quiet(atMs, room);
+    const removes = replaced.map((id) => ({ parentId: list.id, id }));
+    for (const id of replaced) page.mirror.remove(id);
+    // Added last to first, so each one's next sibling exists: the item after the replaced ones, then each new one.
+    const adds: Add[] = [];
+    let next: number | null = items[drafts.length] ?? null;
+    for (let at = drafts.length - 1; at >= 0; at--) {
+      const id = page.nextNodeId();
+      page.flatAdds(drafts[at]!, list.id, next, adds);
+      next = id;
+    }
+    return mutation(atMs, { removes, adds });
   }
 
-  /** A console message of the site's code, as posthog-js's console plugin records it. */
-  consoleEvent(atMs: number): RecordedEvent {
-    const { level, payload, trace } = pickPopular(this.rng, this.site.console);
-    return { type: EventType.Plugin, data: { plugin: 'rrweb/console@1', payload: { level, trace, payload } }, timestamp: atMs };
+  /**
+   * Numbers and states changing in one render, in about `room` characters:
+   * live texts (counts, times ago), else attributes that move nothing; with
+   * less room than any mutation takes, the scroll position corrected by a
+   * few px, as scroll anchoring does when content above loads.
+   */
+  quiet(atMs: number, room: number): RecordedEvent {
+    const { page, rng } = this;
+    const changes = Math.max(1, Math.min(QUIET_CHARS.most, Math.floor((room - QUIET_CHARS.base) / QUIET_CHARS.change)));
+    const ids = new Set<number>();
+    for (let attempt = 0; attempt < 2 * changes && ids.size < changes; attempt++) {
+      const id = page.mirror.pick(rng, Role.Live, page.loadMaxId);
+      if (id !== undefined) ids.add(id);
+    }
+    const texts = mutation(atMs, { texts: [...ids].map((id) => ({ id, value: unit(rng) < 0.5 ? between(rng, 0, 99999).toLocaleString('en-US') : String(between(rng, 2, 59)) })) });
+    if (ids.size > 0 && fitting(texts, room)) return texts;
+    // Attribute changes take about twice a text's room; with little room, a tooltip's text as long as fits.
+    for (let attempt = 0; attempt < changes && ids.size < Math.ceil(changes / 2); attempt++) ids.add(page.mirror.pick(rng, Role.Element, page.loadMaxId) ?? page.mainId);
+    const attributes = mutation(atMs, { attributes: [...ids].map((id) => ({ id, attributes: pick(rng, QUIET_ATTRIBUTES)(rng) })) });
+    const titled = mutation(atMs, { attributes: [{ id: [...ids][0] ?? page.mainId, attributes: { title: capitalized(phrase(rng, 2, 8)).slice(0, Math.max(1, room - QUIET_CHARS.titled)) } }] });
+    return fitting(attributes, room) ?? fitting(titled, room) ?? this.window.person.anchor(atMs);
+  }
+
+  /** CSS-in-JS inserting the rules of components it renders: appended to its <style>, as emotion does (a quiet change in `room` on pages without). */
+  insertRules(atMs: number, room: number): RecordedEvent {
+    const { page, rng } = this;
+    if (!page.styleId) return this.quiet(atMs, room);
+    const adds = Array.from({ length: between(rng, 1, 3) }, () => ({ rule: insertedRule(rng), index: page.styleRules++ }));
+    return incremental(atMs, { source: IncrementalSource.StyleSheetRule, id: page.styleId, adds });
+  }
+
+  /** A declaration set on one of those rules, as animation and theming code does: a custom property, a delay. */
+  setProperty(atMs: number, room: number): RecordedEvent {
+    const { page, rng } = this;
+    if (!page.styleId || page.styleRules === 0) return this.quiet(atMs, room);
+    const property = pick(rng, ['--progress', '--offset', '--scale', 'transition-delay', 'opacity']);
+    const value = property === 'transition-delay' ? `${between(rng, 0, 300)}ms` : property === 'opacity' ? String(between(rng, 50, 100) / 100) : String(between(rng, 0, 100));
+    return incremental(atMs, { source: IncrementalSource.StyleDeclaration, id: page.styleId, index: [between(rng, 0, page.styleRules - 1)], set: { property, value } });
+  }
+}
+
+/**
+ * Characters of JSON a quiet mutation takes: the event around its changes,
+ * each change, how many changes one render makes at most, and one change
+ * of a `title` but for its text (a scroll correction takes about 75).
+ */
+const QUIET_CHARS = { base: 90, change: 45, most: 40, titled: 143 } as const;
+
+/** An event if its JSON takes at most `room` characters. */
+const fitting = (event: RecordedEvent, room: number): RecordedEvent | undefined => (JSON.stringify(event).length <= room ? event : undefined);
+
+/** A mutation as rrweb records it: removes, adds, then text and attribute changes. */
+function mutation(atMs: number, changes: { texts?: object[]; attributes?: object[]; removes?: object[]; adds?: Add[] }): RecordedEvent {
+  const { texts = [], attributes = [], removes = [], adds = [] } = changes;
+  return incremental(atMs, { source: IncrementalSource.Mutation, texts, attributes, removes, adds });
+}
+
+/** Timing values browsers give carry float noise from subtracting clock readings (213.60000002384183). */
+const TIMER_NOISE = [0, 0, 0, 2.384185791015625e-8, 1.1920928955078125e-8, -1.1920928955078125e-8];
+/** About how many characters of JSON a request takes in a network event, without bodies. */
+const REQUEST_CHARS = 1100;
+
+/** What posthog-js records besides rrweb: the console and network plugins' events and its custom events. */
+class Telemetry extends WindowPart {
+
+  /** A console message of the site's code, as posthog-js's console plugin records it, its stack trace as deep as `room` characters hold; undefined if none fits. */
+  consoleEvent(atMs: number, room = Infinity): RecordedEvent | undefined {
+    const { level, payload, trace } = pickPopular(this.rng, this.window.site.console);
+    const event = (frames: number) => ({ type: EventType.Plugin, data: { plugin: 'rrweb/console@1', payload: { level, trace: trace.slice(0, frames), payload } }, timestamp: atMs });
+    let frames = trace.length;
+    while (frames > 1 && JSON.stringify(event(frames)).length > room) frames--;
+    return fitting(event(frames), room);
   }
 
   /**
@@ -2214,12 +3232,13 @@ class BrowserWindow {
   }
 
   private request(atMs: number, initiatorType: string, initial: boolean, bodyRoom: number): object {
-    const { rng, site } = this;
+    const { rng } = this;
+    const { site, href, timeOrigin } = this.window;
     const ms = (value: number) => Math.round(value * 10) / 10 + pick(rng, TIMER_NOISE);
-    const startTime = Math.max(0, atMs - this.timeOrigin - between(rng, 5, 900));
+    const startTime = Math.max(0, atMs - timeOrigin - between(rng, 5, 900));
     const durationMs = between(rng, 2, 1500) + unit(rng);
     const endpoint = pick(rng, site.api);
-    const name = initiatorType === 'navigation' ? this.href
+    const name = initiatorType === 'navigation' ? href
       : initiatorType === 'script' ? pick(rng, site.scripts)
         : initiatorType === 'link' || initiatorType === 'css' ? `${site.origin}/static/index-${randomToken(rng, 8)}.css`
           : initiatorType === 'img' ? `${site.origin}/static/${pick(rng, words())}.${pick(rng, ['png', 'svg', 'webp'])}`
@@ -2233,7 +3252,7 @@ class BrowserWindow {
       responseStart: ms(startTime + durationMs * 0.8), firstInterimResponseStart: 0, responseEnd: ms(startTime + durationMs), transferSize,
       encodedBodySize: Math.max(0, transferSize - 300), decodedBodySize: transferSize * between(rng, 1, 4), responseStatus: pick(rng, [200, 200, 200, 200, 0, 304, 500]), serverTiming: [],
     };
-    const request: Record<string, unknown> = { ...entry, startTime: Math.round(startTime), endTime: Math.round(startTime + durationMs), timeOrigin: this.timeOrigin, timestamp: Math.floor(this.timeOrigin + startTime) };
+    const request: Record<string, unknown> = { ...entry, startTime: Math.round(startTime), endTime: Math.round(startTime + durationMs), timeOrigin, timestamp: Math.floor(timeOrigin + startTime) };
     if (initiatorType === 'fetch' && !initial) {
       Object.assign(request, {
         method: endpoint.method, status: request.responseStatus, requestHeaders: { 'content-type': 'application/json' },
@@ -2246,52 +3265,680 @@ class BrowserWindow {
     return request;
   }
 
-  /** A network event of the app's fetches: one to three requests, as many as `chars` holds, bodies only where they fit. */
+  /** A network event of the page's fetches: one to three requests, as many as `chars` holds, bodies only where they fit. */
   fetches(atMs: number, chars: number): RecordedEvent {
     return this.networkEvent(atMs, Math.max(1, Math.min(Math.floor(chars / REQUEST_CHARS), between(this.rng, 1, 3))), false, chars);
   }
 
-  /** A random pause of about `meanMs`, from the window's stream: the gaps between a user's events. */
-  pause(meanMs: number): number {
-    return 2 * meanMs * unit(this.rng);
-  }
-
   custom(atMs: number): RecordedEvent {
     const tag = pick(this.rng, ['window hidden', 'window visible', '$pageview', 'sessionNoLongerIdle']);
-    const payload = tag === '$pageview' ? { href: this.href } : tag === 'sessionNoLongerIdle' ? { reason: 'user activity', type: 3 } : {};
+    const payload = tag === '$pageview' ? { href: this.window.href } : tag === 'sessionNoLongerIdle' ? { reason: 'user activity', type: 3 } : {};
     return { type: EventType.Custom, data: { tag, payload }, timestamp: atMs };
   }
 }
 
-/** Events for the last few characters of a batch: a click or a scroll takes about 100. */
-const TINY_EVENT_CHARS = 250;
-/** About how many characters of JSON a request takes in a network event, without bodies. */
-const REQUEST_CHARS = 1100;
-/** Timing values browsers give carry float noise from subtracting clock readings (213.60000002384183). */
-const TIMER_NOISE = [0, 0, 0, 2.384185791015625e-8, 1.1920928955078125e-8, -1.1920928955078125e-8];
-/** Mutations of this many characters or more may be single-page-app navigations. */
-const NAVIGATION_CHARS = 8000;
 /** A mutation's adds stay under this: a render of a few hundred nodes, as the largest real ones (416 adds). */
 const MAX_MUTATION_CHARS = 60_000;
+/** posthog-js's own custom events are rare (4-10 a real recording): never a batch's filler when little room is left. */
+const CUSTOM_MIN_CHARS = 2000;
+/** Console messages, dense text that compresses worst, are no filler for the last room of a batch (see SMALL_ROOM_CHARS). */
+const CONSOLE_MIN_CHARS = 1200;
+/** With less room than this left in a batch, the person's next event goes before the page's: the page's small events are rare. */
+const SMALL_ROOM_CHARS = 1200;
+/** A pointer position after a navigation takes at most this many characters of JSON: kept free for it. */
+const REHIT_CHARS = 120;
+/** The page's own events average about this many characters of JSON, by kind of site: for spreading them over a batch. */
+const PAGE_EVENT_CHARS: Record<SiteKind, number> = { docs: 3000, app: 1500 };
 
 /**
- * What happens on a page, by share of events and the least room each needs:
- * mouse moves dominate, clicks and scrolls follow, the page changes now and
- * then, the app logs and fetches; viewport resizes are rare (0-2.2% in
- * production recordings).
+ * What the page does by itself, by share of its events and the least room
+ * each needs: docs pages fetch, log and change little; apps re-render,
+ * insert CSS-in-JS rules and set declarations on them (about half of a real
+ * app page's incrementals are such CSSOM changes), fetch and log.
  */
-const ACTIVITY: readonly { share: number; minChars: number; make: (window: BrowserWindow, atMs: number, chars: number) => RecordedEvent }[] = [
-  { share: 0.25, minChars: 0, make: (window, atMs) => window.mouseMove(atMs) },
-  { share: 0.12, minChars: 0, make: (window, atMs) => window.click(atMs) },
-  { share: 0.07, minChars: 0, make: (window, atMs) => window.scroll(atMs) },
-  { share: 0.03, minChars: 0, make: (window, atMs) => window.input(atMs) },
-  { share: 0.01, minChars: 0, make: (window, atMs) => window.resize(atMs) },
-  { share: 0.10, minChars: 300, make: (window, atMs) => window.smallMutation(atMs) },
-  { share: 0.12, minChars: 1500, make: (window, atMs, chars) => window.mutation(atMs, chars) },
-  { share: 0.18, minChars: 1500, make: (window, atMs, chars) => window.fetches(atMs, chars) },
-  { share: 0.09, minChars: 3000, make: (window, atMs) => window.consoleEvent(atMs) },
-  { share: 0.03, minChars: 200, make: (window, atMs) => window.custom(atMs) },
+const PAGE_EVENTS: Record<SiteKind, readonly { share: number; minChars: number; make: (window: BrowserWindow, atMs: number, chars: number) => RecordedEvent }[]> = {
+  docs: [
+    { share: 0.7, minChars: 1500, make: (window, atMs, chars) => window.telemetry.fetches(atMs, chars) },
+    { share: 0.2, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) ?? window.scripts.quiet(atMs, chars) },
+    { share: 0.03, minChars: 0, make: (window, atMs, chars) => window.scripts.quiet(atMs, chars) },
+    { share: 0.05, minChars: 1500, make: (window, atMs, chars) => window.scripts.render(atMs, chars) },
+    { share: 0.01, minChars: CUSTOM_MIN_CHARS, make: (window, atMs) => window.telemetry.custom(atMs) },
+  ],
+  app: [
+    { share: 0.16, minChars: 1500, make: (window, atMs, chars) => window.telemetry.fetches(atMs, chars) },
+    { share: 0.06, minChars: CONSOLE_MIN_CHARS, make: (window, atMs, chars) => window.telemetry.consoleEvent(atMs, chars) ?? window.scripts.quiet(atMs, chars) },
+    { share: 0.14, minChars: 0, make: (window, atMs, chars) => window.scripts.quiet(atMs, chars) },
+    { share: 0.16, minChars: 1500, make: (window, atMs, chars) => window.scripts.render(atMs, chars) },
+    { share: 0.22, minChars: 300, make: (window, atMs, chars) => window.scripts.insertRules(atMs, chars) },
+    { share: 0.22, minChars: 200, make: (window, atMs, chars) => window.scripts.setProperty(atMs, chars) },
+    { share: 0.01, minChars: CUSTOM_MIN_CHARS, make: (window, atMs) => window.telemetry.custom(atMs) },
+  ],
+};
+
+/**
+ * The times of the page's own events in a batch: from its first moment to
+ * just before it is sent, about `expected` of them evenly at random; more
+ * than expected pile up at the end, as a burst does.
+ */
+class BatchClock {
+  private atMs: number;
+  readonly endMs: number;
+  private readonly meanStepMs: number;
+  private readonly rng: RandomGenerator;
+
+  constructor(rng: RandomGenerator, fromMs: number, sentAtMs: number, expected: number) {
+    this.rng = rng;
+    this.atMs = fromMs;
+    this.endMs = Math.max(fromMs, sentAtMs - 1);
+    this.meanStepMs = (this.endMs - fromMs) / Math.max(2, expected);
+  }
+
+  /** The next event's time: later than the last (events at one moment replay in no set order), until the end. */
+  next(): number {
+    this.atMs = Math.min(this.endMs, this.atMs + Math.max(1, Math.floor(2 * this.meanStepMs * unit(this.rng))));
+    return this.atMs;
+  }
+}
+
+// --- The person acting on the page ---------------------------------------------------
+
+/** rrweb's mousemove sampling: a position at most every 50 ms, the positions flushed as one event at most every 500 ms (its two throttles). */
+const MOUSEMOVE_SAMPLE_MS = 50;
+const MOUSEMOVE_FLUSH_MS = 500;
+/** Browsers fire pointer moves once a frame, at 60 Hz, give or take a few ms. */
+const FRAME_MS = 1000 / 60;
+const FRAME_JITTER_MS = 4;
+const FRAME_WITHOUT_EVENT = 0.15;
+/** rrweb's scroll sampling: a scroll position at most every 100 ms. */
+const SCROLL_SAMPLE_MS = 100;
+/** rrweb's MouseInteraction types (@rrweb/types). */
+const Interaction = { MouseUp: 0, MouseDown: 1, Click: 2, Focus: 5, Blur: 6 } as const;
+/** A movement takes about this long plus Fitts' law's share for each doubling of its distance over the target's size (ms, ms, px). */
+const FITTS = { baseMs: 200, perBitMs: 150, widthPx: 40 } as const;
+/** Reaches longer than this end in a correction: the fast part falls 4-12% short (and as much aside), as measured hands do. */
+const CORRECTED_PX = 250;
+const SHORTFALL = { min: 0.04, max: 0.12 } as const;
+/** The correction is slower than Fitts' law says for its distance: the hand aims. */
+const CORRECTION_SLOWNESS = 1.2;
+/** A reading person's hand moves this far on its own now and then (px). */
+const FIDGET_PX = { min: 30, max: 160 } as const;
+/** A resting hand moves the pointer this far now and then (px). */
+const NUDGE_PX = { min: 6, max: 24 } as const;
+/** A movement this close to its start or end point is at rest: its first and last few frames are not worth a pointer event. */
+const SETTLED_PX = 6;
+
+/** An event a gesture will record, and what recording it changes. */
+interface Planned {
+  event: RecordedEvent;
+  apply?: () => void;
+}
+
+/** Minimum-jerk progress along a movement at `t` in [0, 1]: how hands move, slow at both ends. */
+const minimumJerk = (t: number) => t * t * t * (10 - 15 * t + 6 * t * t);
+
+/**
+ * A hand on the mouse as rrweb records it: the pointer, moved as hands move
+ * (Fitts-paced, minimum-jerk, long reaches corrected), its positions kept
+ * and flushed as rrweb's two throttles do, as events `record` is given.
+ */
+class Hand {
+  /** Pointer in px of the viewport. */
+  x: number;
+  y: number;
+  /** rrweb's mousemove throttles: when it last flushed, when its pending flush fires, the positions waiting for it, the last kept. */
+  lastFlushMs = -Infinity;
+  private flushAtMs = Infinity;
+  private pending: { x: number; y: number; id: number; atMs: number }[] = [];
+  private lastSampleMs = -Infinity;
+  private readonly rng: RandomGenerator;
+  private readonly record: (planned: Planned) => void;
+  /** The page under the hand: its size, and the node at a point of the viewport. */
+  private readonly page: () => { width: number; height: number; hit: (x: number, y: number) => number };
+
+  constructor(rng: RandomGenerator, viewport: readonly [number, number], record: (planned: Planned) => void, page: Hand['page']) {
+    this.rng = rng;
+    this.record = record;
+    this.page = page;
+    [this.x, this.y] = [between(rng, 0, viewport[0] - 1), between(rng, 0, viewport[1] - 1)];
+  }
+
+  /** Positions sampled and not flushed are dropped: the movement they belonged to was not recorded. */
+  abandon(): void {
+    this.pending = [];
+    this.flushAtMs = Infinity;
+  }
+
+  /**
+   * Moves the pointer to (toX, toY) from `atMs` as hands do: a long reach is
+   * a fast movement that falls a little short and to the side, then a slow
+   * correction onto the target; then the last positions are flushed.
+   * Returns when the hand stops.
+   */
+  moveTo(toX: number, toY: number, atMs: number): number {
+    const distance = Math.hypot(toX - this.x, toY - this.y);
+    let stopMs = atMs;
+    if (distance >= CORRECTED_PX) {
+      const short = 1 - SHORTFALL.min - (SHORTFALL.max - SHORTFALL.min) * unit(this.rng);
+      const aside = distance * SHORTFALL.max * (unit(this.rng) - 0.5);
+      const [dx, dy] = [(toX - this.x) / distance, (toY - this.y) / distance];
+      stopMs = this.submovement(this.x + dx * distance * short - dy * aside, this.y + dy * distance * short + dx * aside, atMs, 1) + between(this.rng, 30, 120);
+    }
+    stopMs = this.submovement(toX, toY, stopMs, distance >= CORRECTED_PX ? CORRECTION_SLOWNESS : 1);
+    if (this.flushAtMs !== Infinity) this.flush(this.flushAtMs);
+    return stopMs;
+  }
+
+  /** The resting hand nudging the pointer a few px: one position, if rrweb's throttle would flush it at once. */
+  nudge(atMs: number): RecordedEvent | undefined {
+    if (atMs - this.lastFlushMs < MOUSEMOVE_FLUSH_MS) return undefined;
+    const { width, height, hit } = this.page();
+    const [distance, angle] = [between(this.rng, NUDGE_PX.min, NUDGE_PX.max), 2 * Math.PI * unit(this.rng)];
+    const [x, y] = [Math.min(width - 1, Math.max(0, Math.round(this.x + distance * Math.cos(angle)))), Math.min(height - 1, Math.max(0, Math.round(this.y + distance * Math.sin(angle))))];
+    [this.x, this.y, this.lastFlushMs, this.lastSampleMs] = [x, y, atMs, atMs];
+    return incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x, y, id: hit(x, y), timeOffset: 0 }] });
+  }
+
+  /**
+   * One movement along a gentle arc to (toX, toY) from `atMs`, at the pace
+   * of Fitts' law (`slowness` times it), minimum-jerk; pointer moves come
+   * once a frame and rrweb keeps one every 50 ms. Returns when it stops.
+   */
+  private submovement(toX: number, toY: number, atMs: number, slowness: number): number {
+    const { width, height } = this.page();
+    const [x1, y1] = [Math.min(width - 1, Math.max(0, toX)), Math.min(height - 1, Math.max(0, toY))];
+    const [x0, y0] = [this.x, this.y];
+    const distance = Math.hypot(x1 - x0, y1 - y0);
+    if (distance < 3) return atMs;
+    const durationMs = slowness * (FITTS.baseMs + FITTS.perBitMs * Math.log2(1 + distance / FITTS.widthPx)) * (0.8 + 0.4 * unit(this.rng));
+    const bend = (unit(this.rng) - 0.5) * 0.4;
+    const [cx, cy] = [(x0 + x1) / 2 - bend * (y1 - y0), (y0 + y1) / 2 + bend * (x1 - x0)];
+    const point = (s: number): [number, number] => [(1 - s) ** 2 * x0 + 2 * s * (1 - s) * cx + s * s * x1, (1 - s) ** 2 * y0 + 2 * s * (1 - s) * cy + s * s * y1];
+    for (let frame = atMs + FRAME_MS * unit(this.rng); frame < atMs + durationMs + FRAME_MS; frame += FRAME_MS) {
+      // Events reach the page a millisecond or two off the frame, and some frames have none: a kept position is 50 to 83 ms after the last.
+      const eventMs = Math.round(frame + FRAME_JITTER_MS * (unit(this.rng) - 0.5));
+      if (eventMs - this.lastSampleMs < MOUSEMOVE_SAMPLE_MS || unit(this.rng) < FRAME_WITHOUT_EVENT) continue;
+      const progress = minimumJerk(Math.min(1, (frame - atMs) / durationMs));
+      // A hand starting or settling the last few px is at rest to the eye: it starts later, and lands on the end point then.
+      if (progress * distance < SETTLED_PX) continue;
+      const [x, y] = point((1 - progress) * distance < SETTLED_PX ? 1 : progress).map(Math.round) as [number, number];
+      // A pointer that has not moved a whole pixel fires no event.
+      if (x !== this.x || y !== this.y) this.sample(eventMs, x, y);
+      if (x === Math.round(x1) && y === Math.round(y1)) break;
+    }
+    return Math.round(atMs + durationMs);
+  }
+
+  /** One kept pointer position, flushed as rrweb's 500 ms throttle does: at once after a quiet spell, else when the spell ends. */
+  private sample(atMs: number, x: number, y: number): void {
+    // A pending flush fires before a later position; one at its very moment goes with it, as the throttle's own call.
+    if (atMs > this.flushAtMs) this.flush(this.flushAtMs);
+    this.lastSampleMs = atMs;
+    this.pending.push({ x, y, id: this.page().hit(x, y), atMs });
+    [this.x, this.y] = [x, y];
+    if (atMs - this.lastFlushMs >= MOUSEMOVE_FLUSH_MS) this.flush(atMs);
+    else if (this.flushAtMs === Infinity) this.flushAtMs = this.lastFlushMs + MOUSEMOVE_FLUSH_MS;
+  }
+
+  private flush(atMs: number): void {
+    const positions = this.pending.map(({ x, y, id, atMs: at }) => ({ x, y, id, timeOffset: at - atMs }));
+    const [x, y] = [this.x, this.y];
+    this.record({ event: incremental(atMs, { source: IncrementalSource.MouseMove, positions }), apply: () => ([this.x, this.y] = [x, y]) });
+    this.pending = [];
+    this.lastFlushMs = atMs;
+    this.flushAtMs = Infinity;
+  }
+}
+
+/** A target in view that passes `wanted`, the nearer to the pointer the likelier: navigation and page content alike. */
+function pickTarget(rng: RandomGenerator, page: Page, pointer: { x: number; y: number }, scrollY: number, wanted: (target: Target) => boolean): Target | undefined {
+  const candidates = page.visibleTargets(scrollY).filter(wanted);
+  if (candidates.length === 0) return undefined;
+  const distance = (target: Target) => Math.hypot(target.box.x + target.box.width / 2 - pointer.x, page.viewportY(target.box, scrollY) + target.box.height / 2 - pointer.y);
+  const sorted = candidates.sort((a, b) => distance(a) - distance(b));
+  return sorted[Math.floor(sorted.length * unit(rng) ** 1.5)];
+}
+
+/** A point inside a target to aim at, in px of the viewport: near its middle, toward the start of text, which is where the label surely is. */
+function aimAt(rng: RandomGenerator, page: Page, target: Target, scrollY: number): [number, number] {
+  const { box } = target;
+  const across = Math.min(box.width - 4, Math.max(4, box.width * (0.2 + 0.45 * unit(rng))));
+  return [box.x + across, page.viewportY(box, scrollY) + box.height * (0.35 + 0.3 * unit(rng))];
+}
+
+/**
+ * A person at a window: a hand on the mouse, the scroll position, what has
+ * focus, and the gesture under way as the events rrweb will record of it
+ * (mouse positions, interactions, scrolls, input). Gestures come from
+ * GESTURES; between them the person reads.
+ */
+class Person {
+  scrollY = 0;
+  /** When the next gesture may start. */
+  freeAtMs = 0;
+  /** The node the last recorded mouse event names: what a seeking Replayer hovers until the next one. */
+  pointerId = 0;
+  readonly hand: Hand;
+  readonly rng: RandomGenerator;
+  private current: Page | undefined;
+  private focused = 0;
+  private readonly react: (target: Target, atMs: number) => void;
+  private queue: Planned[] = [];
+
+  constructor(rng: RandomGenerator, viewport: readonly [number, number], react: (target: Target, atMs: number) => void) {
+    this.rng = rng;
+    this.react = react;
+    this.hand = new Hand(rng, viewport, (planned) => this.record(planned), () => ({
+      width: this.page.layout.width, height: this.page.layout.height, hit: (x, y) => this.page.hit(x, y, this.scrollY),
+    }));
+  }
+
+  get page(): Page {
+    return this.current!;
+  }
+
+  /** A new page loaded at `atMs`: at its top, nothing focused, a recorder restarted; the pointer stays where the hand left it. */
+  onLoad(page: Page, atMs: number): void {
+    this.current = page;
+    this.scrollY = 0;
+    this.focused = 0;
+    this.pointerId = 0;
+    this.queue = [];
+    this.hand.lastFlushMs = -Infinity;
+    this.freeAtMs = atMs + between(this.rng, 300, 2000);
+  }
+
+  /** A batch starts: what was planned and not recorded by the last one's end did not happen. */
+  startBatch(): void {
+    this.queue = [];
+    this.hand.abandon();
+  }
+
+  /** Plans an event of the gesture under way, and what recording it changes. */
+  record(planned: Planned): void {
+    this.queue.push(planned);
+  }
+
+  /** When the next event of the gesture under way happens, planning a gesture from `atMs` if none is and one ends before `endMs`. */
+  nextAt(atMs: number, endMs: number): number {
+    // What the hand was reaching for went away (the page re-rendered): the gesture ends there.
+    const target = (this.queue[0]?.event.data as { source: number; id?: number } | undefined);
+    if (target && target.source !== IncrementalSource.MouseMove && target.id !== undefined && target.id > 1 && !this.page.mirror.exists(target.id)) this.queue = [];
+    const startMs = Math.round(Math.max(atMs, this.freeAtMs));
+    if (this.queue.length === 0 && this.current && startMs < endMs) this.plan(startMs, endMs);
+    return this.queue[0]?.event.timestamp ?? Infinity;
+  }
+
+  /** Characters of JSON the next event takes. */
+  nextChars(): number {
+    return JSON.stringify(this.queue[0]!.event).length;
+  }
+
+  /** The next event of the gesture under way, as recorded now: positions on nodes that still exist. */
+  take(): RecordedEvent {
+    const { event, apply } = this.queue.shift()!;
+    apply?.();
+    const data = event.data as { source: number; id?: number; x?: number; positions?: { id: number }[] };
+    for (const position of data.positions ?? []) if (!this.page.mirror.exists(position.id)) position.id = this.page.mainId;
+    this.pointerId = data.positions?.at(-1)?.id ?? (data.source === IncrementalSource.MouseInteraction && data.x !== undefined ? data.id! : this.pointerId);
+    return event;
+  }
+
+  /** The hand of a person reading moving a little from `atMs`, if that ends before `endMs`: when its first event comes, else Infinity. */
+  fidget(atMs: number, endMs: number): number {
+    if (this.queue.length > 0) return this.queue[0]!.event.timestamp;
+    const [drift, angle] = [between(this.rng, FIDGET_PX.min, FIDGET_PX.max), 2 * Math.PI * unit(this.rng)];
+    const hand = { x: this.hand.x, y: this.hand.y, lastFlushMs: this.hand.lastFlushMs };
+    this.hand.moveTo(this.hand.x + drift * Math.cos(angle), this.hand.y + drift * Math.sin(angle), Math.round(atMs));
+    Object.assign(this.hand, hand);
+    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) {
+      this.queue = [];
+      this.hand.abandon();
+    }
+    return this.queue[0]?.event.timestamp ?? Infinity;
+  }
+
+  /**
+   * The pointer, unmoved, over what the page put under it: as Chrome fires a
+   * mouse event when the layout changes under a still pointer, rrweb records
+   * a position. Undefined if it does not fit in `room`.
+   */
+  rehit(atMs: number, room: number): RecordedEvent | undefined {
+    const id = this.page.hit(this.hand.x, this.hand.y, this.scrollY);
+    const event = fitting(incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x: this.hand.x, y: this.hand.y, id, timeOffset: 0 }] }), room);
+    if (event) [this.pointerId, this.hand.lastFlushMs] = [id, atMs];
+    return event;
+  }
+
+  /**
+   * The smallest event a window makes: the resting hand nudging the pointer
+   * (if nothing is under way), else the document's scroll corrected by a few
+   * px, as scroll anchoring does when content above it loads.
+   */
+  anchor(atMs: number): RecordedEvent {
+    const nudge = this.queue.length === 0 ? this.hand.nudge(atMs) : undefined;
+    if (nudge) {
+      this.pointerId = (nudge.data as { positions: { id: number }[] }).positions[0]!.id;
+      return nudge;
+    }
+    this.scrollY = Math.min(this.scrollY + between(this.rng, 1, 24), Math.max(this.scrollY + 1, Math.round(this.page.height - this.page.layout.height)));
+    return incremental(atMs, { source: IncrementalSource.Scroll, id: 1, x: 0, y: this.scrollY });
+  }
+
+  /** Moving to a target and pressing it: down, focus, up, click, as rrweb records them, after the last positions are flushed. */
+  press(target: Target, atMs: number): number {
+    const [x, y] = aimAt(this.rng, this.page, target, this.scrollY);
+    const stopMs = this.hand.moveTo(x, y, atMs);
+    let at = Math.max(stopMs + between(this.rng, 80, 450), this.hand.lastFlushMs + between(this.rng, 5, 60));
+    const [px, py] = [this.hand.x + unit(this.rng), this.hand.y + unit(this.rng)];
+    const interaction = (type: number, extra: object = {}) => incremental(at, { source: IncrementalSource.MouseInteraction, type, id: target.id, ...extra });
+    this.record({ event: interaction(Interaction.MouseDown, { x: px, y: py }) });
+    if (this.focused !== target.id) {
+      const previous = this.focused;
+      if (previous) this.record({ event: incremental(at, { source: IncrementalSource.MouseInteraction, type: Interaction.Blur, id: previous }) });
+      this.record({ event: interaction(Interaction.Focus), apply: () => (this.focused = target.id) });
+      this.focused = target.id;
+    }
+    at += between(this.rng, 60, 160);
+    this.record({ event: interaction(Interaction.MouseUp, { x: px, y: py }) });
+    this.record({ event: interaction(Interaction.Click, { x: Math.floor(px), y: Math.floor(py), pointerType: 0 }), apply: () => this.react(target, at) });
+    return at;
+  }
+
+  private plan(startMs: number, endMs: number): void {
+    const { kind } = this.page.site;
+    let roll = unit(this.rng) * GESTURES.reduce((sum, gesture) => sum + gesture[kind], 0);
+    const gesture = GESTURES.find((candidate) => (roll -= candidate[kind]) < 0) ?? GESTURES[0]!;
+    const saved = { scrollY: this.scrollY, focused: this.focused };
+    const hand = { x: this.hand.x, y: this.hand.y, lastFlushMs: this.hand.lastFlushMs };
+    const freeAtMs = gesture.act(this, startMs);
+    // Planning moved the pointer and the page ahead of the events; recording them moves them again, in order.
+    Object.assign(this, saved);
+    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) {
+      // It would not end within this batch: the person waits instead.
+      Object.assign(this.hand, hand);
+      this.hand.abandon();
+      this.queue = [];
+      this.freeAtMs = endMs;
+      return;
+    }
+    Object.assign(this.hand, { x: hand.x, y: hand.y });
+    this.freeAtMs = Math.round(freeAtMs);
+  }
+}
+
+/** Reading: a while without a gesture, now and then the hand drifting a little. */
+function reading(person: Person, atMs: number): number {
+  const { rng, hand } = person;
+  const long = person.page.site.kind === 'docs' ? 12_000 : 8_000;
+  const durationMs = 1500 + (long - 1500) * unit(rng) ** 2;
+  if (unit(rng) < 0.35) {
+    const [drift, angle] = [between(rng, 40, 200), 2 * Math.PI * unit(rng)];
+    hand.moveTo(hand.x + drift * Math.cos(angle), hand.y + drift * Math.sin(angle), atMs + durationMs * unit(rng) * 0.5);
+  }
+  return atMs + durationMs;
+}
+
+/** Moving to something in view, a link or a button, and lingering over it. */
+function wandering(person: Person, atMs: number): number {
+  const { rng, page, hand, scrollY } = person;
+  const target = pickTarget(rng, page, hand, scrollY, () => true);
+  const { column, header, height } = page.layout;
+  const [x, y] = target ? aimAt(rng, page, target, scrollY) : [between(rng, column.x, column.x + column.width), between(rng, header + 20, height - 20)];
+  return hand.moveTo(x, y, atMs) + between(rng, 200, 1200);
+}
+
+/** Moving to a link or button in view and clicking it. */
+function clicking(person: Person, atMs: number): number {
+  const target = pickTarget(person.rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Clickable);
+  return target ? person.press(target, atMs) + between(person.rng, 400, 2500) : wandering(person, atMs);
+}
+
+/** Clicking a field in view and typing into it, a key every 80-260 ms; posthog-js masks what is typed. */
+function typing(person: Person, atMs: number): number {
+  const { rng } = person;
+  const target = pickTarget(rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Field);
+  if (!target) return clicking(person, atMs);
+  let at = person.press(target, atMs) + between(rng, 150, 600);
+  let typed = 0;
+  for (let keys = between(rng, 3, 24); keys > 0; keys--, at += between(rng, 80, 260)) {
+    typed = typed > 0 && unit(rng) < 0.08 ? typed - 1 : typed + 1;
+    person.record({ event: incremental(at, { source: IncrementalSource.Input, text: '*'.repeat(typed), isChecked: false, id: target.id }) });
+  }
+  return at + between(rng, 300, 1500);
+}
+
+/** Scrolling the document by wheel or trackpad: steps every 100 ms or so, large first, then easing off; content comes into view. */
+function scrolling(person: Person, atMs: number): number {
+  const { rng, page, scrollY } = person;
+  const maxScroll = Math.max(0, Math.round(page.height - page.layout.height));
+  if (maxScroll < 40) return wandering(person, atMs);
+  const down = scrollY < maxScroll - 40 && (scrollY < 80 || unit(rng) < 0.75);
+  const distance = Math.min(down ? maxScroll - scrollY : scrollY, between(rng, 150, 1200));
+  const steps = between(rng, 2, 5);
+  const decay = 0.55 + 0.3 * unit(rng);
+  const total = (1 - decay ** steps) / (1 - decay);
+  let [y, at, moved] = [scrollY, atMs, 0];
+  for (let step = 0; step < steps; step++, at += SCROLL_SAMPLE_MS + between(rng, 0, 12)) {
+    moved += (distance * decay ** step) / total;
+    const to = Math.round(down ? scrollY + moved : scrollY - moved);
+    if (to === y) continue;
+    y = to;
+    person.record({ event: incremental(at, { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (person.scrollY = to) });
+  }
+  person.scrollY = y;
+  return at + between(rng, 300, 2500);
+}
+
+/** The window's height changing (a browser bar, a dock): width stays, so the layout's columns do. */
+function resizing(person: Person, atMs: number): number {
+  const { layout } = person.page;
+  const height = Math.max(400, layout.height + between(person.rng, -120, 120));
+  person.record({ event: incremental(atMs, { source: IncrementalSource.ViewportResize, width: layout.width, height }), apply: () => (layout.height = height) });
+  return atMs + between(person.rng, 500, 3000);
+}
+
+/**
+ * What a person does next, by share of gestures on each kind of site: on
+ * docs mostly reading, moving and scrolling, few clicks; on apps more
+ * clicks and typing. Between gestures they read.
+ */
+const GESTURES: readonly ({ act: (person: Person, atMs: number) => number } & Record<SiteKind, number>)[] = [
+  { act: reading, docs: 0.36, app: 0.25 },
+  { act: wandering, docs: 0.45, app: 0.3 },
+  { act: scrolling, docs: 0.08, app: 0.06 },
+  { act: clicking, docs: 0.07, app: 0.28 },
+  { act: typing, docs: 0.03, app: 0.1 },
+  { act: resizing, docs: 0.01, app: 0.01 },
 ];
+
+// --- The window: a page, the person at it, and a batch's events in time order ----------
+
+const VIEWPORTS = [[1280, 800], [1440, 900], [1512, 823], [1920, 1080], [1366, 768], [1470, 709], [390, 844], [412, 915]] as const;
+
+/**
+ * A page load as rrweb records it: the Meta event, the FullSnapshot's JSON
+ * up to where its content goes (`head`, with stylesheet marks), and what
+ * posthog-js adds right after (its recorder-start custom events, the page
+ * view, the initial network requests). Content follows with the window's
+ * `addContent` until the payload is the size it is to be; `contentTail`
+ * closes it.
+ */
+interface PageLoad {
+  meta: RecordedEvent;
+  head: string;
+  timestamp: number;
+  /** The site's stylesheets the page links, which the head marks as `\u0007<index>\u0007`. */
+  stylesheets: Stylesheet[];
+  after: RecordedEvent[];
+}
+
+/**
+ * The browser window a session records: its viewport, the page loaded in
+ * it, the person at it, the page's scripts and posthog-js's plugins. For a
+ * batch it yields events in time order: the person's gestures, what the
+ * page does in reply (a link followed), and the page's own events, as
+ * many as the batch's size needs. Clicks, scrolls, input and mouse
+ * positions go to nodes of the page load: rrweb's Replayer, seeking, looks
+ * nodes up in the live page while nodes added since exist only in its
+ * virtual DOM.
+ */
+class BrowserWindow {
+  readonly site: Site;
+  readonly viewport: readonly [number, number];
+  href = '';
+  timeOrigin = 0;
+  page: Page | undefined;
+  readonly person: Person;
+  readonly scripts: PageScripts;
+  readonly telemetry: Telemetry;
+  private readonly rng: RandomGenerator;
+  /** Whether this window's recorder has started (its first page load). */
+  private started = false;
+  /** What the page owes in reply to the person, in time order. */
+  private reactions: { atMs: number; make: (room: number) => RecordedEvent | undefined }[] = [];
+  private clock: BatchClock | undefined;
+  private pageAtMs = Infinity;
+  private lastMs = 0;
+
+  constructor(site: Site, rng: RandomGenerator) {
+    this.site = site;
+    this.rng = rng;
+    this.viewport = pick(rng, VIEWPORTS);
+    this.person = new Person(rng, this.viewport, (target, atMs) => this.react(target, atMs));
+    this.scripts = new PageScripts(this, rng);
+    this.telemetry = new Telemetry(this, rng);
+  }
+
+  /** A page of the site to show: popular sections more often, its title, and the headings its article will have. */
+  pageInfo(): PageInfo {
+    const { rng, site } = this;
+    const section = Math.floor(site.sections.length * unit(rng) ** 2);
+    const page = between(rng, 0, site.sections[section]!.pages.length - 1);
+    return { section, page, title: site.sections[section]!.pages[page]!.title, headings: Array.from({ length: between(rng, 4, 9) }, () => capitalized(phrase(rng, 2, 5))) };
+  }
+
+  /**
+   * Loads a page at `atMs`: a new document with `stylesheets`, furnished
+   * with its frame unless `bare`; and what posthog-js records with it: its
+   * recorder-start events (on the window's first page, unless `bare`), the
+   * page view and `initialRequests` network entries.
+   */
+  load(atMs: number, stylesheets: Stylesheet[], bare: boolean, initialRequests: number): PageLoad {
+    const { rng, site } = this;
+    const info = this.pageInfo();
+    this.href = `${site.origin}${site.sections[info.section]!.pages[info.page]!.route}`;
+    this.timeOrigin = atMs - between(rng, 300, 3000);
+    this.page = new Page(site, rng, this.viewport, info, stylesheets.length, bare);
+    this.reactions = [];
+    const timestamp = atMs + between(rng, 16, 73); // rrweb's Meta comes 16-73 ms before its FullSnapshot
+    const [width, height] = this.viewport;
+    const meta: RecordedEvent = { type: EventType.Meta, data: { href: this.href, width, height }, timestamp: atMs };
+    const after: RecordedEvent[] = [];
+    let at = timestamp + between(rng, 1, 20);
+    if (!this.started && !bare) {
+      for (const { tag, payload } of site.recorderStart) after.push({ type: EventType.Custom, data: { tag, payload }, timestamp: at++ });
+      this.started = true;
+    }
+    if (!bare) after.push({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at++ });
+    if (initialRequests > 0) after.push(this.telemetry.networkEvent(at + between(rng, 50, 400), initialRequests, true));
+    this.person.onLoad(this.page, timestamp);
+    return { meta, head: this.page.head, timestamp, stylesheets, after };
+  }
+
+  /** One more block of the page load's content, serialized in place, of about `chars` characters at most. */
+  addContent(chars: number): string {
+    return this.page!.addContent(chars);
+  }
+
+  /** JSON that closes the page load's FullSnapshot data. */
+  contentTail(): string {
+    return this.page!.contentTail();
+  }
+
+  /** Starts a batch of events from `fromMs` to just before `sentAtMs`, about `chars` characters of JSON: the page's own events spread over it. */
+  startBatch(fromMs: number, sentAtMs: number, chars: number): void {
+    this.page!.settle();
+    this.clock = new BatchClock(this.rng, fromMs, sentAtMs, chars / PAGE_EVENT_CHARS[this.site.kind]);
+    this.pageAtMs = Infinity;
+    this.lastMs = fromMs;
+    this.person.startBatch();
+  }
+
+  /** The batch's next event, of about `room` characters of JSON at most: whichever comes first of the person's, a reply, the page's own. */
+  nextEvent(room: number): RecordedEvent {
+    const clock = this.clock!;
+    if (this.pageAtMs === Infinity) this.pageAtMs = Math.max(clock.next(), this.lastMs);
+    let personAtMs = this.person.nextAt(this.lastMs, clock.endMs);
+    const reaction = this.reactions[0];
+    // Little room left on a page that changes little: a reading person's hand moves on its own now and then.
+    if (room < SMALL_ROOM_CHARS && personAtMs === Infinity && this.site.kind === 'docs') personAtMs = this.person.fidget(this.lastMs, Math.min(clock.endMs, reaction?.atMs ?? Infinity));
+    if (reaction && reaction.atMs <= Math.min(personAtMs, this.pageAtMs)) {
+      this.reactions.shift();
+      const event = reaction.make(room);
+      return event ? this.emit(event) : this.nextEvent(room);
+    }
+    // The person's next event when it comes first, or when little room is left and it fits (before any reply): the page's event then comes after it.
+    if (personAtMs <= this.pageAtMs || (room < SMALL_ROOM_CHARS && personAtMs <= (reaction?.atMs ?? Infinity) && personAtMs < Infinity && this.person.nextChars() <= room)) {
+      if (personAtMs > this.pageAtMs) this.pageAtMs = Infinity;
+      // Near the batch's size a person's event may not fit: a live text changes then instead.
+      return this.emit(this.person.nextChars() <= room ? this.person.take() : this.scripts.quiet(personAtMs, room));
+    }
+    const atMs = this.pageAtMs;
+    this.pageAtMs = Infinity;
+    // Of the page's events that fit, one by their shares.
+    const fitting = PAGE_EVENTS[this.site.kind].filter((kind) => kind.minChars <= room);
+    if (fitting.length === 0) return this.emit(this.scripts.quiet(atMs, room));
+    let roll = unit(this.rng) * fitting.reduce((sum, kind) => sum + kind.share, 0);
+    const kind = fitting.find((candidate) => (roll -= candidate.share) < 0) ?? fitting[0]!;
+    return this.emit(kind.make(this, atMs, room));
+  }
+
+  /** A large event for a batch that has all the events it may have but not its size: a navigation of about `room` characters, or a re-render. */
+  largeEvent(room: number): RecordedEvent {
+    const atMs = Math.max(this.pageAtMs === Infinity ? this.clock!.next() : this.pageAtMs, this.lastMs);
+    this.pageAtMs = Infinity;
+    return this.emit(this.navigation(atMs, room) ?? this.scripts.render(atMs, room));
+  }
+
+  private emit(event: RecordedEvent): RecordedEvent {
+    this.lastMs = Math.max(this.lastMs, event.timestamp);
+    return event;
+  }
+
+  /** The page's reply to a click: a link of the site followed (a navigation, the document back at its top, a page view), or a state changing. */
+  private react(target: Target, atMs: number): void {
+    const { rng } = this;
+    const at = atMs + between(rng, 40, 400);
+    if (!target.navigates) {
+      this.reactions.push({ atMs: at, make: (room) => fitting(mutation(at, { attributes: [{ id: target.id, attributes: { 'aria-expanded': String(unit(rng) < 0.5) } }] }), room) });
+      return;
+    }
+    // The new route renders once the pointer's last positions are flushed, so the position after it is rrweb's next.
+    const navigateAt = Math.max(at, this.person.hand.lastFlushMs + MOUSEMOVE_FLUSH_MS);
+    this.reactions.push({ atMs: navigateAt, make: (room) => this.navigation(navigateAt, room) });
+  }
+
+  /**
+   * A single-page-app navigation at `at` in about `room` characters, and
+   * what comes right after it: the pointer over the new content, the
+   * document back at its top, a page view.
+   */
+  private navigation(at: number, room: number): RecordedEvent | undefined {
+    const event = this.scripts.navigate(at, room - REHIT_CHARS);
+    if (!event) return undefined;
+    const top = (fits: number) => {
+      const scroll = fitting(incremental(at + 1, { source: IncrementalSource.Scroll, id: 1, x: 0, y: 0 }), fits);
+      if (scroll) this.person.scrollY = 0;
+      return scroll;
+    };
+    this.reactions.unshift(
+      { atMs: at, make: (fits: number) => this.person.rehit(at, fits) },
+      ...(this.person.scrollY > 0 ? [{ atMs: at + 1, make: top }] : []),
+      { atMs: at + 2, make: (fits: number) => fitting({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at + 2 }, fits) },
+    );
+    return event;
+  }
+}
 
 // ===========================================================================
 // 4. Compression: gzip members (RFC 1952) assembled from deflate pieces
@@ -2678,19 +4325,61 @@ const LEGACY_TEXT = { encoding: 'utf16le', python: true } as const;
 /** posthog-js's compressed events: UTF-8 JSON. */
 const SENT_TEXT = { encoding: 'utf8', python: false } as const;
 
-/** Compressed bytes a JSON character takes, as a first guess before any trial: Python's UTF-16 and plain UTF-8. */
-const FIRST_GUESS_BYTES_PER_CHAR: Record<TextEncoding, number> = { utf16le: 0.2, utf8: 0.16 };
-/** Small texts compress less: the first guess grows by a factor of 1 + SMALL_TEXT_BYTES / target. */
-const SMALL_TEXT_BYTES = 600;
+/**
+ * What a JSON character takes once compressed, in the measure a writer is
+ * sized by, as a first guess before any trial: bytes of Python's UTF-16
+ * (legacy), escaped characters of posthog-js's latin1 strings (UTF-8).
+ */
+const FIRST_GUESS_PER_CHAR: Record<TextEncoding, number> = { utf16le: 0.2, utf8: 0.22 };
+/** What a character of the densest events (network timings, stack traces) takes compressed in a legacy batch, at most (0.4-0.5 measured; more in batches under a few kB, as for the first guess). */
+const WORST_PER_CHAR = 0.5;
+/** The same in escaped characters of posthog-js's latin1 strings (a byte takes 1.3 characters on average). */
+const WORST_ESCAPED_PER_CHAR = 0.65;
+/** Small texts compress less: the first guess grows by a factor of 1 + SMALL_TEXT_BYTES / target (a 2 kB page compresses 2-3x worse than a large one). */
+const SMALL_TEXT_BYTES = 1500;
 /** A batch's events are at most this large, unless it has reached MAX_BATCH_EVENTS and must grow by larger ones. */
 const MAX_EVENT_CHARS = 60_000;
-/** Events average about this many JSON characters, and compressed bytes in a legacy batch: for spacing them in time. */
-const EVENT_CHARS = 600;
-const EVENT_BYTES = 60;
+/** JSON characters a legacy batch holds per compressed byte (3.4-3.8 per base64 character, measured): for spacing its events in time. */
+const JSON_CHARS_PER_BYTE = 4.8;
 /** A batch holds at most this many events, so chunk 0's events_summary stays small; past it, events are made large. */
 const MAX_BATCH_EVENTS = 600;
 /** Batches of events (not page loads) are sized to this accuracy. */
 const SIZE_TOLERANCE = 0.03;
+/** Mixed content may end this much past or short of the target at worst: within the 5% a plan allows, so the last events need not be tiny. */
+const SIZE_SLACK = 0.045;
+
+/** Pages with less compressed room than this are bare: no frame, few classes, as small real pages; the design system inlined if it fits. */
+const FURNISHED_PAGE_BYTES = 16_000;
+/** The same room in other measures: characters of escaped compressed data, and of plain JSON. */
+const FURNISHED_PAGE_ESCAPED_CHARS = 1.4 * FURNISHED_PAGE_BYTES;
+const FURNISHED_PAGE_JSON_CHARS = 6 * FURNISHED_PAGE_BYTES;
+
+/**
+ * How many of the site's stylesheets a page of `target` links: the design
+ * system always, then files while they take no more than `share` of the
+ * target (`size` measures a file as the target does).
+ */
+function stylesheetsFor(site: Site, target: number, share: number, size: (sheet: Stylesheet) => number): number {
+  let count = 1;
+  for (let spent = size(site.stylesheets[0]!); count < site.stylesheets.length; count++) {
+    spent += size(site.stylesheets[count]!);
+    if (spent > share * target) break;
+  }
+  return count;
+}
+
+/**
+ * How to furnish a page, richest first, until one fits: its frame and the
+ * first `linked` of the site's stylesheets, then halves of them down to the
+ * design system's file; then no frame (`bare`) and the design system
+ * inlined, as small pages inline their critical CSS; then nothing. Pages of
+ * fewer than `least` bytes start at the bare ones.
+ */
+function furnishings(site: Site, linked: number, target: number, least: number): { stylesheets: Stylesheet[]; bare: boolean }[] {
+  const counts = target < least ? [] : [linked];
+  while (counts.length > 0 && counts.at(-1)! > 1) counts.push(Math.floor(counts.at(-1)! / 2));
+  return [...counts.map((count) => ({ stylesheets: site.stylesheets.slice(0, count), bare: false })), { stylesheets: [site.critical], bare: true }, { stylesheets: [], bare: true }];
+}
 
 /**
  * A page load's events encoded into `writer`, the page's content added block
@@ -2699,57 +4388,64 @@ const SIZE_TOLERANCE = 0.03;
  */
 function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWriter: () => DeflateWriter, target: number,
   measure: (writer: DeflateWriter, trial: DeflateTrial) => number): { member: Buffer; events: RecordedEvent[] } {
-  // A furnished page, unless the batch is small or its frame alone turns out larger than the batch: then a bare one.
-  for (const bare of target < FURNISHED_PAGE_BYTES ? [true] : [false, true]) {
+  // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
+  const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
+  const linked = stylesheetsFor(window.site, target, share, (sheet) => deflatedStylesheet(sheet, newWriter().encoding).deflated.length);
+  // A furnished page, with fewer stylesheets if its frame does not fit; a bare one if the batch is small or the frame never fits.
+  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_BYTES)) {
     const writer = newWriter();
-    // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
-    const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
-    let stylesheets = 0;
-    for (let spent = 0; !bare && stylesheets < window.site.stylesheets.length; stylesheets++) {
-      spent += deflatedStylesheet(window.site.stylesheets[stylesheets]!, writer.encoding).deflated.length;
-      if (spent > share * target) break;
-    }
     // The initial network batch takes about a fifth of the batch, as in production page loads (66-79 kB of 0.9-2 MB).
     const initialRequests = bare ? 0 : Math.min(114, Math.floor((0.2 * target) / 120));
     const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests);
     writer.write(`[${JSON.stringify(page.meta)},{"type":2,"data":${page.head}`, page.stylesheets);
-    const tail = `${page.tail},"timestamp":${page.timestamp}}${page.after.map((event) => `,${JSON.stringify(event)}`).join('')}]`;
-    if (!bare && measure(writer, writer.trial(tail)) > target) continue;
-    const trial = fillToSize(writer, target, tail, measure, (missing, first) => (first ? '' : ',') + window.addContent(missing));
+    const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
+    const tail = () => `${window.contentTail()},"timestamp":${page.timestamp}}${after}]`;
+    if (stylesheets.length > 0 && measure(writer, writer.trial(tail())) > target) continue;
+    // Large pages are markup, compressing evenly; a small one's few blocks vary more, sized as mixed content is.
+    const trial = fillToSize(writer, target, tail, measure, (missing) => window.addContent(missing), bare ? WORST_PER_CHAR : 0);
     const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
     return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
   }
-  throw new Error('internal error: a bare page is always made');
+  throw new Error('internal error: a page with nothing furnished always fits');
 }
 
 /**
  * Adds content to `writer` (`next`, given about how many characters are
  * still missing) until a trial of the whole, with `tail`, measures at least
  * `target` less the tolerance; returns that trial. Estimates between trials
- * use the bytes per character the last trial showed.
+ * use the bytes per character the last trial showed; mixed content (a
+ * batch's events) adds no more between trials than would reach the target
+ * if it compressed as badly as `worstPerChar` says its densest kind does.
  */
-function fillToSize(writer: DeflateWriter, target: number, tail: string, measure: (writer: DeflateWriter, trial: DeflateTrial) => number,
-  next: (missingChars: number, first: boolean) => string): DeflateTrial {
+function fillToSize(writer: DeflateWriter, target: number, tail: () => string, measure: (writer: DeflateWriter, trial: DeflateTrial) => number,
+  next: (missingChars: number, first: boolean) => string, worstPerChar = 0): DeflateTrial {
   // Small batches compress less: a higher first guess for them, so their first events are not too large.
-  let perChar = FIRST_GUESS_BYTES_PER_CHAR[writer.encoding] * (1 + SMALL_TEXT_BYTES / Math.max(1, target));
-  let trial = writer.trial(tail);
+  let perChar = FIRST_GUESS_PER_CHAR[writer.encoding] * (1 + SMALL_TEXT_BYTES / Math.max(1, target));
+  let trial = writer.trial(tail());
   let measured = measure(writer, trial);
   let first = true;
   let content = { chars: 0, bytes: 0 };
-  // Blocks compress unevenly: fill part of what the estimate says is missing (most while far off, half when
+  // Events and blocks compress unevenly: fill part of what the estimate says is missing (two thirds while far off, half when
   // close), measure, and again, taking the larger of the last and the average bytes per character.
   while (measured < target * (1 - SIZE_TOLERANCE)) {
-    const missingChars = (target - measured) / perChar;
-    const share = first || measured >= 0.8 * target ? 0.5 : 0.8;
+    const share = first || measured >= 0.5 * target ? 0.5 : 0.65;
+    // Safe: what could be added if it all compressed at the worst rate, overshooting by the tolerance at most; each piece of mixed content may take all of it.
+    // Small texts compress worse, but only large events (console traces, network timings) reach the worst: little room left takes small ones.
+    const safe = (worst: number) => (worstPerChar ? (target * (1 + SIZE_SLACK) - measured) / worst : Infinity);
+    const safeChars = safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target))) < SMALL_ROOM_CHARS ? Math.min(SMALL_ROOM_CHARS, safe(worstPerChar)) : safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target)));
+    // With room for the smallest events only, mixed content close enough to the target ends there, rather than with a run of them.
+    if (safeChars < QUIET_CHARS.base + QUIET_CHARS.change && measured >= target * (1 - SIZE_SLACK)) break;
+    const budget = Math.min(((target - measured) / perChar) * share, safeChars);
     let added = 0;
-    while (added < missingChars * share) {
-      const text = next(missingChars * share - added, first);
+    // A round of mixed content ends when what is left would only fit the smallest events: a trial may show there is more room.
+    while (added < budget && (added === 0 || !worstPerChar || safeChars - added >= QUIET_CHARS.base + QUIET_CHARS.change)) {
+      const text = next((worstPerChar ? safeChars : budget) - added, first);
       first = false;
       writer.write(text);
       added += text.length;
     }
     const before = measured;
-    trial = writer.trial(tail);
+    trial = writer.trial(tail());
     measured = measure(writer, trial);
     content = { chars: content.chars + added, bytes: content.bytes + measured - before };
     perChar = Math.max(0.01, (measured - before) / added, content.bytes / content.chars);
@@ -2761,46 +4457,20 @@ function fillToSize(writer: DeflateWriter, target: number, tail: string, measure
 const unitFrom = (ms: number) => mix32(ms | 0) / 2 ** 32 + 0.5;
 
 /**
- * The times of a batch's events: from its first moment to just before it is
- * sent, about `expected` of them evenly at random; more than expected pile up
- * at the end, as a burst does.
- */
-class BatchClock {
-  private atMs: number;
-  private readonly endMs: number;
-  private readonly meanStepMs: number;
-  private readonly window: BrowserWindow;
-
-  constructor(window: BrowserWindow, fromMs: number, sentAtMs: number, expected: number) {
-    this.window = window;
-    this.atMs = fromMs;
-    this.endMs = Math.max(fromMs, sentAtMs - 1);
-    this.meanStepMs = (this.endMs - fromMs) / Math.max(2, expected);
-  }
-
-  /** The next event's time: always later than the last (events at one moment replay in no set order), until the end. */
-  next(): number {
-    this.atMs = Math.min(this.endMs, this.atMs + Math.max(1, Math.floor(this.window.pause(this.meanStepMs))));
-    return this.atMs;
-  }
-}
-
-/**
  * Activity events between the batch's first and last moments, until a trial
- * of the encoded batch measures `target`: events spaced as a user's, more
- * and larger ones when the batch must be large.
+ * of the encoded batch measures `target`: the window's events in time order,
+ * more and larger ones of the page's own when the batch must be large.
  */
 function encodeActivity(window: BrowserWindow, snapshot: PlannedSnapshot, writer: DeflateWriter, target: number,
   measure: (writer: DeflateWriter, trial: DeflateTrial) => number): { member: Buffer; events: RecordedEvent[] } {
   const events: RecordedEvent[] = [];
-  const clock = new BatchClock(window, snapshot.firstEventMs, snapshot.sentAtMs, target / EVENT_BYTES);
+  window.startBatch(snapshot.firstEventMs, snapshot.sentAtMs, target * JSON_CHARS_PER_BYTE);
   writer.write('[');
-  const trial = fillToSize(writer, target, ']', measure, (missing, first) => {
-    const atMs = clock.next();
-    const event = events.length >= MAX_BATCH_EVENTS ? window.mutation(atMs, missing) : window.activity(atMs, Math.min(missing, MAX_EVENT_CHARS));
+  const trial = fillToSize(writer, target, () => ']', measure, (missing, first) => {
+    const event = events.length >= MAX_BATCH_EVENTS ? window.largeEvent(missing) : window.nextEvent(Math.min(missing, MAX_EVENT_CHARS));
     events.push(event);
     return (first ? '' : ',') + JSON.stringify(event);
-  });
+  }, WORST_PER_CHAR);
   return { member: writer.finish(trial), events };
 }
 
@@ -2839,12 +4509,10 @@ function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: 
     for (const event of page) add(event);
     fromMs = (page.at(-1) as RecordedEvent).timestamp;
   }
-  const clock = new BatchClock(window, fromMs, snapshot.sentAtMs, snapshot.size / EVENT_CHARS);
+  window.startBatch(fromMs, snapshot.sentAtMs, snapshot.size);
   while (chars < snapshot.size * (1 - SIZE_TOLERANCE) || sent.length === 0) {
-    const atMs = clock.next();
     const room = Math.min(maxEventChars / 2, snapshot.size - chars);
-    const event = sent.length >= MAX_BATCH_EVENTS ? window.mutation(atMs, room) : window.activity(atMs, room);
-    add(sentEvent(event, compress));
+    add(sentEvent(sent.length >= MAX_BATCH_EVENTS ? window.largeEvent(room) : window.nextEvent(room), compress));
   }
   return sent;
 }
@@ -2855,47 +4523,35 @@ function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: 
  * `target` characters), and what follows it.
  */
 function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number): object[] {
+  const initialRequests = (bare: boolean) => (bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
   if (!compress) {
-    const bare = target < 4 * FURNISHED_PAGE_BYTES;
-    let stylesheets = 0;
-    for (let spent = 0; !bare && stylesheets < window.site.stylesheets.length; stylesheets++) {
-      spent += window.site.stylesheets[stylesheets]!.chars;
-      if (spent > 0.6 * target) break;
+    for (const { stylesheets, bare } of furnishings(window.site, stylesheetsFor(window.site, target, 0.6, (sheet) => sheet.chars), target, FURNISHED_PAGE_JSON_CHARS)) {
+      const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests(bare));
+      const head = page.head.replace(STYLESHEET_MARK_PATTERN, (_, index: string) => page.stylesheets[Number(index)]!.json);
+      const others = JSON.stringify([page.meta, ...page.after]).length;
+      if (stylesheets.length > 0 && head.length + window.contentTail().length + others > target) continue;
+      let content = '';
+      while (head.length + content.length + window.contentTail().length + others < target * (1 - SIZE_TOLERANCE)) {
+        content += window.addContent(target - head.length - content.length - window.contentTail().length - others);
+      }
+      const data = JSON.parse(`${head}${content}${window.contentTail()}`);
+      return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp }, ...page.after];
     }
-    const page = window.load(snapshot.firstEventMs, stylesheets, bare, bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
-    page.head = page.head.replace(STYLESHEET_MARK_PATTERN, (_, index: string) => page.stylesheets[Number(index)]!.json);
-    const blocks: string[] = [];
-    let chars = page.head.length + page.tail.length;
-    const others = JSON.stringify([page.meta, ...page.after]).length;
-    while (chars + others < target * (1 - SIZE_TOLERANCE)) {
-      const block = window.addContent(target - chars - others);
-      blocks.push(block);
-      chars += block.length + 1;
-    }
-    const data = JSON.parse(`${page.head}${blocks.join(',')}${page.tail}`);
-    return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp }, ...page.after];
   }
   // The compressed data travels as an escaped latin1 string: size it by its escaped length.
   const escaped = (writer: DeflateWriter, trial: DeflateTrial) => writer.escapedLength(trial);
-  const stylesheetsFor = (budget: number) => {
-    let count = 0;
-    for (let spent = 0; count < window.site.stylesheets.length; count++) {
-      spent += escapedLength(deflatedStylesheet(window.site.stylesheets[count]!, 'utf8').deflated);
-      if (spent > 0.6 * budget) break;
-    }
-    return count;
-  };
-  for (const bare of target < 4 * FURNISHED_PAGE_BYTES ? [true] : [false, true]) {
+  const linked = stylesheetsFor(window.site, target, 0.6, (sheet) => escapedLength(deflatedStylesheet(sheet, 'utf8').deflated));
+  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_ESCAPED_CHARS)) {
     const writer = new DeflateWriter(SENT_TEXT, gzip.header(snapshot.firstEventMs, FFLATE_GZIP));
-    const page = window.load(snapshot.firstEventMs, bare ? 0 : stylesheetsFor(target), bare, bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
+    const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests(bare));
     const others = JSON.stringify([page.meta, ...page.after]).length + '{"type":2,"data":"","timestamp":0000000000000,"cv":"2024-10"}'.length;
     writer.write(page.head, page.stylesheets);
-    if (!bare && others + escaped(writer, writer.trial(page.tail)) > target) continue;
-    const trial = fillToSize(writer, Math.max(0, target - others), page.tail, escaped, (missing, first) => (first ? '' : ',') + window.addContent(missing));
+    if (stylesheets.length > 0 && others + escaped(writer, writer.trial(window.contentTail())) > target) continue;
+    const trial = fillToSize(writer, Math.max(0, target - others), () => window.contentTail(), escaped, (missing) => window.addContent(missing), bare ? WORST_ESCAPED_PER_CHAR : 0);
     const data = writer.finish(trial).toString('latin1');
     return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
   }
-  throw new Error('internal error: a bare page is always made');
+  throw new Error('internal error: a page with nothing furnished always fits');
 }
 
 // ===========================================================================
@@ -3183,7 +4839,8 @@ const summarizable = (value: unknown): boolean => typeof value === 'string' || N
  * `events_summary` as PostHog's legacy writer computed it
  * (get_events_summary_from_snapshot_data) and json.dumps wrote it: per event
  * its timestamp, type and the listed data fields holding strings or whole
- * numbers, then those of a `payload` object; sorted by timestamp, stably.
+ * numbers, then those of a non-empty `payload` object; sorted by timestamp,
+ * stably.
  *
  * @example
  * eventsSummary([{ type: 3, timestamp: 5, data: { source: 1, positions: [] } }]);
@@ -3196,7 +4853,8 @@ function eventsSummary(events: readonly RecordedEvent[]): string {
   const items = [...events].sort((a, b) => a.timestamp - b.timestamp).map(({ timestamp, type, data }) => {
     const kept = fields(data as Record<string, unknown>, SUMMARY_FIELDS);
     const { payload } = data as { payload?: unknown };
-    if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
+    // Python's `if payload:` skips an empty dict, such as the `{}` of `window hidden`.
+    if (payload && typeof payload === 'object' && !Array.isArray(payload) && Object.keys(payload).length > 0) {
       kept.push(`"payload": {${fields(payload as Record<string, unknown>, SUMMARY_PAYLOAD_FIELDS).join(', ')}}`);
     }
     return `{"timestamp": ${timestamp}, "type": ${type}, "data": {${kept.join(', ')}}}`;

@@ -195,6 +195,24 @@ async function generatedSubject(count: number, seed: number): Promise<Subject> {
   return { name: `generate.ts --count ${count}`, group: 'generated', recordings, windows, legacy, items };
 }
 
+/** Whether a window shows content pages (an <article>, as docs and blogs have) rather than an app's: by its first FullSnapshot. */
+function isContentWindow(events: readonly RrwebEvent[]): boolean {
+  const full = events.find((event) => event.type === 2);
+  let article = false;
+  walkNodes(objectOf(full?.data).node, (node) => {
+    if (node.tagName === 'article') article = true;
+  });
+  return article;
+}
+
+/** The generated run's windows of content pages and of app pages, as two more subjects for the figures of what happens on a page. */
+function byPageType(subject: Subject): Subject[] {
+  return ([['content pages', true], ['app pages', false]] as const).map(([kind, content]) => {
+    const windows = new Map([...subject.windows].filter(([, events]) => isContentWindow(events) === content));
+    return { name: `${subject.name}: ${kind}`, group: 'generated', recordings: windows.size, windows, legacy: [], items: [] };
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Python capture's encoding, emulated: json.dumps, UTF-16, gzip 9, base64.
 // ---------------------------------------------------------------------------
@@ -325,7 +343,7 @@ const TIMING_BUDGET_MS = 600;
 // The figures: one function each, a subject in, named measures out.
 // ---------------------------------------------------------------------------
 
-type Unit = '%' | 'x' | 'ms/MB' | '' | 'ms';
+type Unit = '%' | 'x' | 'ms/MB' | '' | 'ms' | 'px' | 'px/ms';
 interface Measure {
   name: string;
   value: number | undefined;
@@ -473,7 +491,8 @@ const SOURCES: [string, (source: number) => boolean][] = [
   ['scroll', (source) => source === 3],
   ['viewport resize', (source) => source === 4],
   ['input', (source) => source === 5],
-  ['other', (source) => source > 5 || Number.isNaN(source)],
+  ['CSSOM rule changes (8, 13, 15)', (source) => source === 8 || source === 13 || source === 15],
+  ['other', (source) => (source > 5 && source !== 8 && source !== 13 && source !== 15) || Number.isNaN(source)],
 ];
 
 // 10. Incremental events by source: viewport resizes among them, and the whole mix.
@@ -491,6 +510,82 @@ function mouseMoves(subject: Subject): Measure[] {
     measure('positions per event, max', moves.length > 0 ? Math.max(...moves.map((list) => list.length)) : undefined, ''),
     measure('timeOffset min', offsets.length > 0 ? Math.min(...offsets) : undefined, 'ms'),
     measure('timeOffset max', offsets.length > 0 ? Math.max(...offsets) : undefined, 'ms'),
+  ];
+}
+
+/** What a person would call clickable: the tags and roles of links, buttons and fields. */
+const INTERACTIVE_TAGS = new Set(['a', 'button', 'input', 'textarea', 'select', 'label', 'summary', 'option']);
+const INTERACTIVE_ROLES = new Set(['button', 'link', 'tab', 'menuitem', 'option', 'checkbox', 'switch', 'radio']);
+/** Successive mouse positions at most this far apart in time belong to one movement: their step over their time is a speed. */
+const MOVEMENT_GAP_MS = 200;
+/** A click is where the pointer is when the last position before it is this close (px): rrweb rounds click coordinates. */
+const AT_POINTER_PX = 3;
+
+const median = (values: number[]): number | undefined => {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
+/** Each node's tag, role and parent as a window's events build them: FullSnapshots (nested), mutation adds (flat). */
+function nodeIndex(): { apply: (event: RrwebEvent) => void; interactive: (id: number) => boolean } {
+  const nodes = new Map<number, { tag: string; role: string; parent: number }>();
+  const add = (node: JsonObject, parent: number) => {
+    const attributes = objectOf(node.attributes);
+    nodes.set(Number(node.id), { tag: typeof node.tagName === 'string' ? node.tagName.toLowerCase() : '', role: String(attributes.role ?? ''), parent });
+    for (const child of listOf(node.childNodes)) add(objectOf(child), Number(node.id));
+  };
+  return {
+    apply(event) {
+      if (event.type === 2) {
+        nodes.clear();
+        add(objectOf(objectOf(event.data).node), 0);
+      } else if (event.type === 3 && sourceOf(event) === 0) {
+        for (const entry of listOf(objectOf(event.data).adds).map(objectOf)) add(objectOf(entry.node), Number(entry.parentId));
+      }
+    },
+    interactive(id) {
+      for (let node = nodes.get(id); node; node = nodes.get(node.parent)) if (INTERACTIVE_TAGS.has(node.tag) || INTERACTIVE_ROLES.has(node.role)) return true;
+      return false;
+    },
+  };
+}
+
+// 13. The hand: steps between successive mouse positions and the speed within movements; clicks at the pointer, on something clickable.
+function mouseGeometry(subject: Subject): Measure[] {
+  const steps: number[] = [];
+  const speeds: number[] = [];
+  let clicks = 0, atPointer = 0, onInteractive = 0, known = 0;
+  for (const events of subject.windows.values()) {
+    const index = nodeIndex();
+    const positions = events.filter((event) => event.type === 3 && sourceOf(event) === 1)
+      .flatMap((event) => listOf(objectOf(event.data).positions).map(objectOf).map((p) => ({ at: event.timestamp + Number(p.timeOffset), x: Number(p.x), y: Number(p.y) })))
+      .sort((a, b) => a.at - b.at);
+    for (let at = 1; at < positions.length; at++) {
+      const [a, b] = [positions[at - 1]!, positions[at]!];
+      const step = Math.hypot(b.x - a.x, b.y - a.y);
+      steps.push(step);
+      if (b.at > a.at && b.at - a.at <= MOVEMENT_GAP_MS) speeds.push(step / (b.at - a.at));
+    }
+    for (const event of events) {
+      index.apply(event);
+      const data = objectOf(event.data);
+      if (event.type !== 3 || sourceOf(event) !== 2 || data.type !== 2) continue;
+      clicks++;
+      const last = positions.filter((position) => position.at <= event.timestamp).at(-1);
+      if (last && Math.hypot(last.x - Number(data.x), last.y - Number(data.y)) <= AT_POINTER_PX) atPointer++;
+      if (events.some((other) => other.type === 2 && other.timestamp <= event.timestamp)) {
+        known++;
+        if (index.interactive(Number(data.id))) onInteractive++;
+      }
+    }
+  }
+  return [
+    measure('median step between successive positions', median(steps), 'px'),
+    measure(`median speed within movements (gaps <= ${MOVEMENT_GAP_MS} ms)`, median(speeds), 'px/ms'),
+    measure('clicks', clicks, ''),
+    measure(`clicks within ${AT_POINTER_PX} px of the last position`, percent(atPointer, clicks), '%'),
+    measure('clicks on a link, button or field (or inside one)', percent(onInteractive, known), '%'),
   ];
 }
 
@@ -513,6 +608,7 @@ const FIGURES: [string, (subject: Subject) => Measure[]][] = [
   ['10. incremental source mix', incrementalMix],
   ['11. mouse moves', mouseMoves],
   ['12. gzip level 6 of legacy base64 text', base64GzipRatio],
+  ['13. mouse geometry', mouseGeometry],
 ];
 
 // ---------------------------------------------------------------------------
@@ -611,7 +707,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`realism: cannot read the real recordings in ${values.real}: ${(error as Error).message}\n`);
     return 1;
   }
-  subjects.push(await generating);
+  const generated = await generating;
+  subjects.push(generated, ...byPageType(generated));
   process.stderr.write(`realism: inputs ready in ${elapsed()} s\n`);
   const rows: Row[] = [];
   for (const [figure, compute] of FIGURES) {
