@@ -67,7 +67,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateRawSync, gzipSync, type ZlibOptions } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -3973,6 +3973,23 @@ const FFLATE_GZIP = { extraFlags: 0, os: 3 };
  * these texts (measured 1.6-2.0% on the real recordings) at twice the speed.
  */
 const COMPRESSION = { level: 6 };
+
+/**
+ * The work compression has done in this process, for the bench: bytes of
+ * text the finished members carry, bytes fed to deflate (trials and reuse
+ * make it differ) and bytes of dictionaries deflate was primed with.
+ *
+ * @example
+ * compressionWork.input / compressionWork.text; // 1.0 when each byte is compressed once
+ */
+export const compressionWork = { text: 0, input: 0, dictionary: 0 };
+
+/** deflateRawSync, counted in compressionWork. */
+function deflate(bytes: Uint8Array, options: ZlibOptions): Buffer {
+  compressionWork.input += bytes.length;
+  compressionWork.dictionary += (options.dictionary as Uint8Array | undefined)?.length ?? 0;
+  return deflateRawSync(bytes, options);
+}
 /** Fresh text is compressed in pieces of this many bytes, each continuing the stream before it. */
 const PIECE_BYTES = 256 * 1024;
 /** Before a trial, open text of this many bytes is committed, so trials stay cheap; a flush point costs a block header. */
@@ -4008,7 +4025,7 @@ function deflatedStylesheet(sheet: Stylesheet, encoding: TextEncoding): Deflated
   let block = blocks[encoding];
   if (!block) {
     const bytes = Buffer.from(sheet.json, encoding === 'utf16le' ? 'utf16le' : 'latin1');
-    block = blocks[encoding] = { bytes, deflated: deflateRawSync(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }) };
+    block = blocks[encoding] = { bytes, deflated: deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }) };
   }
   return block;
 }
@@ -4069,7 +4086,7 @@ class DeflateWriter {
   trial(tail: string): DeflateTrial {
     if (this.openBytes >= TRIAL_PIECE_BYTES) this.commit();
     const bytes = Buffer.concat([...this.open, this.bytesOf(tail, { ...this.state })]);
-    return { bytes, deflated: deflateRawSync(bytes, { ...COMPRESSION, ...(this.dictionary && { dictionary: this.dictionary }) }) };
+    return { bytes, deflated: deflate(bytes, { ...COMPRESSION, ...(this.dictionary && { dictionary: this.dictionary }) }) };
   }
 
   /** Bytes of the member a trial would finish. */
@@ -4084,6 +4101,7 @@ class DeflateWriter {
 
   /** The member, finished by `trial`. */
   finish(trial: DeflateTrial): Buffer {
+    compressionWork.text += this.size + trial.bytes.length;
     const crc = crc32(trial.bytes, this.crc);
     return Buffer.concat([this.header, ...this.pieces, trial.deflated, gzip.trailer(crc, this.size + trial.bytes.length)]);
   }
@@ -4103,7 +4121,7 @@ class DeflateWriter {
   private commit(): void {
     if (this.openBytes === 0) return;
     const bytes = Buffer.concat(this.open);
-    const deflated = deflateRawSync(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
+    const deflated = deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
     this.take(bytes, deflated);
     this.open = [];
     this.openBytes = 0;
@@ -4292,7 +4310,8 @@ const COMPRESSED_EVENT_VERSION = '2024-10';
 function gzipToString(json: string, atMs: number): string {
   if (json === '[]') return EMPTY_LIST_MEMBER(atMs).toString('latin1');
   const bytes = Buffer.from(json);
-  const member = Buffer.concat([gzip.header(atMs, FFLATE_GZIP), deflateRawSync(bytes, COMPRESSION), gzip.trailer(crc32(bytes), bytes.length)]);
+  compressionWork.text += bytes.length;
+  const member = Buffer.concat([gzip.header(atMs, FFLATE_GZIP), deflate(bytes, COMPRESSION), gzip.trailer(crc32(bytes), bytes.length)]);
   return member.toString('latin1');
 }
 
@@ -5025,7 +5044,10 @@ export class SessionMessages {
       `"distinct_id":${JSON.stringify(identity.distinctId)}}`;
     const uuid = this.clientIds.at(snapshot.sentAtMs);
     const offset = Math.floor(uniform(this.payloadRng) * MAX_SEND_OFFSET_MS);
-    const body = base64Of(gzipSync(`[{"uuid":"${uuid}","event":"$snapshot","properties":${properties},"offset":${offset}}]`, BODY_GZIP));
+    const bodyText = Buffer.from(`[{"uuid":"${uuid}","event":"$snapshot","properties":${properties},"offset":${offset}}]`);
+    compressionWork.text += bodyText.length;
+    compressionWork.input += bodyText.length;
+    const body = base64Of(gzipSync(bodyText, BODY_GZIP));
     const url = `${config.captureUrl}${config.captureUrl.includes('?') ? '&' : '?'}_=${snapshot.sentAtMs}&ver=${POSTHOG_JS_VERSION}`;
     const message: Message = {
       headers: () => [], head: `{"method":"POST","url":${JSON.stringify(url)},"body":"`, data: body.text, dataLength: body.length,

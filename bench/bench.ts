@@ -43,6 +43,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compressionWork, InFlight, Line, parseFlags, scheduleSnapshots } from '../generate.ts';
 import { consume, type Format } from './read.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -390,6 +391,32 @@ function consumerRatio(): void {
   }
 }
 
+/**
+ * 4b. Compression work per byte of text the output carries, for each rrweb
+ * format: bytes fed to deflate (trials that size a batch feed some twice,
+ * reused stylesheets none), and bytes of dictionaries deflate was primed
+ * with, both over bytes of text in the finished members. Made in this
+ * process, from the library, as the generator makes them.
+ */
+function compressionPerByte(): void {
+  const rows = CASES.filter((testCase) => testCase.consumerFormat !== undefined).map((testCase) => {
+    note(`compression work: ${testCase.label}`);
+    Object.assign(compressionWork, { text: 0, input: 0, dictionary: 0 });
+    const config = parseFlags([...FIXED_FLAGS, ...testCase.flags]);
+    if (typeof config === 'string' || 'merge' in config) throw new Error(`not a run: ${testCase.flags.join(' ')}`);
+    for (const { session, snapshot } of scheduleSnapshots(config, new InFlight())) {
+      for (const message of snapshot.messages) new Line(config, session.identity.sessionId, message).render();
+    }
+    const { text, input, dictionary } = compressionWork;
+    return [testCase.label, figure(text / 1e6), ratio(input / text), ratio(dictionary / text)];
+  });
+  section(
+    'Compression work per byte of text',
+    table(['format', 'MB of text compressed', 'deflate input / text', 'dictionaries / text'], rows),
+    ['Text: the uncompressed bytes of every gzip member the output carries. Goal: deflate input / text <= 1.05.'],
+  );
+}
+
 /** 5. Peak RSS at the defaults as --count grows. */
 function memoryByCount(): void {
   const rows = RSS_COUNTS.map((count) => {
@@ -541,6 +568,7 @@ if (!options.kafka) {
   interleavingCost();
   pacing();
   consumerRatio();
+  compressionPerByte();
   memoryByCount();
   memoryInFlight();
   realism();
