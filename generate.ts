@@ -4508,6 +4508,12 @@ function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { me
     : encodeActivity(window, snapshot, newWriter(), targetBytes, memberBytes);
 }
 
+/** A batch's events as JSON texts, one each, and the characters of the list they make. */
+interface SentEvents {
+  texts: string[];
+  chars: number;
+}
+
 /**
  * A snapshot's events as posthog-js sends them, JSON of about `snapshot.size`
  * characters in all: a page load's FullSnapshot data compressed (`cv`) and
@@ -4515,12 +4521,13 @@ function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { me
  * large for one message (`maxEventChars`) are not made, their content goes
  * into the events after.
  */
-function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, maxEventChars: number): object[] {
-  const sent: object[] = [];
+function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, maxEventChars: number, serialize: (event: object) => string): SentEvents {
+  const texts: string[] = [];
   let chars = 1; // the list's brackets, less the first comma
   const add = (event: object) => {
-    sent.push(event);
-    chars += JSON.stringify(event).length + 1;
+    const text = serialize(event);
+    texts.push(text);
+    chars += text.length + 1;
   };
   let fromMs = snapshot.firstEventMs;
   if (snapshot.kind === 'full') {
@@ -4529,11 +4536,11 @@ function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: 
     fromMs = (page.at(-1) as RecordedEvent).timestamp;
   }
   window.startBatch(fromMs, snapshot.sentAtMs, snapshot.size);
-  while (chars < snapshot.size * (1 - SIZE_TOLERANCE) || sent.length === 0) {
+  while (chars < snapshot.size * (1 - SIZE_TOLERANCE) || texts.length === 0) {
     const room = Math.min(maxEventChars / 2, snapshot.size - chars);
-    add(sentEvent(sent.length >= MAX_BATCH_EVENTS ? window.largeEvent(room) : window.nextEvent(room), compress));
+    add(sentEvent(texts.length >= MAX_BATCH_EVENTS ? window.largeEvent(room) : window.nextEvent(room), compress));
   }
-  return sent;
+  return { texts, chars };
 }
 
 /**
@@ -4883,10 +4890,38 @@ function eventsSummary(events: readonly RecordedEvent[]): string {
 
 /** JSON with every object's keys sorted, as capture-rs re-serializes rrweb events (serde_json without preserve_order). */
 function sortedJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(sortedJson).join(',')}]`;
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  const entries = Object.entries(value).filter(([, item]) => item !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${sortedJson(item)}`).join(',')}}`;
+  let text: string;
+  if (Array.isArray(value)) {
+    text = '[';
+    for (let at = 0; at < value.length; at++) text += (at === 0 ? '' : ',') + sortedJson(value[at]);
+    return `${text}]`;
+  }
+  text = '{';
+  let separator = '';
+  for (const [key, prefix] of sortedKeys(Object.keys(value))) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined) continue;
+    text += separator + prefix + sortedJson(item);
+    separator = ',';
+  }
+  return `${text}}`;
+}
+
+/** Sorted keys, each with its `"key":` text, by the keys an object has: events come in a few shapes, sorted once each. */
+const sortedKeyOrders = new Map<string, [key: string, prefix: string][]>();
+/** Shapes kept at most: API bodies have keys of random words, which would make the map grow without end. */
+const MAX_KEY_ORDERS = 10_000;
+
+function sortedKeys(keys: string[]): [key: string, prefix: string][] {
+  const shape = keys.join(',');
+  let order = sortedKeyOrders.get(shape);
+  if (order) return order;
+  if (sortedKeyOrders.size >= MAX_KEY_ORDERS) sortedKeyOrders.clear();
+  // Array.prototype.sort's default order is by UTF-16 code units, as serde_json's by bytes for these ASCII keys.
+  order = [...keys].sort().map((key) => [key, `${JSON.stringify(key)}:`]);
+  sortedKeyOrders.set(shape, order);
+  return order;
 }
 
 /** gzip level for vegeta bodies: level 1 keeps the generator ahead; the server reads any level alike. */
@@ -5004,9 +5039,8 @@ export class SessionMessages {
     const { frame } = this;
     const room = this.config.maxMessageBytes - maxEnvelopeBytes(this.config) - 2; // 2: the list's brackets
     // An event is escaped once more in `data`, which can make its text up to about twice as long.
-    const events = sentEvents(this.windows[snapshot.window]!, snapshot, this.config.compressEvents, room / 2);
-    const texts = events.map((event) => escapeInData(sortedJson(event)));
-    const size = events.reduce((sum: number, event) => sum + JSON.stringify(event).length + 1, 1);
+    const events = sentEvents(this.windows[snapshot.window]!, snapshot, this.config.compressEvents, room / 2, sortedJson);
+    const texts = events.texts.map(escapeInData);
     const batches: string[][] = [[]];
     let batchBytes = 0;
     for (const text of texts) {
@@ -5024,7 +5058,7 @@ export class SessionMessages {
       const head = frame.itemsHead(fields) + `[${batch.join(',')}]` + frame.itemsTail(fields);
       return { headers: () => frame.headers(fields), head, data: NO_DATA, dataLength: 0, tail: '' };
     });
-    return { kind: snapshot.kind, size, receivedAtUs: snapshot.receivedAtUs, messages };
+    return { kind: snapshot.kind, size: events.chars, receivedAtUs: snapshot.receivedAtUs, messages };
   }
 
   /**
@@ -5036,8 +5070,7 @@ export class SessionMessages {
    */
   private vegetaTarget(snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
     const { config, identity } = this;
-    const events = sentEvents(this.windows[snapshot.window]!, snapshot, config.compressEvents, Infinity);
-    const snapshotData = JSON.stringify(events);
+    const snapshotData = `[${sentEvents(this.windows[snapshot.window]!, snapshot, config.compressEvents, Infinity, JSON.stringify).texts.join(',')}]`;
     const properties =
       `{"$snapshot_bytes":${snapshotData.length},"$snapshot_data":${snapshotData},"$session_id":${JSON.stringify(identity.sessionId)},` +
       `"$window_id":${JSON.stringify(windowId)},"$lib":"web","$lib_version":"${POSTHOG_JS_VERSION}","token":${jsonOrNull(config.token)},` +
