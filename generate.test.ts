@@ -51,6 +51,16 @@ function configFrom(args: string[]): Config {
   return config;
 }
 
+/** The quantities a session draws, each from a --NAME-mean and a --NAME-standard-deviation. */
+type Drawn = 'windowCount' | 'fullSnapshotCount' | 'fullSnapshotSize' | 'incrementalSnapshotCount' | 'incrementalSnapshotSize';
+
+/** A drawn quantity's two flags, as a Config's fields. */
+const drawnFields = (name: Drawn, { mean, standardDeviation }: Distribution) =>
+  ({ [`${name}Mean`]: mean, [`${name}StandardDeviation`]: standardDeviation }) as Partial<Config>;
+
+/** A drawn quantity's mean and standard deviation, from a Config's two fields. */
+const drawn = (config: Config, name: Drawn): Distribution => ({ mean: config[`${name}Mean`], standardDeviation: config[`${name}StandardDeviation`] });
+
 /** Session `index`, arriving at `arrivalMs`, as the lines main would print (without newlines). */
 function sessionLines(config: Config, index: number, arrivalMs = config.startMs): string[] {
   const session = new SessionMessages(config, index, arrivalMs);
@@ -394,7 +404,7 @@ describe('snapshots', () => {
   it('--payload random: padded base64 of random bytes, as PostHog\'s decompress base64-decodes it, within 3 characters of the plan', () => {
     fc.assert(
       fc.property(anyConfig.filter((config) => config.format === 'snapshot' && config.payload === 'random'), sessionIndexes, (config, index) => {
-        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs);
+        const plan = new SessionPlan(config, new SessionRandom(config.seedValue, index), config.startMs);
         const snapshots = reassemble(sessionLines(config, index).map((line) => readLegacy(splitLine(config, line).value)));
         for (const snapshot of snapshots) {
           const planned = plan.next()!;
@@ -411,7 +421,7 @@ describe('snapshots', () => {
   it('--payload rrweb: decompress to rrweb events, sized within 5% of the plan', () => {
     fc.assert(
       fc.property(anyConfig.filter((config) => config.format === 'snapshot' && config.payload === 'rrweb'), sessionIndexes, (config, index) => {
-        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs);
+        const plan = new SessionPlan(config, new SessionRandom(config.seedValue, index), config.startMs);
         for (const snapshot of reassemble(sessionLines(config, index).map((line) => readLegacy(splitLine(config, line).value)))) {
           const planned = plan.next()!;
           const events = decompress(snapshot.data);
@@ -603,7 +613,7 @@ describe('recordings', () => {
     fc.assert(
       fc.property(rrwebConfigs, sessionIndexes, (config, index) => {
         const { windows } = replaySession(config, index);
-        assert.equal(windows, new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs).windows);
+        assert.equal(windows, new SessionPlan(config, new SessionRandom(config.seedValue, index), config.startMs).windows);
       }),
       { numRuns: 30 },
     );
@@ -907,7 +917,7 @@ describe('plans', () => {
   it('start with a full snapshot, open every window with one, and keep sizes whole and positive', () => {
     fc.assert(
       fc.property(anyConfig, sessionIndexes, (config, index) => {
-        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), config.startMs);
+        const plan = new SessionPlan(config, new SessionRandom(config.seedValue, index), config.startMs);
         const opened = new Set<number>();
         let count = 0;
         for (let snapshot = plan.next(); snapshot; snapshot = plan.next(), count++) {
@@ -938,7 +948,8 @@ describe('plans', () => {
 
   it("cut rrweb snapshots at capture's 25 MB request limit; random data has none", () => {
     for (const [payload, cap] of [['rrweb', 25_000_000], ['random', Infinity]] as const) {
-      const config: Config = { ...configFrom([]), payload, fullSnapshotSize: { mean: 4e7, standardDeviation: 4e7 }, incrementalSnapshotSize: { mean: 4e7, standardDeviation: 4e7 } };
+      const huge = { mean: 4e7, standardDeviation: 4e7 };
+      const config: Config = { ...configFrom([]), payload, ...drawnFields('fullSnapshotSize', huge), ...drawnFields('incrementalSnapshotSize', huge) };
       let largest = 0;
       for (let index = 0; index < 20; index++) {
         const plan = new SessionPlan(config, new SessionRandom(0, index), START_MS);
@@ -967,7 +978,7 @@ describe('plans', () => {
 // --- Runs: interleaving, shards, determinism --------------------------------------
 
 /** Sizes for small, quick runs: as flags, and as a Config's fields. */
-const SMALL_SIZES = { fullSnapshotSize: { mean: 3000, standardDeviation: 1000 }, incrementalSnapshotSize: { mean: 500, standardDeviation: 500 } };
+const SMALL_SIZES = { ...drawnFields('fullSnapshotSize', { mean: 3000, standardDeviation: 1000 }), ...drawnFields('incrementalSnapshotSize', { mean: 500, standardDeviation: 500 }) };
 /** What a snapshot adds to a session's time on average: posthog-js's 2 s flush and 3 s of idleness; and half the latency. */
 const FLUSH_GAP_MEAN_MS = 5000;
 const MAX_LATENCY_MEAN_MS = 125;
@@ -1020,7 +1031,7 @@ describe('runs', () => {
       fc.property(anyFlags, sessionIndexes, (args, index) => {
         const config = configFrom(args);
         assert.deepEqual(sessionLines(configFrom(args), index), sessionLines(config, index));
-        assert.notDeepEqual(sessionLines({ ...config, seed: config.seed + 1 }, index), sessionLines(config, index));
+        assert.notDeepEqual(sessionLines({ ...config, seedValue: config.seedValue + 1 }, index), sessionLines(config, index));
       }),
       { numRuns: 12 },
     );
@@ -1068,7 +1079,7 @@ function assertMatchesFlags(samples: number[], { mean: m, standardDeviation: sd 
 function samplePlans(config: Config, sessions: number) {
   const samples = { full: [] as number[], incremental: [] as number[], windows: [] as number[], fullSizes: [] as number[], incrementalSizes: [] as number[] };
   for (let index = 0; index < sessions; index++) {
-    const plan = new SessionPlan(config, new SessionRandom(config.seed, index), START_MS);
+    const plan = new SessionPlan(config, new SessionRandom(config.seedValue, index), START_MS);
     samples.full.push(plan.fullSnapshots);
     samples.incremental.push(plan.incrementalSnapshots);
     samples.windows.push(plan.windows);
@@ -1083,10 +1094,10 @@ describe('statistics', () => {
   it('with the defaults, means match the flags (the original gave 1.65 full snapshots, not 2)', () => {
     const config = configFrom([]);
     const samples = samplePlans(config, 20_000);
-    assertMatchesFlags(samples.full, config.fullSnapshotCount, 1, false, 'full snapshots per session');
-    assertMatchesFlags(samples.incremental, config.incrementalSnapshotCount, 0, false, 'incremental snapshots per session');
-    assertMatchesFlags(samples.fullSizes, config.fullSnapshotSize, 1, true, 'full snapshot size');
-    assertMatchesFlags(samples.incrementalSizes, config.incrementalSnapshotSize, 1, false, 'incremental snapshot size');
+    assertMatchesFlags(samples.full, drawn(config, 'fullSnapshotCount'), 1, false, 'full snapshots per session');
+    assertMatchesFlags(samples.incremental, drawn(config, 'incrementalSnapshotCount'), 0, false, 'incremental snapshots per session');
+    assertMatchesFlags(samples.fullSizes, drawn(config, 'fullSnapshotSize'), 1, true, 'full snapshot size');
+    assertMatchesFlags(samples.incrementalSizes, drawn(config, 'incrementalSnapshotSize'), 1, false, 'incremental snapshot size');
   });
 
   it('for generated flags, means and standard deviations of counts, sizes and windows match', () => {
@@ -1099,8 +1110,8 @@ describe('statistics', () => {
       fc.property(distribution(1.2, 5, 1), distribution(0.5, 8, 0), distribution(50, 5000, 1), distribution(1, 3, 1), fc.integer(),
         (fullCount, incrementalCount, size, windows, seed) => {
           const config: Config = {
-            ...configFrom([]), seed, fullSnapshotCount: fullCount, incrementalSnapshotCount: incrementalCount,
-            fullSnapshotSize: size, incrementalSnapshotSize: size, windowCount: windows,
+            ...configFrom([]), seedValue: seed, ...drawnFields('fullSnapshotCount', fullCount), ...drawnFields('incrementalSnapshotCount', incrementalCount),
+            ...drawnFields('fullSnapshotSize', size), ...drawnFields('incrementalSnapshotSize', size), ...drawnFields('windowCount', windows),
           };
           const samples = samplePlans(config, 6000);
           assertMatchesFlags(samples.incremental, incrementalCount, 0, true, 'incremental snapshots per session');
@@ -1123,7 +1134,7 @@ describe('statistics', () => {
       const intervals: [number, number][] = [];
       for (let index = 0; index < config.count; index++) {
         const { atMs } = arrivals.next();
-        const plan = new SessionPlan(config, new SessionRandom(config.seed, index), atMs);
+        const plan = new SessionPlan(config, new SessionRandom(config.seedValue, index), atMs);
         let endUs = 0;
         for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) endUs = snapshot.receivedAtUs;
         intervals.push([atMs * 1000, endUs]);
@@ -1381,9 +1392,9 @@ describe('command line', { concurrency: true }, () => {
 
   it('reads one-letter flags, plain and compound durations, negative values and --version', () => {
     const config = configFrom(['-c', '5', '-f', 'snapshot-items', '-s', '-7', '-r', '20', '-d', '.5']);
-    assert.deepEqual([config.count, config.format, config.seed, config.rate, config.durationMs], [5, 'snapshot-items', -7, 20, 500]);
+    assert.deepEqual([config.count, config.format, config.seedValue, config.rate, config.duration], [5, 'snapshot-items', -7, 20, 500]);
     for (const [text, ms] of [['0.5', 500], ['90s', 90_000], ['1h30m', 5_400_000], ['1m250ms', 60_250], ['2d', 172_800_000]] as const) {
-      assert.equal(configFrom(['--duration', text]).durationMs, ms, text);
+      assert.equal(configFrom(['--duration', text]).duration, ms, text);
     }
     assert.equal(parseFlags(['-V']), 'version');
     assert.equal(parseFlags(['-h']), 'help');

@@ -220,58 +220,6 @@ const KAFKA_OPTIONS: Record<string, { accepts: string; read: ReadSetting }> = {
   'enable.ssl.certificate.verification': { accepts: 'true or false', read: wordSetting(BOOLEAN_WORDS, (word) => ({ verifyCertificates: word === 'true' })) },
 };
 
-/** Everything a run needs, parsed and checked. */
-export interface Config {
-  format: Format;
-  payload: Payload;
-  /** Sessions to make; Infinity when only --duration ends the run. */
-  count: number;
-  /** Wall-clock milliseconds the run may take; Infinity without --duration. */
-  durationMs: number;
-  windowCount: Distribution;
-  fullSnapshotCount: Distribution;
-  fullSnapshotSize: Distribution;
-  incrementalSnapshotCount: Distribution;
-  incrementalSnapshotSize: Distribution;
-  /** Sessions in flight at once, on average; they arrive as a Poisson process at the rate that gives it. */
-  concurrency: number;
-  /** time: all sessions' messages in order of `now`, as capture writes them; session: one session after another. */
-  order: 'time' | 'session';
-  seed: number;
-  /** Milliseconds since the epoch at which the first session starts. */
-  startMs: number;
-  teamId: number | null;
-  token: string | null;
-  /** Characters of snapshot data per chunk (`--format snapshot`), already fitted to the message limit. */
-  chunkSize: number;
-  maxMessageBytes: number;
-  key: boolean;
-  headers: boolean;
-  /** Whether events go out compressed as posthog-js compresses them (`cv`), for snapshot-items and vegeta. */
-  compressEvents: boolean;
-  /** Where vegeta targets post. */
-  captureUrl: string;
-  /** Messages a second at most; 0 for as fast as possible. */
-  rate: number;
-  /** With --realtime, how many times faster than `now` moves the lines are written; null writes as fast as allowed. */
-  realtimeSpeed: number | null;
-  /** This run makes the sessions whose index is `index` modulo `count`. */
-  shard: { index: number; count: number };
-  /** Worker threads that make sessions (0: the main thread), or null to choose by the machine and the output. */
-  jobs: number | null;
-  /** The live progress line: asked for, refused, or on when stderr is a terminal. */
-  progress: 'on' | 'off' | 'auto';
-  stats: boolean;
-  verbose: boolean;
-  /** Where the lines go: a file written atomically, or stdout when null. */
-  output: string | null;
-  /** --kafka: produce every message to this cluster and topic, nothing to stdout; null writes stdout. */
-  kafka: KafkaConfig | null;
-}
-
-/** A Config but for the chunk size, which takes the envelopes of section 6 to fit. */
-type Settings = Omit<Config, 'chunkSize'>;
-
 /** Capture refuses a recording request over 25 MB (capture-rs's body limit): an rrweb snapshot is at most this many characters. */
 const MAX_RRWEB_SNAPSHOT_CHARS = 25_000_000;
 /** Sessions have at most this many windows: tabs of one visit. */
@@ -541,8 +489,43 @@ const SHORT_FLAGS: Readonly<Record<string, FlagName>> = { c: 'count', d: 'durati
 /** This file's version, which --version prints (a copied file has no package.json). */
 const VERSION = '0.2.0';
 type ValueOf<F> = F extends Repeated<infer T> ? T[] : F extends Setting<infer T> ? T : F extends Option<infer T> ? T | undefined : boolean;
-/** The command line's values, typed from the table: settings always have one, options may not, switches are booleans. */
-type FlagValues = { -readonly [K in FlagName]: ValueOf<(typeof FLAGS)[K]> };
+/** `seed-value` as `seedValue`: a flag's name as a field. */
+type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+const camelCase = (name: string): string => name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+
+/** The command line's values, typed from FLAGS by camelCase name: settings always have one, options may not, switches are booleans. */
+export type Flags = { -readonly [K in FlagName as CamelCase<K>]: ValueOf<(typeof FLAGS)[K]> };
+
+/**
+ * Everything a run needs: the flags' values, and what is resolved from
+ * several of them or from the limits of later sections.
+ */
+export type Config = Omit<Flags, 'count' | 'payload' | 'start' | 'chunkSize' | 'kafka' | 'help' | 'version' | 'merge'> & {
+  /** Sessions to make: --count, 100 by default, unlimited with --duration alone. */
+  count: number;
+  /** What snapshot data is: --payload for --format snapshot (random by default); the other formats carry rrweb events. */
+  payload: Payload;
+  /** Milliseconds since the epoch at which the first session starts: --start, or the time of the run. */
+  startMs: number;
+  /** Characters of snapshot data per chunk (--format snapshot): --chunk-size or the default, fitted to the message limit. */
+  chunkSize: number;
+  /** --kafka's cluster, topic and producer settings; null writes lines. */
+  kafka: KafkaConfig | null;
+};
+
+/** A Config but for the chunk size, which takes the envelopes of section 6 to fit. */
+type Settings = Omit<Config, 'chunkSize'>;
+
+/** The quantities drawn from a log-normal, each with a --NAME-mean and a --NAME-standard-deviation. */
+type Drawn = 'windowCount' | 'fullSnapshotCount' | 'fullSnapshotSize' | 'incrementalSnapshotCount' | 'incrementalSnapshotSize';
+
+/** A drawn quantity's mean and standard deviation, as its two flags give them. */
+function distribution<N extends Drawn>(flags: Pick<Flags, `${N}Mean` | `${N}StandardDeviation`>, name: N): Distribution {
+  return { mean: flags[`${name}Mean`], standardDeviation: flags[`${name}StandardDeviation`] };
+}
+
+/** With --realtime, how many times faster than `now` moves the lines are written; null writes them as fast as allowed. */
+const realtimeSpeed = (config: Pick<Flags, 'realtime' | 'speed'>): number | null => (config.realtime ? (config.speed ?? 1) : null);
 
 /** Wraps `text` into lines of at most `width` columns, each starting with `indent`. */
 function wrap(text: string, indent: string, width = 80): string {
@@ -698,7 +681,7 @@ function attachValues(argv: readonly string[]): string[] {
 }
 
 /** Reads the command line into typed values, and which flags were given; each flag at most once. */
-function readFlags(argv: readonly string[]): { values: FlagValues; given: Set<FlagName>; files: string[] } {
+function readFlags(argv: readonly string[]): { values: Flags; given: Set<FlagName>; files: string[] } {
   refuseUnknownFlags(argv);
   const shortOf = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
   const options = Object.fromEntries(Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
@@ -725,16 +708,17 @@ function readFlags(argv: readonly string[]): { values: FlagValues; given: Set<Fl
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     const text = raw[name] ?? ('default' in spec ? spec.default : undefined);
-    if ('repeated' in spec) values[name] = (Array.isArray(text) ? text : []).map((item) => spec.parse(String(item), name));
-    else values[name] = 'parse' in spec ? (typeof text === 'string' ? spec.parse(text, name) : undefined) : text === true;
+    const field = camelCase(name);
+    if ('repeated' in spec) values[field] = (Array.isArray(text) ? text : []).map((item) => spec.parse(String(item), name));
+    else values[field] = 'parse' in spec ? (typeof text === 'string' ? spec.parse(text, name) : undefined) : text === true;
   }
-  return { values: values as FlagValues, given, files: parsed.positionals };
+  return { values: values as Flags, given, files: parsed.positionals };
 }
 
 /** `--merge FILE...`: shard files to merge into the unsharded run, written to --output or stdout. */
 export interface MergeRequest {
   merge: string[];
-  output: string | null;
+  output: string | undefined;
 }
 
 /** The command line read and checked flag by flag, and against each other; parseFlags (section 8) checks the rest. */
@@ -745,7 +729,7 @@ interface CommandLine {
 }
 
 /** --kafka's destination and producer settings, checked against the other flags; null without --kafka. */
-function kafkaConfig(values: FlagValues, given: Set<FlagName>): KafkaConfig | null {
+function kafkaConfig(values: Flags, given: Set<FlagName>): KafkaConfig | null {
   if (values.kafka === undefined) {
     const stray = (['topic', 'kafka-option'] as const).find((name) => given.has(name));
     if (stray) throw new UsageError(`--${stray} applies with --kafka only`);
@@ -754,9 +738,9 @@ function kafkaConfig(values: FlagValues, given: Set<FlagName>): KafkaConfig | nu
   if (values.output !== undefined) throw new UsageError('--output names a file for lines, which --kafka does not write: it produces each message to Kafka');
   const prefix = (['key', 'headers'] as const).find((name) => values[name]);
   if (prefix) throw new UsageError(`--${prefix} prefixes lines of stdout, which --kafka does not write: each message it produces carries its key and headers`);
-  const producer = values['kafka-option'].reduce<ProducerSettings>((settings, option) => ({ ...settings, ...option }), PRODUCER_DEFAULTS);
-  if (producer.batchBytes !== undefined && producer.batchBytes > values['max-message-bytes']) {
-    throw new UsageError(`--kafka-option batch.size accepts at most --max-message-bytes, ${values['max-message-bytes']} ` +
+  const producer = values.kafkaOption.reduce<ProducerSettings>((settings, option) => ({ ...settings, ...option }), PRODUCER_DEFAULTS);
+  if (producer.batchBytes !== undefined && producer.batchBytes > values.maxMessageBytes) {
+    throw new UsageError(`--kafka-option batch.size accepts at most --max-message-bytes, ${values.maxMessageBytes} ` +
       `(a broker refuses a larger batch), got ${producer.batchBytes}`);
   }
   const sasl = producer.securityProtocol.startsWith('sasl');
@@ -783,7 +767,7 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
     const other = [...given].find((name) => name !== 'merge' && name !== 'output');
     if (other) throw new UsageError(`--merge takes file names and --output only, not --${other}`);
     if (files.length === 0) throw new UsageError('--merge needs the names of the shard files to merge');
-    return { merge: files, output: values.output ?? null };
+    return { merge: files, output: values.output };
   }
   if (files.length > 0) throw new UsageError(`unexpected argument '${files[0]}': flags take the form --name value (see --help)`);
   const { format } = values;
@@ -793,44 +777,20 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
       throw new UsageError(`--${name} applies to --format ${formats.join(' and ')} only, not --format ${format}`);
     }
   }
-  if (values.progress && values['no-progress']) throw new UsageError('--progress and --no-progress contradict each other');
+  if (values.progress && values.noProgress) throw new UsageError('--progress and --no-progress contradict each other');
   if (values.speed !== undefined && !values.realtime) throw new UsageError('--speed applies with --realtime only: it sets how fast now moves');
   // kafka-console-producer's parse.headers splits headers at commas.
   if (values.headers && values.token?.includes(',')) throw new UsageError(`--token accepts no ',' with --headers (it separates headers), got ${JSON.stringify(values.token)}`);
-  const distribution = (mean: number, standardDeviation: number): Distribution => ({ mean, standardDeviation });
-  const payload = values.payload ?? 'random';
+  // What asks for something other than a run, and what is resolved below, leave the flags here.
+  const { help, version, merge, start, chunkSize, ...flags } = values;
   const settings: Settings = {
-    format,
-    payload,
+    ...flags,
     count: values.count ?? (values.duration === undefined ? 100 : Infinity),
-    durationMs: values.duration ?? Infinity,
-    windowCount: distribution(values['window-count-mean'], values['window-count-standard-deviation']),
-    fullSnapshotCount: distribution(values['full-snapshot-count-mean'], values['full-snapshot-count-standard-deviation']),
-    fullSnapshotSize: distribution(values['full-snapshot-size-mean'], values['full-snapshot-size-standard-deviation']),
-    incrementalSnapshotCount: distribution(values['incremental-snapshot-count-mean'], values['incremental-snapshot-count-standard-deviation']),
-    incrementalSnapshotSize: distribution(values['incremental-snapshot-size-mean'], values['incremental-snapshot-size-standard-deviation']),
-    concurrency: values.concurrency,
-    order: values.order,
-    seed: values['seed-value'],
-    startMs: values.start ?? nowMs,
-    teamId: values['team-id'] ?? null,
-    token: values.token ?? null,
-    maxMessageBytes: values['max-message-bytes'],
-    key: values.key,
-    headers: values.headers,
-    compressEvents: !values['no-compress-events'],
-    captureUrl: values['capture-url'],
-    rate: values.rate,
-    realtimeSpeed: values.realtime ? (values.speed ?? 1) : null,
-    shard: values.shard,
-    jobs: values.jobs ?? null,
-    progress: values.progress ? 'on' : values['no-progress'] ? 'off' : 'auto',
-    stats: values.stats,
-    verbose: values.verbose,
-    output: values.output ?? null,
+    payload: values.payload ?? (format === 'snapshot' ? 'random' : 'rrweb'),
+    startMs: start ?? nowMs,
     kafka: kafkaConfig(values, given),
   };
-  return { settings, chunkSize: values['chunk-size'] };
+  return { settings, chunkSize };
 }
 
 
@@ -984,12 +944,12 @@ const snapshotSizeCap = (settings: Settings): number => (settings.format === 'sn
 
 /** Refuses flags that would draw windows, snapshot counts or sizes beyond their caps more than once in 1/MAX_CAPPED_SHARE. */
 function refuseFrequentCaps(settings: Settings): void {
-  refuseRareDrawsBeyond(MAX_WINDOWS, 'window-count', settings.windowCount, 1);
-  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'full-snapshot-count', settings.fullSnapshotCount, 1);
-  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'incremental-snapshot-count', settings.incrementalSnapshotCount, 0);
+  refuseRareDrawsBeyond(MAX_WINDOWS, 'window-count', distribution(settings, 'windowCount'), 1);
+  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'full-snapshot-count', distribution(settings, 'fullSnapshotCount'), 1);
+  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'incremental-snapshot-count', distribution(settings, 'incrementalSnapshotCount'), 0);
   const cap = snapshotSizeCap(settings);
-  refuseRareDrawsBeyond(cap, 'full-snapshot-size', settings.fullSnapshotSize, 1);
-  refuseRareDrawsBeyond(cap, 'incremental-snapshot-size', settings.incrementalSnapshotSize, 1);
+  refuseRareDrawsBeyond(cap, 'full-snapshot-size', distribution(settings, 'fullSnapshotSize'), 1);
+  refuseRareDrawsBeyond(cap, 'incremental-snapshot-size', distribution(settings, 'incrementalSnapshotSize'), 1);
 }
 
 /**
@@ -1023,16 +983,15 @@ const MAX_SNAPSHOTS_OF_A_KIND = Math.floor((LAST_TIME_MS - LAST_START_MS) / (2 *
 const MAX_LATENCY_US = 250_000;
 
 /** The flags that set how many snapshots a session has. */
-type SnapshotCounts = Pick<Config, 'fullSnapshotCount' | 'incrementalSnapshotCount' | 'windowCount'>;
+type SnapshotCounts = Pick<Flags, `${'fullSnapshotCount' | 'incrementalSnapshotCount' | 'windowCount'}${'Mean' | 'StandardDeviation'}`>;
 
 /** Snapshots a session has on average: max(F, W) full ones (every window opens with one) and I incremental ones. */
 function meanSnapshots(config: SnapshotCounts): number {
-  let fullSnapshots = config.fullSnapshotCount.mean;
+  const [windows, full] = [distribution(config, 'windowCount'), distribution(config, 'fullSnapshotCount')];
+  let fullSnapshots = full.mean;
   // E[max(F, W)] = E[F] + sum over k >= 2 of P(W >= k) P(F < k).
-  for (let k = 2; k <= MAX_WINDOWS && config.windowCount.mean > 1; k++) {
-    fullSnapshots += (1 - wholeNumberCdf(config.windowCount, 1, k - 1)) * wholeNumberCdf(config.fullSnapshotCount, 1, k - 1);
-  }
-  return fullSnapshots + config.incrementalSnapshotCount.mean;
+  for (let k = 2; k <= MAX_WINDOWS && windows.mean > 1; k++) fullSnapshots += (1 - wholeNumberCdf(windows, 1, k - 1)) * wholeNumberCdf(full, 1, k - 1);
+  return fullSnapshots + config.incrementalSnapshotCountMean;
 }
 
 /**
@@ -1076,7 +1035,7 @@ export class Arrivals {
   private atMs: number;
 
   constructor(config: Config) {
-    this.rng = runStream(config.seed, 'arrivals');
+    this.rng = runStream(config.seedValue, 'arrivals');
     this.meanGapMs = meanSessionMs(config) / config.concurrency;
     this.atMs = config.startMs;
   }
@@ -1124,8 +1083,8 @@ export class SessionPlan {
   readonly fullSnapshots: number;
   readonly incrementalSnapshots: number;
   readonly startMs: number;
-  private readonly config: Config;
-  /** The largest size a snapshot may take: cut there, as --help says. */
+  /** Each kind's size, as the flags give it, and the largest a snapshot may take: cut there, as --help says. */
+  private readonly sizes: Record<SnapshotKind, Distribution>;
   private readonly sizeCap: number;
   private readonly rng: RandomGenerator;
   private fullLeft: number;
@@ -1135,12 +1094,12 @@ export class SessionPlan {
   private clockMs: number;
 
   constructor(config: Config, random: SessionRandom, arrivalMs: number) {
-    this.config = config;
     this.sizeCap = snapshotSizeCap(config);
     this.rng = random.stream('plan');
-    this.windows = sampleWholeNumber(this.rng, config.windowCount, 1, MAX_WINDOWS);
-    this.fullSnapshots = Math.max(sampleWholeNumber(this.rng, config.fullSnapshotCount, 1, MAX_SNAPSHOTS_OF_A_KIND), this.windows);
-    this.incrementalSnapshots = sampleWholeNumber(this.rng, config.incrementalSnapshotCount, 0, MAX_SNAPSHOTS_OF_A_KIND);
+    this.sizes = { full: distribution(config, 'fullSnapshotSize'), incremental: distribution(config, 'incrementalSnapshotSize') };
+    this.windows = sampleWholeNumber(this.rng, distribution(config, 'windowCount'), 1, MAX_WINDOWS);
+    this.fullSnapshots = Math.max(sampleWholeNumber(this.rng, distribution(config, 'fullSnapshotCount'), 1, MAX_SNAPSHOTS_OF_A_KIND), this.windows);
+    this.incrementalSnapshots = sampleWholeNumber(this.rng, distribution(config, 'incrementalSnapshotCount'), 0, MAX_SNAPSHOTS_OF_A_KIND);
     this.fullLeft = this.fullSnapshots;
     this.incrementalLeft = this.incrementalSnapshots;
     this.startMs = arrivalMs;
@@ -1158,7 +1117,7 @@ export class SessionPlan {
     else this.incrementalLeft--;
     const opens = full && this.openWindows < this.windows;
     const window = opens ? this.openWindows++ : Math.floor(uniform(rng) * this.openWindows);
-    const size = sampleWholeNumber(rng, full ? this.config.fullSnapshotSize : this.config.incrementalSnapshotSize, 1, this.sizeCap);
+    const size = sampleWholeNumber(rng, full ? this.sizes.full : this.sizes.incremental, 1, this.sizeCap);
     const firstEventMs = Math.floor(this.clockMs);
     this.clockMs += MIN_FLUSH_GAP_MS + exponential(rng, MEAN_EXTRA_GAP_MS);
     const sentAtMs = Math.floor(this.clockMs);
@@ -4627,8 +4586,8 @@ function inData(literals: TemplateStringsArray, ...values: (string | number | bo
 
 
 /** `null` or the value as JSON. */
-const pythonOrNull = (value: string | null): string => (value === null ? 'null' : pythonString(value));
-const jsonOrNull = (value: string | number | null): string => (value === null ? 'null' : JSON.stringify(value));
+const pythonOrNull = (value: string | undefined): string => (value === undefined ? 'null' : pythonString(value));
+const jsonOrNull = (value: string | number | undefined): string => (value === undefined ? 'null' : JSON.stringify(value));
 
 /** Python's datetime.isoformat() of a UTC time: microseconds unless zero, and +00:00. */
 function pythonIsoTime(us: number): string {
@@ -4707,8 +4666,8 @@ function fitMessageLimit(config: Settings, chunkSize: number | undefined): numbe
   // A snapshot message needs room for a chunk of data; an items message for an rrweb event of the smallest size.
   const least = overhead + (config.format !== 'snapshot' ? MIN_EVENT_ROOM_BYTES : config.payload === 'rrweb' ? MIN_RRWEB_CHUNK_CHARS : MIN_CHUNK_CHARS);
   if (config.maxMessageBytes < least) {
-    const withoutToken = maxEnvelopeBytes({ ...config, token: null }) + least - overhead;
-    if (config.token !== null && config.maxMessageBytes >= withoutToken) {
+    const withoutToken = maxEnvelopeBytes({ ...config, token: undefined }) + least - overhead;
+    if (config.token !== undefined && config.maxMessageBytes >= withoutToken) {
       const tokenRoom = config.token.length - (least - config.maxMessageBytes);
       throw new UsageError(`--token accepts at most about ${tokenRoom} characters with --max-message-bytes ${config.maxMessageBytes} ` +
         `(it travels in the value and a header of every message), got ${config.token.length}`);
@@ -4837,7 +4796,7 @@ class MessageFrame {
   headers(fields: Pick<ChunkFields, 'uuid' | 'receivedAtUs'>): Header[] {
     const { token, format } = this.config;
     const { distinctId, sessionId } = this.identity;
-    const headers: Header[] = token === null ? [] : [['token', token]];
+    const headers: Header[] = token === undefined ? [] : [['token', token]];
     headers.push(['distinct_id', distinctId]);
     if (format === 'snapshot') return headers;
     headers.push(
@@ -4962,7 +4921,7 @@ export class SessionMessages {
   constructor(config: Config, index: number, arrivalMs: number) {
     this.config = config;
     this.index = index;
-    const random = new SessionRandom(config.seed, index);
+    const random = new SessionRandom(config.seedValue, index);
     this.plan = new SessionPlan(config, random, arrivalMs);
     this.clientIds = new UuidV7(random.stream('ids'));
     this.identity = sampleIdentity(random, arrivalMs, this.clientIds);
@@ -4971,7 +4930,7 @@ export class SessionMessages {
     this.contentRng = random.stream('content');
     const opaque = config.format === 'snapshot' && config.payload === 'random';
     this.payloadLetters = opaque ? new RandomLetters(random.state('payload')) : undefined;
-    this.site = opaque ? undefined : siteOf(config.seed, this.identity.site);
+    this.site = opaque ? undefined : siteOf(config.seedValue, this.identity.site);
     // Random payloads need no site; the legacy envelope still names one, the same for the same index.
     this.frame = new MessageFrame(config, this.identity, this.site?.origin ?? `https://site-${this.identity.site}.example.com`);
     this.upcoming = this.plan.next();
@@ -5039,7 +4998,7 @@ export class SessionMessages {
     const { frame } = this;
     const room = this.config.maxMessageBytes - maxEnvelopeBytes(this.config) - 2; // 2: the list's brackets
     // An event is escaped once more in `data`, which can make its text up to about twice as long.
-    const events = sentEvents(this.windows[snapshot.window]!, snapshot, this.config.compressEvents, room / 2, sortedJson);
+    const events = sentEvents(this.windows[snapshot.window]!, snapshot, !this.config.noCompressEvents, room / 2, sortedJson);
     const texts = events.texts.map(escapeInData);
     const batches: string[][] = [[]];
     let batchBytes = 0;
@@ -5070,7 +5029,7 @@ export class SessionMessages {
    */
   private vegetaTarget(snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
     const { config, identity } = this;
-    const snapshotData = `[${sentEvents(this.windows[snapshot.window]!, snapshot, config.compressEvents, Infinity, JSON.stringify).texts.join(',')}]`;
+    const snapshotData = `[${sentEvents(this.windows[snapshot.window]!, snapshot, !config.noCompressEvents, Infinity, JSON.stringify).texts.join(',')}]`;
     const properties =
       `{"$snapshot_bytes":${snapshotData.length},"$snapshot_data":${snapshotData},"$session_id":${JSON.stringify(identity.sessionId)},` +
       `"$window_id":${JSON.stringify(windowId)},"$lib":"web","$lib_version":"${POSTHOG_JS_VERSION}","token":${jsonOrNull(config.token)},` +
@@ -5360,7 +5319,7 @@ class Pacer {
    * path does not await.
    */
   snapshotDue(receivedAtUs: number, flush: () => Promise<void>): Promise<void> | undefined {
-    const speed = this.config.realtimeSpeed;
+    const speed = realtimeSpeed(this.config);
     if (speed === null) return undefined;
     return this.waitUntil(this.originMs + (receivedAtUs / 1000 - this.config.startMs) / speed, flush);
   }
@@ -5922,8 +5881,8 @@ class Destination {
   }
 
   /** Stdout, or a fresh temporary file for `path`; refused (UsageError) when it cannot be made. */
-  static open(path: string | null): Destination {
-    if (path === null) return new Destination(1);
+  static open(path: string | undefined): Destination {
+    if (path === undefined) return new Destination(1);
     const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
     try {
       return new Destination(openSync(temporary, 'wx'), { path, temporary });
@@ -6295,9 +6254,9 @@ async function* mergedEntries(sources: readonly EntrySource[], order: Config['or
 function jobsFor(config: Config, interactive: boolean): number {
   const longestLine = OUTPUT_FORMATS[config.format].topic === null ? MAX_VEGETA_LINE_BYTES : config.maxMessageBytes;
   if (longestLine > MAX_JOB_LINE_BYTES) return 0;
-  if (config.jobs !== null) return config.jobs;
+  if (config.jobs !== undefined) return config.jobs;
   if (config.format === 'snapshot' && config.payload === 'random') return 0;
-  return interactive || config.realtimeSpeed !== null ? 1 : availableParallelism();
+  return interactive || config.realtime ? 1 : availableParallelism();
 }
 
 /** The sources of a run's entries: one worker per job, each a shard of this run's sessions, or the main thread. */
@@ -6460,7 +6419,7 @@ class RunStats {
     const { seconds } = this;
     const bySnapshots = this.snapshots > 0 && Number.isFinite(this.expected.snapshots)
       ? Math.max(0, seconds * (this.expected.snapshots / this.snapshots - 1)) : Infinity;
-    const byDuration = Math.max(0, this.config.durationMs / 1000 - seconds);
+    const byDuration = Math.max(0, (this.config.duration ?? Infinity) / 1000 - seconds);
     const eta = Math.min(bySnapshots, byDuration);
     return Number.isFinite(eta) ? eta : undefined;
   }
@@ -6510,7 +6469,7 @@ class RunReport {
   constructor(config: Config) {
     this.config = config;
     this.stats = new RunStats(config);
-    this.progress = config.progress === 'on' || (config.progress === 'auto' && process.stderr.isTTY);
+    this.progress = config.progress || (!config.noProgress && process.stderr.isTTY);
     [this.progressEveryMs, this.progressEnd] = process.stderr.isTTY ? [250, '\x1b[K\r'] : [1000, '\n'];
   }
 
@@ -6822,7 +6781,7 @@ function stdoutWasClosed(): boolean {
 
 /** The warning, if any, that this run's messages lack what PostHog's consumers need to keep them. */
 function missingTokenWarning(config: Config): string | undefined {
-  if (config.token !== null || config.teamId !== null) return undefined;
+  if (config.token !== undefined || config.teamId !== undefined) return undefined;
   const { withoutToken, topic } = OUTPUT_FORMATS[config.format];
   const how = topic === null ? 'give --token phc_...' : "give --token phc_...: --kafka sends it in every message's token header";
   return `generate.ts: warning: no --token: ${withoutToken} (${how})\n`;
@@ -6909,8 +6868,8 @@ async function runSessions(config: Config): Promise<number> {
   const sink = await openSink(config, destination, report.stats);
   if (typeof sink === 'number') return destination.close(false), sink;
   stop.writer = sink;
-  const endMs = performance.now() + config.durationMs;
-  const sources = entrySources(config, jobsFor(config, config.output === null && config.kafka === null && process.stdout.isTTY));
+  const endMs = performance.now() + (config.duration ?? Infinity);
+  const sources = entrySources(config, jobsFor(config, config.output === undefined && config.kafka === null && process.stdout.isTTY));
   const completed = await writeSnapshots(config, sources, { sink, stop, pacer: new Pacer(config, stop, endMs), report, endMs });
   await Promise.all(sources.map((source) => source.stop()));
   await sink.close();
@@ -6935,7 +6894,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const request = parseFlags(argv);
     if (request === 'help') return writeStdout(helpText()) ? 0 : 1;
     if (request === 'version') return writeStdout(`generate.ts ${VERSION}\n`) ? 0 : 1;
-    if (request.output === null && !('kafka' in request && request.kafka) && stdoutWasClosed()) {
+    if (request.output === undefined && !('kafka' in request && request.kafka) && stdoutWasClosed()) {
       writeStderr('generate.ts: stdout is closed: redirect it to a file, a pipe or /dev/null, or give --output\n');
       return 1;
     }
