@@ -1610,7 +1610,7 @@ describe('command line', { concurrency: true }, () => {
       const output = readFileSync(join(WORK, `duration-${at}.out`), 'utf8');
       assert.ok(output === '' || output.endsWith('\n'), 'whole lines');
     }
-    assert.ok(readFileSync(join(WORK, 'duration-0.out'), 'utf8').split('\n').length > 10, 'at --rate 500, lines for a second');
+    assert.ok(readFileSync(join(WORK, 'duration-0.out'), 'utf8').length > 0, 'at --rate 500, lines until the duration ended the run');
   });
 
   // The reader takes 100 kB, then stalls; the generator is stopped once its writes must be waiting.

@@ -503,7 +503,7 @@ export type Flags = { -readonly [K in FlagName as CamelCase<K>]: ValueOf<(typeof
 export type Config = Omit<Flags, 'count' | 'payload' | 'start' | 'chunkSize' | 'kafka' | 'help' | 'version' | 'merge'> & {
   /** Sessions to make: --count, 100 by default, unlimited with --duration alone. */
   count: number;
-  /** What snapshot data is: --payload for --format snapshot (random by default); the other formats carry rrweb events. */
+  /** What snapshot data is: --payload where it applies (random by default); the other formats carry rrweb events. */
   payload: Payload;
   /** Milliseconds since the epoch at which the first session starts: --start, or the time of the run. */
   startMs: number;
@@ -786,7 +786,7 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
   const settings: Settings = {
     ...flags,
     count: values.count ?? (values.duration === undefined ? 100 : Infinity),
-    payload: values.payload ?? (format === 'snapshot' ? 'random' : 'rrweb'),
+    payload: values.payload ?? (formatsOf('payload')!.includes(format) ? 'random' : 'rrweb'),
     startMs: start ?? nowMs,
     kafka: kafkaConfig(values, given),
   };
@@ -940,7 +940,7 @@ function refuseRareDrawsBeyond(cap: number, flag: string, distribution: Distribu
 }
 
 /** The cap on a snapshot's size: what capture accepts for rrweb events; random data streams at any size. */
-const snapshotSizeCap = (settings: Settings): number => (settings.format === 'snapshot' && settings.payload === 'random' ? Infinity : MAX_RRWEB_SNAPSHOT_CHARS);
+const snapshotSizeCap = (settings: Settings): number => (settings.payload === 'random' ? Infinity : MAX_RRWEB_SNAPSHOT_CHARS);
 
 /** Refuses flags that would draw windows, snapshot counts or sizes beyond their caps more than once in 1/MAX_CAPPED_SHARE. */
 function refuseFrequentCaps(settings: Settings): void {
@@ -4656,65 +4656,6 @@ const MAX_SITE_URL_LENGTH = 100;
 /** An items message must hold the smallest page and any single activity event. */
 const MIN_EVENT_ROOM_BYTES = 8192;
 
-/**
- * Fits the chunk size (and so every message) to --max-message-bytes, naming
- * the flag at fault when they cannot fit: --chunk-size if it was given, the
- * token if it is what takes the room, else --max-message-bytes itself.
- */
-function fitMessageLimit(config: Settings, chunkSize: number | undefined): number {
-  const overhead = maxEnvelopeBytes(config);
-  // A snapshot message needs room for a chunk of data; an items message for an rrweb event of the smallest size.
-  const least = overhead + (config.format !== 'snapshot' ? MIN_EVENT_ROOM_BYTES : config.payload === 'rrweb' ? MIN_RRWEB_CHUNK_CHARS : MIN_CHUNK_CHARS);
-  if (config.maxMessageBytes < least) {
-    const withoutToken = maxEnvelopeBytes({ ...config, token: undefined }) + least - overhead;
-    if (config.token !== undefined && config.maxMessageBytes >= withoutToken) {
-      const tokenRoom = config.token.length - (least - config.maxMessageBytes);
-      throw new UsageError(`--token accepts at most about ${tokenRoom} characters with --max-message-bytes ${config.maxMessageBytes} ` +
-        `(it travels in the value and a header of every message), got ${config.token.length}`);
-    }
-    throw new UsageError(
-      `--max-message-bytes accepts at least ${least} for --format ${config.format} (each message spends up to ${overhead} ` +
-        `bytes on its envelope, key, headers and librdkafka's overhead), got ${config.maxMessageBytes}`,
-    );
-  }
-  if (config.format !== 'snapshot') return 0;
-  const room = config.maxMessageBytes - overhead;
-  if (chunkSize === undefined) return Math.min(DEFAULT_CHUNK_CHARS, room);
-  const leastChunk = least - overhead;
-  if (chunkSize < leastChunk) throw new UsageError(`--chunk-size accepts at least ${leastChunk} for --payload ${config.payload}, got ${chunkSize}`);
-  if (chunkSize > room) {
-    throw new UsageError(`--chunk-size accepts at most ${room} with --max-message-bytes ${config.maxMessageBytes} ` +
-      `(each message spends up to ${overhead} bytes besides its chunk), got ${chunkSize}`);
-  }
-  return chunkSize;
-}
-
-/** The original script's chunk size. */
-const DEFAULT_CHUNK_CHARS = 900_000;
-/** The smallest chunk worth a message: smaller ones would only multiply messages. */
-const MIN_CHUNK_CHARS = 1024;
-/** Chunk 0 of rrweb data also carries events_summary, tens of characters an event: room for a batch's worth. */
-const MIN_RRWEB_CHUNK_CHARS = 65_536;
-
-/**
- * The widest envelope, key and headers any message of the run can have
- * around its data, with librdkafka's overhead and kcat's margin: what
- * --max-message-bytes must leave room for.
- */
-function maxEnvelopeBytes(config: Settings): number {
-  const identity: Identity = { sessionId: UUID_SHAPE, distinctId: UUID_SHAPE, ip: '255.255.255.255', site: 0 };
-  const frame = new MessageFrame(config, identity, `https://${'w'.repeat(MAX_SITE_URL_LENGTH - 8)}`);
-  const fields: ChunkFields = {
-    uuid: UUID_SHAPE, windowId: UUID_SHAPE, chunkId: UUID_SHAPE, chunkIndex: Number.MAX_SAFE_INTEGER,
-    chunkCount: Number.MAX_SAFE_INTEGER, hasFullSnapshot: false, eventsSummary: null, receivedAtUs: WIDEST_US, sentAtMs: WIDEST_MS,
-  };
-  const [head, tail] = config.format === 'snapshot'
-    ? [frame.snapshotHead(fields), frame.snapshotTail(fields)]
-    : [frame.itemsHead(fields), frame.itemsTail(fields)];
-  const envelope = Buffer.byteLength(head) + Buffer.byteLength(tail);
-  return envelope + config.maxMessageBytes - maxValueBytes(config, frame.headers(fields));
-}
-
 /** The fields of one message besides its data: ids, numbers and times, none needing JSON escaping. */
 interface ChunkFields {
   uuid: string;
@@ -4788,27 +4729,97 @@ class MessageFrame {
       `","now":"${now}","sent_at":"${rfc3339Trimmed(fields.sentAtMs)}","token":${this.jsonToken},"event":"$snapshot_items","timestamp":"${now}"}`;
   }
 
-  /**
-   * The headers capture sets: capture-rs's CapturedEventHeaders for
-   * snapshot-items (its two null-valued ones left out), the Python capture's
-   * token and distinct_id for snapshot. No token, no token header.
-   */
-  headers(fields: Pick<ChunkFields, 'uuid' | 'receivedAtUs'>): Header[] {
-    const { token, format } = this.config;
-    const { distinctId, sessionId } = this.identity;
-    const headers: Header[] = token === undefined ? [] : [['token', token]];
-    headers.push(['distinct_id', distinctId]);
-    if (format === 'snapshot') return headers;
-    headers.push(
-      ['session_id', sessionId],
+  /** The headers PostHog's Python capture set on the legacy topic: token and distinct_id. No token, no token header. */
+  pythonHeaders(): Header[] {
+    const { token } = this.config;
+    return [...(token === undefined ? [] : [['token', token] as const]), ['distinct_id', this.identity.distinctId]];
+  }
+
+  /** capture-rs's CapturedEventHeaders, its two null-valued ones left out. */
+  captureRsHeaders(fields: Pick<ChunkFields, 'uuid' | 'receivedAtUs'>): Header[] {
+    return [
+      ...this.pythonHeaders(),
+      ['session_id', this.identity.sessionId],
       ['timestamp', String(Math.floor(fields.receivedAtUs / 1000))],
       ['event', '$snapshot_items'],
       ['uuid', fields.uuid],
       ['now', chronoIsoTime(fields.receivedAtUs)],
-    );
-    return headers;
+    ];
   }
 }
+
+/**
+ * What bounds each format's messages: the text around a message's data and
+ * its headers (for the widest envelope), and the least room its data needs.
+ * Vegeta targets are not Kafka messages: no limit applies to them.
+ */
+const FORMAT_LIMITS: Record<Format, { envelope(frame: MessageFrame, fields: ChunkFields): { text: string; headers: Header[] }; leastRoom(config: Settings): number }> = {
+  snapshot: {
+    envelope: (frame, fields) => ({ text: frame.snapshotHead(fields) + frame.snapshotTail(fields), headers: frame.pythonHeaders() }),
+    leastRoom: (config) => (config.payload === 'rrweb' ? MIN_RRWEB_CHUNK_CHARS : MIN_CHUNK_CHARS),
+  },
+  'snapshot-items': {
+    envelope: (frame, fields) => ({ text: frame.itemsHead(fields) + frame.itemsTail(fields), headers: frame.captureRsHeaders(fields) }),
+    leastRoom: () => MIN_EVENT_ROOM_BYTES,
+  },
+  vegeta: { envelope: () => ({ text: '', headers: [] }), leastRoom: () => 0 },
+};
+
+/**
+ * The widest envelope, key and headers any message of the run can have
+ * around its data, with librdkafka's overhead and kcat's margin: what
+ * --max-message-bytes must leave room for.
+ */
+function maxEnvelopeBytes(config: Settings): number {
+  const identity: Identity = { sessionId: UUID_SHAPE, distinctId: UUID_SHAPE, ip: '255.255.255.255', site: 0 };
+  const frame = new MessageFrame(config, identity, `https://${'w'.repeat(MAX_SITE_URL_LENGTH - 8)}`);
+  const fields: ChunkFields = {
+    uuid: UUID_SHAPE, windowId: UUID_SHAPE, chunkId: UUID_SHAPE, chunkIndex: Number.MAX_SAFE_INTEGER,
+    chunkCount: Number.MAX_SAFE_INTEGER, hasFullSnapshot: false, eventsSummary: null, receivedAtUs: WIDEST_US, sentAtMs: WIDEST_MS,
+  };
+  const { text, headers } = FORMAT_LIMITS[config.format].envelope(frame, fields);
+  return Buffer.byteLength(text) + config.maxMessageBytes - maxValueBytes(config, headers);
+}
+
+/**
+ * Fits the chunk size (and so every message) to --max-message-bytes, naming
+ * the flag at fault when they cannot fit: --chunk-size if it was given, the
+ * token if it is what takes the room, else --max-message-bytes itself.
+ */
+function fitMessageLimit(config: Settings, chunkSize: number | undefined): number {
+  const overhead = maxEnvelopeBytes(config);
+  // A snapshot message needs room for a chunk of data; an items message for an rrweb event of the smallest size.
+  const least = overhead + FORMAT_LIMITS[config.format].leastRoom(config);
+  if (config.maxMessageBytes < least) {
+    const withoutToken = maxEnvelopeBytes({ ...config, token: undefined }) + least - overhead;
+    if (config.token !== undefined && config.maxMessageBytes >= withoutToken) {
+      const tokenRoom = config.token.length - (least - config.maxMessageBytes);
+      throw new UsageError(`--token accepts at most about ${tokenRoom} characters with --max-message-bytes ${config.maxMessageBytes} ` +
+        `(it travels in the value and a header of every message), got ${config.token.length}`);
+    }
+    throw new UsageError(
+      `--max-message-bytes accepts at least ${least} for --format ${config.format} (each message spends up to ${overhead} ` +
+        `bytes on its envelope, key, headers and librdkafka's overhead), got ${config.maxMessageBytes}`,
+    );
+  }
+  if (!(OUTPUT_FORMATS[config.format].flags as readonly string[]).includes('chunk-size')) return 0;
+  const room = config.maxMessageBytes - overhead;
+  if (chunkSize === undefined) return Math.min(DEFAULT_CHUNK_CHARS, room);
+  const leastChunk = least - overhead;
+  if (chunkSize < leastChunk) throw new UsageError(`--chunk-size accepts at least ${leastChunk} for --payload ${config.payload}, got ${chunkSize}`);
+  if (chunkSize > room) {
+    throw new UsageError(`--chunk-size accepts at most ${room} with --max-message-bytes ${config.maxMessageBytes} ` +
+      `(each message spends up to ${overhead} bytes besides its chunk), got ${chunkSize}`);
+  }
+  return chunkSize;
+}
+
+/** The original script's chunk size. */
+const DEFAULT_CHUNK_CHARS = 900_000;
+/** The smallest chunk worth a message: smaller ones would only multiply messages. */
+const MIN_CHUNK_CHARS = 1024;
+/** Chunk 0 of rrweb data also carries events_summary, tens of characters an event: room for a batch's worth. */
+const MIN_RRWEB_CHUNK_CHARS = 65_536;
 
 /** A message's data when it is all in its head and tail. */
 const NO_DATA: PayloadText = { writeNext() {} };
@@ -4888,6 +4899,122 @@ const BODY_GZIP = { level: 1 };
 /** posthog-js's request queue sends every 3 s; each event in a request carries its age as `offset`. */
 const MAX_SEND_OFFSET_MS = 3000;
 
+/** What a format's messages are made from: the session's frame, ids, streams and windows, and the run's settings. */
+interface SessionState {
+  readonly config: Config;
+  readonly identity: Identity;
+  readonly frame: MessageFrame;
+  /** posthog-js's ids: session, windows and events, one UUIDv7 clock. */
+  readonly clientIds: UuidV7;
+  /** capture's ids. */
+  readonly captureRng: RandomGenerator;
+  /** The stochastic rounding of random payload sizes, and vegeta's send offsets. */
+  readonly payloadRng: RandomGenerator;
+  /** `--payload random`'s letters: one stream a session, each snapshot its next stretch; undefined for rrweb events. */
+  readonly payloadLetters: RandomLetters | undefined;
+  /** The session's windows, by the plan's window numbers; none for random payloads. */
+  readonly windows: readonly BrowserWindow[];
+  /** What a message leaves its data once its envelope, key and headers are counted (section 6's fitMessageLimit). */
+  readonly messageRoom: number;
+}
+
+/** `--format snapshot`: the snapshot's data (random, or rrweb gzip-base64) in chunks of one chunk_id, UUIDTs as capture made them. */
+function snapshotChunks(session: SessionState, snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
+  const { config, frame, captureRng } = session;
+  let data: { text: PayloadText; length: number };
+  let eventsSummaryText: string | null = null;
+  if (session.payloadLetters) {
+    data = randomSnapshotData(session.payloadLetters, session.payloadRng, snapshot.size);
+  } else {
+    const { member, events } = legacyRrwebData(session.windows[snapshot.window]!, snapshot);
+    data = base64Of(member);
+    eventsSummaryText = eventsSummary(events);
+  }
+  // Chunk 0 carries the summary in place of the 'null' the others carry.
+  const capacity = config.chunkSize;
+  const firstCapacity = capacity - (eventsSummaryText === null ? 0 : escapeInData(eventsSummaryText).length - 'null'.length);
+  const chunkCount = 1 + Math.max(0, Math.ceil((data.length - firstCapacity) / capacity));
+  const ms = snapshot.receivedAtUs / 1000;
+  const chunkId = uuidT(captureRng, ms, 0);
+  const messages: Message[] = [];
+  for (let chunkIndex = 0, sent = 0; chunkIndex < chunkCount; chunkIndex++) {
+    const dataLength = Math.min(chunkIndex === 0 ? firstCapacity : capacity, data.length - sent);
+    const chunk: ChunkFields = {
+      uuid: uuidT(captureRng, ms, chunkIndex + 1), windowId, chunkId, chunkIndex, chunkCount, hasFullSnapshot: snapshot.kind === 'full',
+      eventsSummary: chunkIndex === 0 ? eventsSummaryText : null, receivedAtUs: snapshot.receivedAtUs, sentAtMs: snapshot.sentAtMs,
+    };
+    messages.push({ headers: () => frame.pythonHeaders(), head: frame.snapshotHead(chunk), data: data.text, dataLength, tail: frame.snapshotTail(chunk) });
+    sent += dataLength;
+  }
+  return { kind: snapshot.kind, size: data.length, receivedAtUs: snapshot.receivedAtUs, messages };
+}
+
+/**
+ * `--format snapshot-items`: the snapshot's rrweb events as JSON, as many to
+ * a message as fit, split at event boundaries as capture splits batches.
+ * The envelope's uuid is the batch's first `$snapshot` event's, minted by
+ * posthog-js as it sent the batch.
+ */
+function itemsBatches(session: SessionState, snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
+  const { frame } = session;
+  const room = session.messageRoom - 2; // 2: the list's brackets
+  // An event is escaped once more in `data`, which can make its text up to about twice as long.
+  const events = sentEvents(session.windows[snapshot.window]!, snapshot, !session.config.noCompressEvents, room / 2, sortedJson);
+  const batches: string[][] = [[]];
+  let batchBytes = 0;
+  for (const text of events.texts.map(escapeInData)) {
+    // Compressed fields are latin1 characters, two bytes each in UTF-8 above 0x7f.
+    const bytes = Buffer.byteLength(text);
+    if (batches.at(-1)!.length > 0 && batchBytes + 1 + bytes > room) {
+      batches.push([]);
+      batchBytes = -1;
+    }
+    batches.at(-1)!.push(text);
+    batchBytes += 1 + bytes;
+  }
+  const messages = batches.map((batch): Message => {
+    const fields = { uuid: session.clientIds.at(snapshot.sentAtMs), windowId, receivedAtUs: snapshot.receivedAtUs, sentAtMs: snapshot.sentAtMs };
+    const head = frame.itemsHead(fields) + `[${batch.join(',')}]` + frame.itemsTail(fields);
+    return { headers: () => frame.captureRsHeaders(fields), head, data: NO_DATA, dataLength: 0, tail: '' };
+  });
+  return { kind: snapshot.kind, size: events.chars, receivedAtUs: snapshot.receivedAtUs, messages };
+}
+
+/**
+ * `--format vegeta`: one target per snapshot (`vegeta attack -lazy
+ * -format=json`), posting to --capture-url what posthog-js sends: a gzipped
+ * JSON list holding one `$snapshot` event with the batch's rrweb events, the
+ * URL carrying posthog-js's send time and version as it does. Targets have
+ * exactly vegeta's keys; the body is base64, as vegeta requires.
+ */
+function vegetaTarget(session: SessionState, snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
+  const { config, identity } = session;
+  const snapshotData = `[${sentEvents(session.windows[snapshot.window]!, snapshot, !config.noCompressEvents, Infinity, JSON.stringify).texts.join(',')}]`;
+  const properties =
+    `{"$snapshot_bytes":${snapshotData.length},"$snapshot_data":${snapshotData},"$session_id":${JSON.stringify(identity.sessionId)},` +
+    `"$window_id":${JSON.stringify(windowId)},"$lib":"web","$lib_version":"${POSTHOG_JS_VERSION}","token":${jsonOrNull(config.token)},` +
+    `"distinct_id":${JSON.stringify(identity.distinctId)}}`;
+  const uuid = session.clientIds.at(snapshot.sentAtMs);
+  const offset = Math.floor(uniform(session.payloadRng) * MAX_SEND_OFFSET_MS);
+  const bodyText = Buffer.from(`[{"uuid":"${uuid}","event":"$snapshot","properties":${properties},"offset":${offset}}]`);
+  compressionWork.text += bodyText.length;
+  compressionWork.input += bodyText.length;
+  const body = base64Of(gzipSync(bodyText, BODY_GZIP));
+  const url = `${config.captureUrl}${config.captureUrl.includes('?') ? '&' : '?'}_=${snapshot.sentAtMs}&ver=${POSTHOG_JS_VERSION}`;
+  const message: Message = {
+    headers: () => [], head: `{"method":"POST","url":${JSON.stringify(url)},"body":"`, data: body.text, dataLength: body.length,
+    tail: '","header":{"Content-Type":["application/json"]}}',
+  };
+  return { kind: snapshot.kind, size: snapshotData.length, receivedAtUs: snapshot.receivedAtUs, messages: [message] };
+}
+
+/** How each format's messages are made from a snapshot: the other half of its OUTPUT_FORMATS entry. */
+const FORMAT_MESSAGES: Record<Format, (session: SessionState, snapshot: PlannedSnapshot, windowId: string) => SnapshotMessages> = {
+  snapshot: snapshotChunks,
+  'snapshot-items': itemsBatches,
+  vegeta: vegetaTarget,
+};
+
 /**
  * One session as it runs: its plan, identity and payload state. `next()`
  * makes the next snapshot's messages; they must be written in order, since
@@ -4897,22 +5024,20 @@ const MAX_SEND_OFFSET_MS = 3000;
  * const session = new SessionMessages(config, 0, config.startMs);
  * for (let snapshot = session.next(); snapshot; snapshot = session.next()) write(snapshot.messages);
  */
-export class SessionMessages {
+export class SessionMessages implements SessionState {
   readonly index: number;
   readonly identity: Identity;
   readonly plan: SessionPlan;
-  private readonly config: Config;
-  private readonly frame: MessageFrame;
-  /** posthog-js's ids: session, windows and events, one UUIDv7 clock. */
-  private readonly clientIds: UuidV7;
-  /** capture's ids and the stochastic rounding of random payload sizes. */
-  private readonly captureRng: RandomGenerator;
-  private readonly payloadRng: RandomGenerator;
-  /** `--payload random`'s letters: one stream a session, each snapshot its next stretch. */
-  private readonly payloadLetters: RandomLetters | undefined;
+  readonly config: Config;
+  readonly frame: MessageFrame;
+  readonly clientIds: UuidV7;
+  readonly captureRng: RandomGenerator;
+  readonly payloadRng: RandomGenerator;
+  readonly payloadLetters: RandomLetters | undefined;
+  readonly windows: BrowserWindow[] = [];
+  readonly messageRoom: number;
   private readonly site: Site | undefined;
   private readonly contentRng: RandomGenerator;
-  private readonly windows: BrowserWindow[] = [];
   private readonly windowIds: string[] = [];
   private upcoming: PlannedSnapshot | undefined;
   /** Snapshots so far. */
@@ -4928,11 +5053,12 @@ export class SessionMessages {
     this.captureRng = random.stream('capture');
     this.payloadRng = random.stream('payload');
     this.contentRng = random.stream('content');
-    const opaque = config.format === 'snapshot' && config.payload === 'random';
+    const opaque = config.payload === 'random';
     this.payloadLetters = opaque ? new RandomLetters(random.state('payload')) : undefined;
     this.site = opaque ? undefined : siteOf(config.seedValue, this.identity.site);
     // Random payloads need no site; the legacy envelope still names one, the same for the same index.
     this.frame = new MessageFrame(config, this.identity, this.site?.origin ?? `https://site-${this.identity.site}.example.com`);
+    this.messageRoom = OUTPUT_FORMATS[config.format].topic === null ? Infinity : config.maxMessageBytes - maxEnvelopeBytes(config);
     this.upcoming = this.plan.next();
   }
 
@@ -4951,101 +5077,7 @@ export class SessionMessages {
       this.windowIds.push(this.clientIds.at(snapshot.firstEventMs));
       if (this.site) this.windows.push(new BrowserWindow(this.site, this.contentRng));
     }
-    const windowId = this.windowIds[snapshot.window]!;
-    if (this.config.format === 'snapshot') return this.snapshotChunks(snapshot, windowId);
-    if (this.config.format === 'snapshot-items') return this.itemsBatches(snapshot, windowId);
-    return this.vegetaTarget(snapshot, windowId);
-  }
-
-  /** `--format snapshot`: the snapshot's data (random, or rrweb gzip-base64) in chunks of one chunk_id, UUIDTs as capture made them. */
-  private snapshotChunks(snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
-    const { config, frame, captureRng } = this;
-    let data: { text: PayloadText; length: number };
-    let eventsSummaryText: string | null = null;
-    if (this.site) {
-      const { member, events } = legacyRrwebData(this.windows[snapshot.window]!, snapshot);
-      data = base64Of(member);
-      eventsSummaryText = eventsSummary(events);
-    } else {
-      data = randomSnapshotData(this.payloadLetters!, this.payloadRng, snapshot.size);
-    }
-    // Chunk 0 carries the summary in place of the 'null' the others carry.
-    const capacity = config.chunkSize;
-    const firstCapacity = capacity - (eventsSummaryText === null ? 0 : escapeInData(eventsSummaryText).length - 'null'.length);
-    const chunkCount = 1 + Math.max(0, Math.ceil((data.length - firstCapacity) / capacity));
-    const ms = snapshot.receivedAtUs / 1000;
-    const chunkId = uuidT(captureRng, ms, 0);
-    const messages: Message[] = [];
-    for (let chunkIndex = 0, sent = 0; chunkIndex < chunkCount; chunkIndex++) {
-      const dataLength = Math.min(chunkIndex === 0 ? firstCapacity : capacity, data.length - sent);
-      const chunk: ChunkFields = {
-        uuid: uuidT(captureRng, ms, chunkIndex + 1), windowId, chunkId, chunkIndex, chunkCount, hasFullSnapshot: snapshot.kind === 'full',
-        eventsSummary: chunkIndex === 0 ? eventsSummaryText : null, receivedAtUs: snapshot.receivedAtUs, sentAtMs: snapshot.sentAtMs,
-      };
-      messages.push({ headers: () => frame.headers(chunk), head: frame.snapshotHead(chunk), data: data.text, dataLength, tail: frame.snapshotTail(chunk) });
-      sent += dataLength;
-    }
-    return { kind: snapshot.kind, size: data.length, receivedAtUs: snapshot.receivedAtUs, messages };
-  }
-
-  /**
-   * `--format snapshot-items`: the snapshot's rrweb events as JSON, as many to
-   * a message as fit, split at event boundaries as capture splits batches.
-   * The envelope's uuid is the batch's first `$snapshot` event's, minted by
-   * posthog-js as it sent the batch.
-   */
-  private itemsBatches(snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
-    const { frame } = this;
-    const room = this.config.maxMessageBytes - maxEnvelopeBytes(this.config) - 2; // 2: the list's brackets
-    // An event is escaped once more in `data`, which can make its text up to about twice as long.
-    const events = sentEvents(this.windows[snapshot.window]!, snapshot, !this.config.noCompressEvents, room / 2, sortedJson);
-    const texts = events.texts.map(escapeInData);
-    const batches: string[][] = [[]];
-    let batchBytes = 0;
-    for (const text of texts) {
-      // Compressed fields are latin1 characters, two bytes each in UTF-8 above 0x7f.
-      const bytes = Buffer.byteLength(text);
-      if (batches.at(-1)!.length > 0 && batchBytes + 1 + bytes > room) {
-        batches.push([]);
-        batchBytes = -1;
-      }
-      batches.at(-1)!.push(text);
-      batchBytes += 1 + bytes;
-    }
-    const messages = batches.map((batch): Message => {
-      const fields = { uuid: this.clientIds.at(snapshot.sentAtMs), windowId, receivedAtUs: snapshot.receivedAtUs, sentAtMs: snapshot.sentAtMs };
-      const head = frame.itemsHead(fields) + `[${batch.join(',')}]` + frame.itemsTail(fields);
-      return { headers: () => frame.headers(fields), head, data: NO_DATA, dataLength: 0, tail: '' };
-    });
-    return { kind: snapshot.kind, size: events.chars, receivedAtUs: snapshot.receivedAtUs, messages };
-  }
-
-  /**
-   * `--format vegeta`: one target per snapshot (`vegeta attack -lazy
-   * -format=json`), posting to --capture-url what posthog-js sends: a gzipped
-   * JSON list holding one `$snapshot` event with the batch's rrweb events, the
-   * URL carrying posthog-js's send time and version as it does. Targets have
-   * exactly vegeta's keys; the body is base64, as vegeta requires.
-   */
-  private vegetaTarget(snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
-    const { config, identity } = this;
-    const snapshotData = `[${sentEvents(this.windows[snapshot.window]!, snapshot, !config.noCompressEvents, Infinity, JSON.stringify).texts.join(',')}]`;
-    const properties =
-      `{"$snapshot_bytes":${snapshotData.length},"$snapshot_data":${snapshotData},"$session_id":${JSON.stringify(identity.sessionId)},` +
-      `"$window_id":${JSON.stringify(windowId)},"$lib":"web","$lib_version":"${POSTHOG_JS_VERSION}","token":${jsonOrNull(config.token)},` +
-      `"distinct_id":${JSON.stringify(identity.distinctId)}}`;
-    const uuid = this.clientIds.at(snapshot.sentAtMs);
-    const offset = Math.floor(uniform(this.payloadRng) * MAX_SEND_OFFSET_MS);
-    const bodyText = Buffer.from(`[{"uuid":"${uuid}","event":"$snapshot","properties":${properties},"offset":${offset}}]`);
-    compressionWork.text += bodyText.length;
-    compressionWork.input += bodyText.length;
-    const body = base64Of(gzipSync(bodyText, BODY_GZIP));
-    const url = `${config.captureUrl}${config.captureUrl.includes('?') ? '&' : '?'}_=${snapshot.sentAtMs}&ver=${POSTHOG_JS_VERSION}`;
-    const message: Message = {
-      headers: () => [], head: `{"method":"POST","url":${JSON.stringify(url)},"body":"`, data: body.text, dataLength: body.length,
-      tail: '","header":{"Content-Type":["application/json"]}}',
-    };
-    return { kind: snapshot.kind, size: snapshotData.length, receivedAtUs: snapshot.receivedAtUs, messages: [message] };
+    return FORMAT_MESSAGES[this.config.format](this, snapshot, this.windowIds[snapshot.window]!);
   }
 }
 
@@ -6255,7 +6287,7 @@ function jobsFor(config: Config, interactive: boolean): number {
   const longestLine = OUTPUT_FORMATS[config.format].topic === null ? MAX_VEGETA_LINE_BYTES : config.maxMessageBytes;
   if (longestLine > MAX_JOB_LINE_BYTES) return 0;
   if (config.jobs !== undefined) return config.jobs;
-  if (config.format === 'snapshot' && config.payload === 'random') return 0;
+  if (config.payload === 'random') return 0;
   return interactive || config.realtime ? 1 : availableParallelism();
 }
 
