@@ -4748,79 +4748,6 @@ class MessageFrame {
   }
 }
 
-/**
- * What bounds each format's messages: the text around a message's data and
- * its headers (for the widest envelope), and the least room its data needs.
- * Vegeta targets are not Kafka messages: no limit applies to them.
- */
-const FORMAT_LIMITS: Record<Format, { envelope(frame: MessageFrame, fields: ChunkFields): { text: string; headers: Header[] }; leastRoom(config: Settings): number }> = {
-  snapshot: {
-    envelope: (frame, fields) => ({ text: frame.snapshotHead(fields) + frame.snapshotTail(fields), headers: frame.pythonHeaders() }),
-    leastRoom: (config) => (config.payload === 'rrweb' ? MIN_RRWEB_CHUNK_CHARS : MIN_CHUNK_CHARS),
-  },
-  'snapshot-items': {
-    envelope: (frame, fields) => ({ text: frame.itemsHead(fields) + frame.itemsTail(fields), headers: frame.captureRsHeaders(fields) }),
-    leastRoom: () => MIN_EVENT_ROOM_BYTES,
-  },
-  vegeta: { envelope: () => ({ text: '', headers: [] }), leastRoom: () => 0 },
-};
-
-/**
- * The widest envelope, key and headers any message of the run can have
- * around its data, with librdkafka's overhead and kcat's margin: what
- * --max-message-bytes must leave room for.
- */
-function maxEnvelopeBytes(config: Settings): number {
-  const identity: Identity = { sessionId: UUID_SHAPE, distinctId: UUID_SHAPE, ip: '255.255.255.255', site: 0 };
-  const frame = new MessageFrame(config, identity, `https://${'w'.repeat(MAX_SITE_URL_LENGTH - 8)}`);
-  const fields: ChunkFields = {
-    uuid: UUID_SHAPE, windowId: UUID_SHAPE, chunkId: UUID_SHAPE, chunkIndex: Number.MAX_SAFE_INTEGER,
-    chunkCount: Number.MAX_SAFE_INTEGER, hasFullSnapshot: false, eventsSummary: null, receivedAtUs: WIDEST_US, sentAtMs: WIDEST_MS,
-  };
-  const { text, headers } = FORMAT_LIMITS[config.format].envelope(frame, fields);
-  return Buffer.byteLength(text) + config.maxMessageBytes - maxValueBytes(config, headers);
-}
-
-/**
- * Fits the chunk size (and so every message) to --max-message-bytes, naming
- * the flag at fault when they cannot fit: --chunk-size if it was given, the
- * token if it is what takes the room, else --max-message-bytes itself.
- */
-function fitMessageLimit(config: Settings, chunkSize: number | undefined): number {
-  const overhead = maxEnvelopeBytes(config);
-  // A snapshot message needs room for a chunk of data; an items message for an rrweb event of the smallest size.
-  const least = overhead + FORMAT_LIMITS[config.format].leastRoom(config);
-  if (config.maxMessageBytes < least) {
-    const withoutToken = maxEnvelopeBytes({ ...config, token: undefined }) + least - overhead;
-    if (config.token !== undefined && config.maxMessageBytes >= withoutToken) {
-      const tokenRoom = config.token.length - (least - config.maxMessageBytes);
-      throw new UsageError(`--token accepts at most about ${tokenRoom} characters with --max-message-bytes ${config.maxMessageBytes} ` +
-        `(it travels in the value and a header of every message), got ${config.token.length}`);
-    }
-    throw new UsageError(
-      `--max-message-bytes accepts at least ${least} for --format ${config.format} (each message spends up to ${overhead} ` +
-        `bytes on its envelope, key, headers and librdkafka's overhead), got ${config.maxMessageBytes}`,
-    );
-  }
-  if (!(OUTPUT_FORMATS[config.format].flags as readonly string[]).includes('chunk-size')) return 0;
-  const room = config.maxMessageBytes - overhead;
-  if (chunkSize === undefined) return Math.min(DEFAULT_CHUNK_CHARS, room);
-  const leastChunk = least - overhead;
-  if (chunkSize < leastChunk) throw new UsageError(`--chunk-size accepts at least ${leastChunk} for --payload ${config.payload}, got ${chunkSize}`);
-  if (chunkSize > room) {
-    throw new UsageError(`--chunk-size accepts at most ${room} with --max-message-bytes ${config.maxMessageBytes} ` +
-      `(each message spends up to ${overhead} bytes besides its chunk), got ${chunkSize}`);
-  }
-  return chunkSize;
-}
-
-/** The original script's chunk size. */
-const DEFAULT_CHUNK_CHARS = 900_000;
-/** The smallest chunk worth a message: smaller ones would only multiply messages. */
-const MIN_CHUNK_CHARS = 1024;
-/** Chunk 0 of rrweb data also carries events_summary, tens of characters an event: room for a batch's worth. */
-const MIN_RRWEB_CHUNK_CHARS = 65_536;
-
 /** A message's data when it is all in its head and tail. */
 const NO_DATA: PayloadText = { writeNext() {} };
 
@@ -4898,6 +4825,18 @@ function sortedKeys(keys: string[]): [key: string, prefix: string][] {
 const BODY_GZIP = { level: 1 };
 /** posthog-js's request queue sends every 3 s; each event in a request carries its age as `offset`. */
 const MAX_SEND_OFFSET_MS = 3000;
+
+/** A format's messages: how they are made, and for a Kafka format their envelope and the least room their data needs. */
+interface FormatMessages {
+  make(session: SessionState, snapshot: PlannedSnapshot, windowId: string): SnapshotMessages;
+  envelope?(frame: MessageFrame, fields: ChunkFields): { text: string; headers: Header[] };
+  leastRoom?(config: Settings): number;
+}
+
+/** The smallest chunk worth a message: smaller ones would only multiply messages. */
+const MIN_CHUNK_CHARS = 1024;
+/** Chunk 0 of rrweb data also carries events_summary, tens of characters an event: room for a batch's worth. */
+const MIN_RRWEB_CHUNK_CHARS = 65_536;
 
 /** What a format's messages are made from: the session's frame, ids, streams and windows, and the run's settings. */
 interface SessionState {
@@ -5008,12 +4947,78 @@ function vegetaTarget(session: SessionState, snapshot: PlannedSnapshot, windowId
   return { kind: snapshot.kind, size: snapshotData.length, receivedAtUs: snapshot.receivedAtUs, messages: [message] };
 }
 
-/** How each format's messages are made from a snapshot: the other half of its OUTPUT_FORMATS entry. */
-const FORMAT_MESSAGES: Record<Format, (session: SessionState, snapshot: PlannedSnapshot, windowId: string) => SnapshotMessages> = {
-  snapshot: snapshotChunks,
-  'snapshot-items': itemsBatches,
-  vegeta: vegetaTarget,
+/**
+ * The other half of each OUTPUT_FORMATS entry: how a snapshot becomes the
+ * format's messages, and for a Kafka format what bounds them, the text
+ * around a message's data with its headers (the envelope, at its widest)
+ * and the least room its data needs.
+ */
+const FORMAT_MESSAGES: Record<Format, FormatMessages> = {
+  snapshot: {
+    make: snapshotChunks,
+    envelope: (frame, fields) => ({ text: frame.snapshotHead(fields) + frame.snapshotTail(fields), headers: frame.pythonHeaders() }),
+    leastRoom: (config) => (config.payload === 'rrweb' ? MIN_RRWEB_CHUNK_CHARS : MIN_CHUNK_CHARS),
+  },
+  'snapshot-items': {
+    make: itemsBatches,
+    envelope: (frame, fields) => ({ text: frame.itemsHead(fields) + frame.itemsTail(fields), headers: frame.captureRsHeaders(fields) }),
+    leastRoom: () => MIN_EVENT_ROOM_BYTES,
+  },
+  vegeta: { make: vegetaTarget },
 };
+
+/**
+ * The widest envelope, key and headers any message of the run can have
+ * around its data, with librdkafka's overhead and kcat's margin: what
+ * --max-message-bytes must leave room for.
+ */
+function maxEnvelopeBytes(config: Settings): number {
+  const identity: Identity = { sessionId: UUID_SHAPE, distinctId: UUID_SHAPE, ip: '255.255.255.255', site: 0 };
+  const frame = new MessageFrame(config, identity, `https://${'w'.repeat(MAX_SITE_URL_LENGTH - 8)}`);
+  const fields: ChunkFields = {
+    uuid: UUID_SHAPE, windowId: UUID_SHAPE, chunkId: UUID_SHAPE, chunkIndex: Number.MAX_SAFE_INTEGER,
+    chunkCount: Number.MAX_SAFE_INTEGER, hasFullSnapshot: false, eventsSummary: null, receivedAtUs: WIDEST_US, sentAtMs: WIDEST_MS,
+  };
+  const { text, headers } = FORMAT_MESSAGES[config.format].envelope?.(frame, fields) ?? { text: '', headers: [] };
+  return Buffer.byteLength(text) + config.maxMessageBytes - maxValueBytes(config, headers);
+}
+
+/**
+ * Fits the chunk size (and so every message) to --max-message-bytes, naming
+ * the flag at fault when they cannot fit: --chunk-size if it was given, the
+ * token if it is what takes the room, else --max-message-bytes itself.
+ */
+function fitMessageLimit(config: Settings, chunkSize: number | undefined): number {
+  const overhead = maxEnvelopeBytes(config);
+  // A snapshot message needs room for a chunk of data; an items message for an rrweb event of the smallest size.
+  const least = overhead + (FORMAT_MESSAGES[config.format].leastRoom?.(config) ?? 0);
+  if (config.maxMessageBytes < least) {
+    const withoutToken = maxEnvelopeBytes({ ...config, token: undefined }) + least - overhead;
+    if (config.token !== undefined && config.maxMessageBytes >= withoutToken) {
+      const tokenRoom = config.token.length - (least - config.maxMessageBytes);
+      throw new UsageError(`--token accepts at most about ${tokenRoom} characters with --max-message-bytes ${config.maxMessageBytes} ` +
+        `(it travels in the value and a header of every message), got ${config.token.length}`);
+    }
+    throw new UsageError(
+      `--max-message-bytes accepts at least ${least} for --format ${config.format} (each message spends up to ${overhead} ` +
+        `bytes on its envelope, key, headers and librdkafka's overhead), got ${config.maxMessageBytes}`,
+    );
+  }
+  if (!(OUTPUT_FORMATS[config.format].flags as readonly string[]).includes('chunk-size')) return 0;
+  const room = config.maxMessageBytes - overhead;
+  if (chunkSize === undefined) return Math.min(DEFAULT_CHUNK_CHARS, room);
+  const leastChunk = least - overhead;
+  if (chunkSize < leastChunk) throw new UsageError(`--chunk-size accepts at least ${leastChunk} for --payload ${config.payload}, got ${chunkSize}`);
+  if (chunkSize > room) {
+    throw new UsageError(`--chunk-size accepts at most ${room} with --max-message-bytes ${config.maxMessageBytes} ` +
+      `(each message spends up to ${overhead} bytes besides its chunk), got ${chunkSize}`);
+  }
+  return chunkSize;
+}
+
+/** The original script's chunk size. */
+const DEFAULT_CHUNK_CHARS = 900_000;
+
 
 /**
  * One session as it runs: its plan, identity and payload state. `next()`
@@ -5077,7 +5082,7 @@ export class SessionMessages implements SessionState {
       this.windowIds.push(this.clientIds.at(snapshot.firstEventMs));
       if (this.site) this.windows.push(new BrowserWindow(this.site, this.contentRng));
     }
-    return FORMAT_MESSAGES[this.config.format](this, snapshot, this.windowIds[snapshot.window]!);
+    return FORMAT_MESSAGES[this.config.format].make(this, snapshot, this.windowIds[snapshot.window]!);
   }
 }
 
