@@ -1686,12 +1686,14 @@ describe('command line', { concurrency: true }, () => {
     npm i --prefer-offline --no-audit --no-fund --loglevel=error @faker-js/faker@${versionOf('@faker-js/faker')} pure-rand@${versionOf('pure-rand')} tsx@${versionOf('tsx')} > /dev/null
     cp "${join(ROOT, 'generate.ts')}" .
     npx tsx ./generate.ts --count 2 --token t --start ${START} > tsx.out
+    npx tsx ./generate.ts --count 2 --token t --start ${START} --format snapshot-items --no-compress-events --jobs 2 > tsx-workers.out
     "${join(ROOT, 'node_modules/.bin/node')}" generate.ts --count 2 --token t --start ${START} > node22.out
     "${join(ROOT, 'node_modules/.bin/deno')}" run -A generate.ts --count 2 --token t --start ${START} > deno.out
     "${join(ROOT, 'node_modules/.bin/bun')}" generate.ts --count 2 --token t --start ${START} > bun.out
     cksum < tsx.out; cksum < node22.out; cksum < deno.out; cksum < bun.out`);
   const inRepository = generate(['--count', '2', '--token', 't', '--start', START]);
-  it('copied into an empty project as the README says, runs under npx tsx, node 22, Deno and Bun, without a warning', async () => {
+  const itemsInRepository = generate(['--count', '2', '--token', 't', '--start', START, '--format', 'snapshot-items', '--no-compress-events', '--jobs', '0']);
+  it('copied into an empty project as the README says, runs under npx tsx (also on workers), node 22, Deno and Bun, without a warning', async () => {
     const result = await copied;
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stderr, '', 'no warnings');
@@ -1700,6 +1702,8 @@ describe('command line', { concurrency: true }, () => {
     assert.equal(sums.length, 4);
     assert.equal(new Set(sums).size, 1, 'the same bytes under every runtime');
     assert.equal(createHash('sha256').update(readFileSync(join(WORK, 'copy', 'tsx.out'))).digest('hex'), expected, 'the same bytes as in this repository');
+    // The machine's node through tsx, with worker threads, which load the file through tsx too.
+    assertSameText(readFileSync(join(WORK, 'copy', 'tsx-workers.out'), 'utf8'), (await itemsInRepository).stdout, 'snapshot-items on 2 workers under npx tsx');
   });
 
   // Ctrl-C as a terminal sends it: to the process group, tsx's own process and generate.ts's alike. tsx kills a

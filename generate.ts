@@ -6994,8 +6994,17 @@ function pythonString(text: string): string {
   return JSON.stringify(text).replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-const executedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+/** Whether this file is the program being run: not imported, and not a worker's copy (whose argv[1] may be `[worker eval]`). */
+function executedDirectly(): boolean {
+  if (!isMainThread || process.argv[1] === undefined) return false;
+  try {
+    return realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
 // No top-level await: tsx runs a copied file as CommonJS where its package.json does not say "type": "module".
 const job = isMainThread ? undefined : (workerData as Record<string, JobSpec> | null)?.[JOB_DATA];
 if (job) runJob(job);
-else if (executedDirectly && isMainThread) main(process.argv.slice(2)).then((status) => (process.exitCode = status));
+else if (executedDirectly()) main(process.argv.slice(2)).then((status) => (process.exitCode = status));
