@@ -3453,8 +3453,8 @@ class BrowserWindow {
   readonly scripts: PageScripts;
   readonly telemetry: Telemetry;
   private readonly rng: RandomGenerator;
-  /** Whether this window's recorder has started (its first page load). */
-  private started = false;
+  /** When this window's recorder started (its first furnished page load, which a retry of that load repeats). */
+  private startedAt: number | undefined;
   /** What the page owes in reply to the person, in time order. */
   private reactions: { atMs: number; make: (room: number) => RecordedEvent | undefined }[] = [];
   private clock: BatchClock | undefined;
@@ -3496,9 +3496,9 @@ class BrowserWindow {
     const meta: RecordedEvent = { type: EventType.Meta, data: { href: this.href, width, height }, timestamp: atMs };
     const after: RecordedEvent[] = [];
     let at = timestamp + between(rng, 1, 20);
-    if (!this.started && !bare) {
+    if (!bare && (this.startedAt ?? atMs) === atMs) {
       for (const { tag, payload } of site.recorderStart) after.push({ type: EventType.Custom, data: { tag, payload }, timestamp: at++ });
-      this.started = true;
+      this.startedAt = atMs;
     }
     if (!bare) after.push({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at++ });
     if (initialRequests > 0) after.push(this.telemetry.networkEvent(at + between(rng, 50, 400), initialRequests, true));
@@ -4032,14 +4032,16 @@ function stylesheetsFor(site: Site, target: number, share: number, size: (sheet:
 /**
  * How to furnish a page, richest first, until one fits: its frame and the
  * first `linked` of the site's stylesheets, then halves of them down to the
- * design system's file; then no frame (`bare`) and the design system
- * inlined, as small pages inline their critical CSS; then nothing. Pages of
- * fewer than `least` bytes start at the bare ones.
+ * design system's file, then the frame with only the design system's rules
+ * (critical CSS, no font); then no frame (`bare`) and those rules, as small
+ * pages inline them; then nothing. Pages of fewer than `least` bytes start
+ * at the bare ones.
  */
 function furnishings(site: Site, linked: number, target: number, least: number): { stylesheets: Stylesheet[]; bare: boolean }[] {
   const counts = target < least ? [] : [linked];
   while (counts.length > 0 && counts.at(-1)! > 1) counts.push(Math.floor(counts.at(-1)! / 2));
-  return [...counts.map((count) => ({ stylesheets: site.stylesheets.slice(0, count), bare: false })), { stylesheets: [site.critical], bare: true }, { stylesheets: [], bare: true }];
+  const framed = counts.map((count) => site.stylesheets.slice(0, count)).concat(counts.length > 0 ? [[site.critical]] : []);
+  return [...framed.map((stylesheets) => ({ stylesheets, bare: false })), { stylesheets: [site.critical], bare: true }, { stylesheets: [], bare: true }];
 }
 
 /**
