@@ -834,13 +834,13 @@ describe('pages and people', () => {
     );
   });
 
-  it('clicks come where the pointer is, on a link, button or field that exists: mouse down, focus, up, click', () => {
+  it('clicks come where the pointer is, over the link, button or field clicked, which exists: mouse down, focus, up, click', () => {
     const interactive = new Set(['a', 'button', 'input', 'textarea', 'select', 'label']);
     fc.assert(
       fc.property(furnishedSessions, ({ config, index }) => {
         for (const events of sessionWindows(config, index).values()) {
           const tags = new Map<number, { tag: string; parentId: number }>();
-          let pointer: { x: number; y: number } | undefined;
+          let pointer: { x: number; y: number; id: number } | undefined;
           for (const event of events) {
             if (event.type === 2) tags.clear();
             for (const { node, parentId } of serializedNodes(event)) tags.set(node.id, { tag: node.tagName, parentId });
@@ -851,6 +851,9 @@ describe('pages and people', () => {
             let onInteractive = false;
             for (let node = tags.get(id); node; node = tags.get(node.parentId)) onInteractive ||= interactive.has(node.tag);
             assert.ok(onInteractive, `click on <${tags.get(id)?.tag}> ${id}, a link, button or field`);
+            let over = false;
+            for (let node = pointer.id; node > 0 && !over; node = tags.get(node)?.parentId ?? 0) over = node === id;
+            assert.ok(over, `click on ${id} with the pointer over ${pointer.id}`);
           }
         }
       }),

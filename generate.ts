@@ -1759,7 +1759,7 @@ const DESIGN_RULES: readonly (readonly [string, string])[] = [
   ['.&-Feed li', 'display: flex; align-items: center; gap: 12px; height: 56px; overflow: hidden; font-size: 14px; white-space: nowrap; border-bottom: 1px solid var(--border);'],
   ['.&-Feed time', 'margin-left: auto; font-size: 13px; color: var(--gray-400);'],
   ['.&-Pagination', 'display: flex; align-items: center; justify-content: space-between; height: 36px; margin-bottom: 24px; font-size: 14px; color: var(--gray-500);'],
-  ['.&-Portal', 'position: relative; z-index: 50;'],
+  ['.&-Portal', 'position: absolute; top: 0; left: 0; width: 100%; z-index: 50;'],
   ['.&-Dialog', 'position: fixed; inset: 0; display: flex; align-items: center; justify-content: center; background-color: rgb(0 0 0 / .4);'],
   ['.&-Dialog[data-state="closed"], .&-Popover[data-state="closed"], .&-Drawer[data-state="closed"]', 'display: none;'],
   ['.&-Dialog__panel', 'width: min(560px, 100% - 32px); max-height: 80vh; overflow-y: auto; padding: 24px; background-color: var(--surface); border-radius: 12px; box-shadow: var(--shadow-lg);'],
@@ -3326,6 +3326,14 @@ const NUDGE_PX = { min: 6, max: 24 } as const;
 /** A movement this close to its start or end point is at rest: its first and last few frames are not worth a pointer event. */
 const SETTLED_PX = 6;
 
+/** A hand's pointer and rrweb's throttles: when it last flushed positions, and last kept one. */
+interface HandState {
+  x: number;
+  y: number;
+  lastFlushMs: number;
+  lastSampleMs: number;
+}
+
 /** An event a gesture will record, and what recording it changes. */
 interface Planned {
   event: RecordedEvent;
@@ -3361,8 +3369,14 @@ class Hand {
     [this.x, this.y] = [between(rng, 0, viewport[0] - 1), between(rng, 0, viewport[1] - 1)];
   }
 
-  /** Positions sampled and not flushed are dropped: the movement they belonged to was not recorded. */
-  abandon(): void {
+  /** Where the pointer is and what rrweb's throttles remember: what planning ahead changes and recording sets again. */
+  save(): HandState {
+    return { x: this.x, y: this.y, lastFlushMs: this.lastFlushMs, lastSampleMs: this.lastSampleMs };
+  }
+
+  /** Back to a saved state; positions sampled and not flushed are dropped, as the movement they belonged to was not recorded. */
+  restore(state: HandState): void {
+    [this.x, this.y, this.lastFlushMs, this.lastSampleMs] = [state.x, state.y, state.lastFlushMs, state.lastSampleMs];
     this.pending = [];
     this.flushAtMs = Infinity;
   }
@@ -3440,8 +3454,8 @@ class Hand {
 
   private flush(atMs: number): void {
     const positions = this.pending.map(({ x, y, id, atMs: at }) => ({ x, y, id, timeOffset: at - atMs }));
-    const [x, y] = [this.x, this.y];
-    this.record({ event: incremental(atMs, { source: IncrementalSource.MouseMove, positions }), apply: () => ([this.x, this.y] = [x, y]) });
+    const state = { x: this.x, y: this.y, lastFlushMs: atMs, lastSampleMs: this.lastSampleMs };
+    this.record({ event: incremental(atMs, { source: IncrementalSource.MouseMove, positions }), apply: () => this.restore(state) });
     this.pending = [];
     this.lastFlushMs = atMs;
     this.flushAtMs = Infinity;
@@ -3502,14 +3516,13 @@ class Person {
     this.focused = 0;
     this.pointerId = 0;
     this.queue = [];
-    this.hand.lastFlushMs = -Infinity;
+    this.hand.restore({ x: this.hand.x, y: this.hand.y, lastFlushMs: -Infinity, lastSampleMs: -Infinity });
     this.freeAtMs = atMs + between(this.rng, 300, 2000);
   }
 
-  /** A batch starts: what was planned and not recorded by the last one's end did not happen. */
+  /** A batch starts: what was planned and not recorded by the last one's end did not happen (the hand is where the recorded events left it). */
   startBatch(): void {
     this.queue = [];
-    this.hand.abandon();
   }
 
   /** Plans an event of the gesture under way, and what recording it changes. */
@@ -3546,13 +3559,10 @@ class Person {
   fidget(atMs: number, endMs: number): number {
     if (this.queue.length > 0) return this.queue[0]!.event.timestamp;
     const [drift, angle] = [between(this.rng, FIDGET_PX.min, FIDGET_PX.max), 2 * Math.PI * unit(this.rng)];
-    const hand = { x: this.hand.x, y: this.hand.y, lastFlushMs: this.hand.lastFlushMs };
+    const hand = this.hand.save();
     this.hand.moveTo(this.hand.x + drift * Math.cos(angle), this.hand.y + drift * Math.sin(angle), Math.round(atMs));
-    Object.assign(this.hand, hand);
-    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) {
-      this.queue = [];
-      this.hand.abandon();
-    }
+    this.hand.restore(hand);
+    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) this.queue = [];
     return this.queue[0]?.event.timestamp ?? Infinity;
   }
 
@@ -3564,7 +3574,10 @@ class Person {
   rehit(atMs: number, room: number): RecordedEvent | undefined {
     const id = this.page.hit(this.hand.x, this.hand.y, this.scrollY);
     const event = fitting(incremental(atMs, { source: IncrementalSource.MouseMove, positions: [{ x: this.hand.x, y: this.hand.y, id, timeOffset: 0 }] }), room);
-    if (event) [this.pointerId, this.hand.lastFlushMs] = [id, atMs];
+    if (event) {
+      this.pointerId = id;
+      this.hand.restore({ ...this.hand.save(), lastFlushMs: atMs, lastSampleMs: atMs });
+    }
     return event;
   }
 
@@ -3608,20 +3621,15 @@ class Person {
     let roll = unit(this.rng) * GESTURES.reduce((sum, gesture) => sum + gesture[kind], 0);
     const gesture = GESTURES.find((candidate) => (roll -= candidate[kind]) < 0) ?? GESTURES[0]!;
     const saved = { scrollY: this.scrollY, focused: this.focused };
-    const hand = { x: this.hand.x, y: this.hand.y, lastFlushMs: this.hand.lastFlushMs };
+    const hand = this.hand.save();
     const freeAtMs = gesture.act(this, startMs);
     // Planning moved the pointer and the page ahead of the events; recording them moves them again, in order.
     Object.assign(this, saved);
-    if (this.queue.some((planned) => planned.event.timestamp >= endMs)) {
-      // It would not end within this batch: the person waits instead.
-      Object.assign(this.hand, hand);
-      this.hand.abandon();
-      this.queue = [];
-      this.freeAtMs = endMs;
-      return;
-    }
-    Object.assign(this.hand, { x: hand.x, y: hand.y });
-    this.freeAtMs = Math.round(freeAtMs);
+    this.hand.restore(hand);
+    // A gesture that would not end within this batch does not start: the person waits instead.
+    const ends = this.queue.every((planned) => planned.event.timestamp < endMs);
+    if (!ends) this.queue = [];
+    this.freeAtMs = ends ? Math.round(freeAtMs) : endMs;
   }
 }
 
@@ -3688,11 +3696,20 @@ function scrolling(person: Person, atMs: number): number {
   return at + between(rng, 300, 2500);
 }
 
-/** The window's height changing (a browser bar, a dock): width stays, so the layout's columns do. */
+/**
+ * The window's height changing (a browser bar, a dock): width stays, so the
+ * layout's columns do; a taller window past the page's end scrolls it back
+ * the next frame, as browsers clamp the scroll position.
+ */
 function resizing(person: Person, atMs: number): number {
-  const { layout } = person.page;
+  const { layout, height: pageHeight } = person.page;
   const height = Math.max(400, layout.height + between(person.rng, -120, 120));
   person.record({ event: incremental(atMs, { source: IncrementalSource.ViewportResize, width: layout.width, height }), apply: () => (layout.height = height) });
+  const to = Math.min(person.scrollY, Math.max(0, Math.round(pageHeight - height)));
+  if (to < person.scrollY) {
+    person.record({ event: incremental(atMs + between(person.rng, 1, Math.round(FRAME_MS)), { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (person.scrollY = to) });
+    person.scrollY = to;
+  }
   return atMs + between(person.rng, 500, 3000);
 }
 
@@ -3751,8 +3768,8 @@ class BrowserWindow {
   readonly scripts: PageScripts;
   readonly telemetry: Telemetry;
   private readonly rng: RandomGenerator;
-  /** Whether this window's recorder has started (its first page load). */
-  private started = false;
+  /** When this window's recorder started (its first furnished page load, which a retry of that load repeats). */
+  private startedAt: number | undefined;
   /** What the page owes in reply to the person, in time order. */
   private reactions: { atMs: number; make: (room: number) => RecordedEvent | undefined }[] = [];
   private clock: BatchClock | undefined;
@@ -3794,9 +3811,9 @@ class BrowserWindow {
     const meta: RecordedEvent = { type: EventType.Meta, data: { href: this.href, width, height }, timestamp: atMs };
     const after: RecordedEvent[] = [];
     let at = timestamp + between(rng, 1, 20);
-    if (!this.started && !bare) {
+    if (!bare && (this.startedAt ?? atMs) === atMs) {
       for (const { tag, payload } of site.recorderStart) after.push({ type: EventType.Custom, data: { tag, payload }, timestamp: at++ });
-      this.started = true;
+      this.startedAt = atMs;
     }
     if (!bare) after.push({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at++ });
     if (initialRequests > 0) after.push(this.telemetry.networkEvent(at + between(rng, 50, 400), initialRequests, true));
@@ -4349,14 +4366,16 @@ function stylesheetsFor(site: Site, target: number, share: number, size: (sheet:
 /**
  * How to furnish a page, richest first, until one fits: its frame and the
  * first `linked` of the site's stylesheets, then halves of them down to the
- * design system's file; then no frame (`bare`) and the design system
- * inlined, as small pages inline their critical CSS; then nothing. Pages of
- * fewer than `least` bytes start at the bare ones.
+ * design system's file, then the frame with only the design system's rules
+ * (critical CSS, no font); then no frame (`bare`) and those rules, as small
+ * pages inline them; then nothing. Pages of fewer than `least` bytes start
+ * at the bare ones.
  */
 function furnishings(site: Site, linked: number, target: number, least: number): { stylesheets: Stylesheet[]; bare: boolean }[] {
   const counts = target < least ? [] : [linked];
   while (counts.length > 0 && counts.at(-1)! > 1) counts.push(Math.floor(counts.at(-1)! / 2));
-  return [...counts.map((count) => ({ stylesheets: site.stylesheets.slice(0, count), bare: false })), { stylesheets: [site.critical], bare: true }, { stylesheets: [], bare: true }];
+  const framed = counts.map((count) => site.stylesheets.slice(0, count)).concat(counts.length > 0 ? [[site.critical]] : []);
+  return [...framed.map((stylesheets) => ({ stylesheets, bare: false })), { stylesheets: [site.critical], bare: true }, { stylesheets: [], bare: true }];
 }
 
 /**
