@@ -922,36 +922,6 @@ function normalCdf(x: number): number {
   return x >= 0 ? 1 - erfc / 2 : erfc / 2;
 }
 
-/** The share of draws of `minimum` plus a log-normal (as sampleWholeNumber makes them) above `limit`. */
-function logNormalShareAbove(distribution: Distribution, minimum: number, limit: number): number {
-  return 1 - wholeNumberCdf(distribution, minimum, Math.floor(limit));
-}
-
-/** Refuses a distribution whose draws (`minimum` plus a log-normal) would exceed `cap` too often to cut. */
-function refuseRareDrawsBeyond(cap: number, flag: string, distribution: Distribution, minimum: number): void {
-  const share = logNormalShareAbove(distribution, minimum, cap);
-  if (share > MAX_CAPPED_SHARE) {
-    throw new UsageError(
-      `--${flag}-mean and --${flag}-standard-deviation accept values that keep draws under ${cap} in all but ` +
-        `1 of ${Math.round(1 / MAX_CAPPED_SHARE)}; got mean ${distribution.mean} and standard deviation ` +
-        `${distribution.standardDeviation} (${(100 * share).toPrecision(2)}% above)`,
-    );
-  }
-}
-
-/** The cap on a snapshot's size: what capture accepts for rrweb events; random data streams at any size. */
-const snapshotSizeCap = (settings: Settings): number => (settings.payload === 'random' ? Infinity : MAX_RRWEB_SNAPSHOT_CHARS);
-
-/** Refuses flags that would draw windows, snapshot counts or sizes beyond their caps more than once in 1/MAX_CAPPED_SHARE. */
-function refuseFrequentCaps(settings: Settings): void {
-  refuseRareDrawsBeyond(MAX_WINDOWS, 'window-count', distribution(settings, 'windowCount'), 1);
-  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'full-snapshot-count', distribution(settings, 'fullSnapshotCount'), 1);
-  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'incremental-snapshot-count', distribution(settings, 'incrementalSnapshotCount'), 0);
-  const cap = snapshotSizeCap(settings);
-  refuseRareDrawsBeyond(cap, 'full-snapshot-size', distribution(settings, 'fullSnapshotSize'), 1);
-  refuseRareDrawsBeyond(cap, 'incremental-snapshot-size', distribution(settings, 'incrementalSnapshotSize'), 1);
-}
-
 /**
  * P(draw <= y) for draws of sampleWholeNumber(distribution, minimum): the
  * log-normal's distribution with stochastic rounding's share of each unit
@@ -970,6 +940,23 @@ function wholeNumberCdf(distribution: Distribution, minimum: number, y: number):
   return below(j) + (j + 1) * (below(j + 1) - below(j)) - (meanBelow(j + 1) - meanBelow(j));
 }
 
+/** The share of draws of `minimum` plus a log-normal (as sampleWholeNumber makes them) above `limit`. */
+function logNormalShareAbove(distribution: Distribution, minimum: number, limit: number): number {
+  return 1 - wholeNumberCdf(distribution, minimum, Math.floor(limit));
+}
+
+/** Refuses a distribution whose draws (`minimum` plus a log-normal) would exceed `cap` too often to cut. */
+function refuseRareDrawsBeyond(cap: number, flag: string, distribution: Distribution, minimum: number): void {
+  const share = logNormalShareAbove(distribution, minimum, cap);
+  if (share > MAX_CAPPED_SHARE) {
+    throw new UsageError(
+      `--${flag}-mean and --${flag}-standard-deviation accept values that keep draws under ${cap} in all but ` +
+        `1 of ${Math.round(1 / MAX_CAPPED_SHARE)}; got mean ${distribution.mean} and standard deviation ` +
+        `${distribution.standardDeviation} (${(100 * share).toPrecision(2)}% above)`,
+    );
+  }
+}
+
 /** posthog-js flushes its buffer of events at most every 2 s; idle spells stretch the gaps between batches. */
 const MIN_FLUSH_GAP_MS = 2000;
 const MEAN_EXTRA_GAP_MS = 3000;
@@ -981,6 +968,19 @@ const MEAN_EXTRA_GAP_MS = 3000;
 const MAX_SNAPSHOTS_OF_A_KIND = Math.floor((LAST_TIME_MS - LAST_START_MS) / (2 * 6000));
 /** Network latency between the browser sending a batch and capture receiving it, at most. */
 const MAX_LATENCY_US = 250_000;
+
+/** The cap on a snapshot's size: what capture accepts for rrweb events; random data streams at any size. */
+const snapshotSizeCap = (settings: Settings): number => (settings.payload === 'random' ? Infinity : MAX_RRWEB_SNAPSHOT_CHARS);
+
+/** Refuses flags that would draw windows, snapshot counts or sizes beyond their caps more than once in 1/MAX_CAPPED_SHARE. */
+function refuseFrequentCaps(settings: Settings): void {
+  refuseRareDrawsBeyond(MAX_WINDOWS, 'window-count', distribution(settings, 'windowCount'), 1);
+  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'full-snapshot-count', distribution(settings, 'fullSnapshotCount'), 1);
+  refuseRareDrawsBeyond(MAX_SNAPSHOTS_OF_A_KIND, 'incremental-snapshot-count', distribution(settings, 'incrementalSnapshotCount'), 0);
+  const cap = snapshotSizeCap(settings);
+  refuseRareDrawsBeyond(cap, 'full-snapshot-size', distribution(settings, 'fullSnapshotSize'), 1);
+  refuseRareDrawsBeyond(cap, 'incremental-snapshot-size', distribution(settings, 'incrementalSnapshotSize'), 1);
+}
 
 /** The flags that set how many snapshots a session has. */
 type SnapshotCounts = Pick<Flags, `${'fullSnapshotCount' | 'incrementalSnapshotCount' | 'windowCount'}${'Mean' | 'StandardDeviation'}`>;
@@ -1145,20 +1145,20 @@ function uuidText(bytes: Uint8Array): string {
   return text;
 }
 
-/** Writes a 48-bit millisecond time big-endian into bytes 0..5, as UUIDv7 and PostHog's UUIDT start. */
-function writeMs48(bytes: Uint8Array, ms: number): void {
-  const high = Math.floor(ms / 2 ** 32);
-  bytes[0] = high >>> 8;
-  bytes[1] = high & 0xff;
-  writeUint32(bytes, 2, ms >>> 0);
-}
-
 /** Writes a 32-bit number big-endian at `at`. */
 function writeUint32(bytes: Uint8Array, at: number, value: number): void {
   bytes[at] = value >>> 24;
   bytes[at + 1] = (value >>> 16) & 0xff;
   bytes[at + 2] = (value >>> 8) & 0xff;
   bytes[at + 3] = value & 0xff;
+}
+
+/** Writes a 48-bit millisecond time big-endian into bytes 0..5, as UUIDv7 and PostHog's UUIDT start. */
+function writeMs48(bytes: Uint8Array, ms: number): void {
+  const high = Math.floor(ms / 2 ** 32);
+  bytes[0] = high >>> 8;
+  bytes[1] = high & 0xff;
+  writeUint32(bytes, 2, ms >>> 0);
 }
 
 /**
@@ -1201,6 +1201,8 @@ class UuidV7 {
   }
 }
 
+const UUID_SCRATCH = new Uint8Array(16);
+
 /**
  * PostHog's UUIDT, which its Python capture stamped on legacy messages and
  * chunk ids: 48 bits of Unix milliseconds, a 16-bit series counting messages
@@ -1215,8 +1217,6 @@ function uuidT(rng: RandomGenerator, ms: number, series: number): string {
   writeUint32(bytes, 12, rng.next());
   return uuidText(bytes);
 }
-const UUID_SCRATCH = new Uint8Array(16);
-
 /** Who and where one session is. */
 export interface Identity {
   sessionId: string;
@@ -1557,7 +1557,7 @@ function makeIcon(rng: RandomGenerator): Icon {
   return { paths: Array.from({ length: between(rng, 1, 4) }, (_, at) => (at === 0 && unit(rng) < 0.6 ? detailed : pick(rng, ICON_SHAPES))(rng)), solid: unit(rng) < 0.3 };
 }
 
-/** The posthog-js release whose recordings the real ones in ../shared/data/real come from. */
+/** The posthog-js release whose real recordings the model is measured against (bench/REALISM.md). */
 const POSTHOG_JS_VERSION = '1.242.1';
 
 /**
@@ -4018,6 +4018,39 @@ interface DeflateTrial {
   deflated: Buffer;
 }
 
+/** A stylesheet mark as it reads in JSON text: its control character escaped. */
+const ESCAPED_MARK = escapeInData(STYLESHEET_MARK);
+const STYLESHEET_MARK_PATTERN = /\\u0007(\d+)\\u0007/g;
+
+/**
+ * JSON text as Python's json.dumps writes the same value, in UTF-16LE: `", "`
+ * and `": "` between items, and every character outside printable ASCII
+ * escaped. JSON.stringify already escapes quotes, backslashes and controls,
+ * so only separators outside strings, DEL and non-ASCII change. `state`
+ * carries whether the text starts inside a string.
+ */
+function pythonJsonUtf16(text: string, state: { inString: boolean }): Buffer {
+  const ascii = /[^\x00-\x7e]/.test(text) ? text.replace(/[^\x00-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+  const out = new Uint16Array(ascii.length * 2);
+  let length = 0;
+  let inString = state.inString;
+  for (let at = 0; at < ascii.length; at++) {
+    const code = ascii.charCodeAt(at);
+    out[length++] = code;
+    if (inString) {
+      if (code === 0x5c) out[length++] = ascii.charCodeAt(++at); // an escape: its next character is part of it
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) {
+      inString = true;
+    } else if (code === 0x2c || code === 0x3a) {
+      out[length++] = 0x20;
+    }
+  }
+  state.inString = inString;
+  // Typed arrays are little-endian on every platform node runs on: these are UTF-16LE bytes.
+  return Buffer.from(out.buffer, 0, length * 2);
+}
+
 /**
  * A gzip member written piece by piece: JSON text (converted to Python's
  * form and UTF-16, or UTF-8) compressed as it comes in pieces of
@@ -4122,39 +4155,6 @@ class DeflateWriter {
     this.size += bytes.length;
     this.dictionary = bytes.length > WINDOW_BYTES ? bytes.subarray(bytes.length - WINDOW_BYTES) : Buffer.concat([this.dictionary ?? Buffer.alloc(0), bytes]).subarray(-WINDOW_BYTES);
   }
-}
-
-/** A stylesheet mark as it reads in JSON text: its control character escaped. */
-const ESCAPED_MARK = escapeInData(STYLESHEET_MARK);
-const STYLESHEET_MARK_PATTERN = /\\u0007(\d+)\\u0007/g;
-
-/**
- * JSON text as Python's json.dumps writes the same value, in UTF-16LE: `", "`
- * and `": "` between items, and every character outside printable ASCII
- * escaped. JSON.stringify already escapes quotes, backslashes and controls,
- * so only separators outside strings, DEL and non-ASCII change. `state`
- * carries whether the text starts inside a string.
- */
-function pythonJsonUtf16(text: string, state: { inString: boolean }): Buffer {
-  const ascii = /[^\x00-\x7e]/.test(text) ? text.replace(/[^\x00-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
-  const out = new Uint16Array(ascii.length * 2);
-  let length = 0;
-  let inString = state.inString;
-  for (let at = 0; at < ascii.length; at++) {
-    const code = ascii.charCodeAt(at);
-    out[length++] = code;
-    if (inString) {
-      if (code === 0x5c) out[length++] = ascii.charCodeAt(++at); // an escape: its next character is part of it
-      else if (code === 0x22) inString = false;
-    } else if (code === 0x22) {
-      inString = true;
-    } else if (code === 0x2c || code === 0x3a) {
-      out[length++] = 0x20;
-    }
-  }
-  state.inString = inString;
-  // Typed arrays are little-endian on every platform node runs on: these are UTF-16LE bytes.
-  return Buffer.from(out.buffer, 0, length * 2);
 }
 
 // ===========================================================================
@@ -4283,6 +4283,9 @@ const COMPRESS_EVENT_CHARS = 1024;
 /** The `cv` of posthog-js's compressed events. */
 const COMPRESSED_EVENT_VERSION = '2024-10';
 
+/** fflate 0.4's gzip of `[]`: a stored block, 25 bytes. */
+const EMPTY_LIST_MEMBER = (atMs: number) => Buffer.concat([gzip.header(atMs, FFLATE_GZIP), Buffer.from([0x01, 0x02, 0x00, 0xfd, 0xff, 0x5b, 0x5d]), gzip.trailer(crc32(Buffer.from('[]')), 2)]);
+
 /**
  * posthog-js's `gzipToString`: fflate's gzip of the JSON, as a latin1
  * string, its header time the event's (as fflate's mtime from Date.now()).
@@ -4296,9 +4299,6 @@ function gzipToString(json: string, atMs: number): string {
   const member = Buffer.concat([gzip.header(atMs, FFLATE_GZIP), deflate(bytes, COMPRESSION), gzip.trailer(crc32(bytes), bytes.length)]);
   return member.toString('latin1');
 }
-
-/** fflate 0.4's gzip of `[]`: a stored block, 25 bytes. */
-const EMPTY_LIST_MEMBER = (atMs: number) => Buffer.concat([gzip.header(atMs, FFLATE_GZIP), Buffer.from([0x01, 0x02, 0x00, 0xfd, 0xff, 0x5b, 0x5d]), gzip.trailer(crc32(Buffer.from('[]')), 2)]);
 
 /**
  * An event as posthog-js sends it: compressed (`cv`) as its compressEvent
@@ -4385,34 +4385,6 @@ function furnishings(site: Site, linked: number, target: number, least: number):
 }
 
 /**
- * A page load's events encoded into `writer`, the page's content added block
- * by block until a trial says the encoded batch reaches `target` (in the
- * writer's measure); returns the finished member and the batch's events.
- */
-function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWriter: () => DeflateWriter, target: number,
-  measure: (writer: DeflateWriter, trial: DeflateTrial) => number): { member: Buffer; events: RecordedEvent[] } {
-  // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
-  const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
-  const linked = stylesheetsFor(window.site, target, share, (sheet) => deflatedStylesheet(sheet, newWriter().encoding).deflated.length);
-  // A furnished page, with fewer stylesheets if its frame does not fit; a bare one if the batch is small or the frame never fits.
-  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_BYTES)) {
-    const writer = newWriter();
-    // The initial network batch takes about a fifth of the batch, as in production page loads (66-79 kB of 0.9-2 MB).
-    const initialRequests = bare ? 0 : Math.min(114, Math.floor((0.2 * target) / 120));
-    const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests);
-    writer.write(`[${JSON.stringify(page.meta)},{"type":2,"data":${page.head}`, page.stylesheets);
-    const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
-    const tail = () => `${window.contentTail()},"timestamp":${page.timestamp}}${after}]`;
-    if (stylesheets.length > 0 && measure(writer, writer.trial(tail())) > target) continue;
-    // Large pages are markup, compressing evenly; a small one's few blocks vary more, sized as mixed content is.
-    const trial = fillToSize(writer, target, tail, measure, (missing) => window.addContent(missing), bare ? WORST_PER_CHAR : 0);
-    const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
-    return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
-  }
-  throw new Error('internal error: a page with nothing furnished always fits');
-}
-
-/**
  * Adds content to `writer` (`next`, given about how many characters are
  * still missing) until a trial of the whole, with `tail`, measures at least
  * `target` less the tolerance; returns that trial. Estimates between trials
@@ -4460,6 +4432,34 @@ function fillToSize(writer: DeflateWriter, target: number, tail: () => string, m
 const unitFrom = (ms: number) => mix32(ms | 0) / 2 ** 32 + 0.5;
 
 /**
+ * A page load's events encoded into `writer`, the page's content added block
+ * by block until a trial says the encoded batch reaches `target` (in the
+ * writer's measure); returns the finished member and the batch's events.
+ */
+function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWriter: () => DeflateWriter, target: number,
+  measure: (writer: DeflateWriter, trial: DeflateTrial) => number): { member: Buffer; events: RecordedEvent[] } {
+  // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
+  const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
+  const linked = stylesheetsFor(window.site, target, share, (sheet) => deflatedStylesheet(sheet, newWriter().encoding).deflated.length);
+  // A furnished page, with fewer stylesheets if its frame does not fit; a bare one if the batch is small or the frame never fits.
+  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_BYTES)) {
+    const writer = newWriter();
+    // The initial network batch takes about a fifth of the batch, as in production page loads (66-79 kB of 0.9-2 MB).
+    const initialRequests = bare ? 0 : Math.min(114, Math.floor((0.2 * target) / 120));
+    const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests);
+    writer.write(`[${JSON.stringify(page.meta)},{"type":2,"data":${page.head}`, page.stylesheets);
+    const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
+    const tail = () => `${window.contentTail()},"timestamp":${page.timestamp}}${after}]`;
+    if (stylesheets.length > 0 && measure(writer, writer.trial(tail())) > target) continue;
+    // Large pages are markup, compressing evenly; a small one's few blocks vary more, sized as mixed content is.
+    const trial = fillToSize(writer, target, tail, measure, (missing) => window.addContent(missing), bare ? WORST_PER_CHAR : 0);
+    const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
+    return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
+  }
+  throw new Error('internal error: a page with nothing furnished always fits');
+}
+
+/**
  * Activity events between the batch's first and last moments, until a trial
  * of the encoded batch measures `target`: the window's events in time order,
  * more and larger ones of the page's own when the batch must be large.
@@ -4490,41 +4490,6 @@ function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { me
   return snapshot.kind === 'full'
     ? encodePageLoad(window, snapshot, newWriter, targetBytes, memberBytes)
     : encodeActivity(window, snapshot, newWriter(), targetBytes, memberBytes);
-}
-
-/** A batch's events as JSON texts, one each, and the characters of the list they make. */
-interface SentEvents {
-  texts: string[];
-  chars: number;
-}
-
-/**
- * A snapshot's events as posthog-js sends them, JSON of about `snapshot.size`
- * characters in all: a page load's FullSnapshot data compressed (`cv`) and
- * sized by trial, or activity events until the size is reached; events too
- * large for one message (`maxEventChars`) are not made, their content goes
- * into the events after.
- */
-function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, maxEventChars: number, serialize: (event: object) => string): SentEvents {
-  const texts: string[] = [];
-  let chars = 1; // the list's brackets, less the first comma
-  const add = (event: object) => {
-    const text = serialize(event);
-    texts.push(text);
-    chars += text.length + 1;
-  };
-  let fromMs = snapshot.firstEventMs;
-  if (snapshot.kind === 'full') {
-    const page = encodeSentPageLoad(window, snapshot, compress, Math.min(snapshot.size, maxEventChars));
-    for (const event of page) add(event);
-    fromMs = (page.at(-1) as RecordedEvent).timestamp;
-  }
-  window.startBatch(fromMs, snapshot.sentAtMs, snapshot.size);
-  while (chars < snapshot.size * (1 - SIZE_TOLERANCE) || texts.length === 0) {
-    const room = Math.min(maxEventChars / 2, snapshot.size - chars);
-    add(sentEvent(texts.length >= MAX_BATCH_EVENTS ? window.largeEvent(room) : window.nextEvent(room), compress));
-  }
-  return { texts, chars };
 }
 
 /**
@@ -4562,6 +4527,41 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
   }
   throw new Error('internal error: a page with nothing furnished always fits');
+}
+
+/** A batch's events as JSON texts, one each, and the characters of the list they make. */
+interface SentEvents {
+  texts: string[];
+  chars: number;
+}
+
+/**
+ * A snapshot's events as posthog-js sends them, JSON of about `snapshot.size`
+ * characters in all: a page load's FullSnapshot data compressed (`cv`) and
+ * sized by trial, or activity events until the size is reached; events too
+ * large for one message (`maxEventChars`) are not made, their content goes
+ * into the events after.
+ */
+function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, maxEventChars: number, serialize: (event: object) => string): SentEvents {
+  const texts: string[] = [];
+  let chars = 1; // the list's brackets, less the first comma
+  const add = (event: object) => {
+    const text = serialize(event);
+    texts.push(text);
+    chars += text.length + 1;
+  };
+  let fromMs = snapshot.firstEventMs;
+  if (snapshot.kind === 'full') {
+    const page = encodeSentPageLoad(window, snapshot, compress, Math.min(snapshot.size, maxEventChars));
+    for (const event of page) add(event);
+    fromMs = (page.at(-1) as RecordedEvent).timestamp;
+  }
+  window.startBatch(fromMs, snapshot.sentAtMs, snapshot.size);
+  while (chars < snapshot.size * (1 - SIZE_TOLERANCE) || texts.length === 0) {
+    const room = Math.min(maxEventChars / 2, snapshot.size - chars);
+    add(sentEvent(texts.length >= MAX_BATCH_EVENTS ? window.largeEvent(room) : window.nextEvent(room), compress));
+  }
+  return { texts, chars };
 }
 
 // ===========================================================================
@@ -4810,6 +4810,22 @@ function eventsSummary(events: readonly RecordedEvent[]): string {
   return `[${items.join(', ')}]`;
 }
 
+/** Sorted keys, each with its `"key":` text, by the keys an object has: events come in a few shapes, sorted once each. */
+const sortedKeyOrders = new Map<string, [key: string, prefix: string][]>();
+/** Shapes kept at most: API bodies have keys of random words, which would make the map grow without end. */
+const MAX_KEY_ORDERS = 10_000;
+
+function sortedKeys(keys: string[]): [key: string, prefix: string][] {
+  const shape = keys.join(',');
+  let order = sortedKeyOrders.get(shape);
+  if (order) return order;
+  if (sortedKeyOrders.size >= MAX_KEY_ORDERS) sortedKeyOrders.clear();
+  // Array.prototype.sort's default order is by UTF-16 code units, as serde_json's by bytes for these ASCII keys.
+  order = [...keys].sort().map((key) => [key, `${JSON.stringify(key)}:`]);
+  sortedKeyOrders.set(shape, order);
+  return order;
+}
+
 /** JSON with every object's keys sorted, as capture-rs re-serializes rrweb events (serde_json without preserve_order). */
 function sortedJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
@@ -4830,38 +4846,10 @@ function sortedJson(value: unknown): string {
   return `${text}}`;
 }
 
-/** Sorted keys, each with its `"key":` text, by the keys an object has: events come in a few shapes, sorted once each. */
-const sortedKeyOrders = new Map<string, [key: string, prefix: string][]>();
-/** Shapes kept at most: API bodies have keys of random words, which would make the map grow without end. */
-const MAX_KEY_ORDERS = 10_000;
-
-function sortedKeys(keys: string[]): [key: string, prefix: string][] {
-  const shape = keys.join(',');
-  let order = sortedKeyOrders.get(shape);
-  if (order) return order;
-  if (sortedKeyOrders.size >= MAX_KEY_ORDERS) sortedKeyOrders.clear();
-  // Array.prototype.sort's default order is by UTF-16 code units, as serde_json's by bytes for these ASCII keys.
-  order = [...keys].sort().map((key) => [key, `${JSON.stringify(key)}:`]);
-  sortedKeyOrders.set(shape, order);
-  return order;
-}
-
 /** gzip level for vegeta bodies: level 1 keeps the generator ahead; the server reads any level alike. */
 const BODY_GZIP = { level: 1 };
 /** posthog-js's request queue sends every 3 s; each event in a request carries its age as `offset`. */
 const MAX_SEND_OFFSET_MS = 3000;
-
-/** A format's messages: how they are made, and for a Kafka format their envelope and the least room their data needs. */
-interface FormatMessages {
-  make(session: SessionState, snapshot: PlannedSnapshot, windowId: string): SnapshotMessages;
-  envelope?(frame: MessageFrame, fields: ChunkFields): { text: string; headers: Header[] };
-  leastRoom?(config: Settings): number;
-}
-
-/** The smallest chunk worth a message: smaller ones would only multiply messages. */
-const MIN_CHUNK_CHARS = 1024;
-/** Chunk 0 of rrweb data also carries events_summary, tens of characters an event: room for a batch's worth. */
-const MIN_RRWEB_CHUNK_CHARS = 65_536;
 
 /** What a format's messages are made from: the session's frame, ids, streams and windows, and the run's settings. */
 interface SessionState {
@@ -4881,6 +4869,18 @@ interface SessionState {
   /** What a message leaves its data once its envelope, key and headers are counted (section 6's fitMessageLimit). */
   readonly messageRoom: number;
 }
+
+/** A format's messages: how they are made, and for a Kafka format their envelope and the least room their data needs. */
+interface FormatMessages {
+  make(session: SessionState, snapshot: PlannedSnapshot, windowId: string): SnapshotMessages;
+  envelope?(frame: MessageFrame, fields: ChunkFields): { text: string; headers: Header[] };
+  leastRoom?(config: Settings): number;
+}
+
+/** The smallest chunk worth a message: smaller ones would only multiply messages. */
+const MIN_CHUNK_CHARS = 1024;
+/** Chunk 0 of rrweb data also carries events_summary, tens of characters an event: room for a batch's worth. */
+const MIN_RRWEB_CHUNK_CHARS = 65_536;
 
 /** `--format snapshot`: the snapshot's data (random, or rrweb gzip-base64) in chunks of one chunk_id, UUIDTs as capture made them. */
 function snapshotChunks(session: SessionState, snapshot: PlannedSnapshot, windowId: string): SnapshotMessages {
@@ -5008,6 +5008,10 @@ function maxEnvelopeBytes(config: Settings): number {
   return Buffer.byteLength(text) + config.maxMessageBytes - maxValueBytes(config, headers);
 }
 
+/** The original script's chunk size. */
+const DEFAULT_CHUNK_CHARS = 900_000;
+
+
 /**
  * Fits the chunk size (and so every message) to --max-message-bytes, naming
  * the flag at fault when they cannot fit: --chunk-size if it was given, the
@@ -5040,10 +5044,6 @@ function fitMessageLimit(config: Settings, chunkSize: number | undefined): numbe
   }
   return chunkSize;
 }
-
-/** The original script's chunk size. */
-const DEFAULT_CHUNK_CHARS = 900_000;
-
 
 /**
  * One session as it runs: its plan, identity and payload state. `next()`
@@ -5684,6 +5684,9 @@ function partitionOf(key: Buffer, partitions: number): number {
   return (murmur2(key) & 0x7fffffff) % partitions;
 }
 
+/** A failure can carry one reason per broker and retry: the first few say it. */
+const MAX_REASONS = 3;
+
 /** Where the error came from, in the broker's or the network's words: MESSAGE_TOO_LARGE, connect ECONNREFUSED, ... */
 function kafkaReason(error: unknown): string {
   const reasons = new Set<string>();
@@ -5698,9 +5701,6 @@ function kafkaReason(error: unknown): string {
   const named = [...reasons].map((reason) => reason.replace(/\s+/g, ' '));
   return named.slice(0, MAX_REASONS).join('; ') + (named.length > MAX_REASONS ? `; and ${named.length - MAX_REASONS} more` : '');
 }
-/** A failure can carry one reason per broker and retry: the first few say it. */
-const MAX_REASONS = 3;
-
 /** The Kafka client --kafka loads, only then: the file runs without it otherwise. */
 const KAFKA_CLIENT = '@platformatic/kafka';
 /** The oldest node the client runs on (it calls node 22's Promise.withResolvers). */
@@ -5976,12 +5976,6 @@ class Destination {
 
 // --- Jobs: sessions made on worker threads, merged back into the run's order --------
 
-/**
- * A line's worth of a run as a worker sends it, in the run's order within
- * its own sessions: a session arriving, or a snapshot whose `lines` lines
- * follow in the worker's line stream.
- */
-type JobEntry = { arrival: true; atUs: number; index: number } | SnapshotEntry;
 /** A snapshot in a worker's stream: its place in the run, what --stats and --verbose say of it, and how many lines follow. */
 interface SnapshotEntry {
   arrival: false;
@@ -5994,6 +5988,13 @@ interface SnapshotEntry {
   last: boolean;
   verbose: string | undefined;
 }
+
+/**
+ * A line's worth of a run as a worker sends it, in the run's order within
+ * its own sessions: a session arriving, or a snapshot whose `lines` lines
+ * follow in the worker's line stream.
+ */
+type JobEntry = { arrival: true; atUs: number; index: number } | SnapshotEntry;
 
 /** Lines rendered into one transferable buffer, with the entries they belong to. */
 interface JobBatch {
