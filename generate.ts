@@ -1421,82 +1421,6 @@ const SITE_CSS_CHARS = { min: 300_000, max: 900_000 } as const;
 /** A site's CSS comes in files of about this size, so pages can link a few or all of them; the first is its design system. */
 const STYLESHEET_CHARS = 48_000;
 
-const sites = new Map<string, Site>();
-let domainSuffixes: readonly string[] | undefined;
-/** Site `index` of the run with seed `seed`, made on first use and kept: its stylesheets are compressed once. */
-function siteOf(seed: number, index: number): Site {
-  const key = `${seed}/${index}`;
-  let site = sites.get(key);
-  if (!site) sites.set(key, (site = makeSite(digestOf(`${seed}/site/${index}`))));
-  return site;
-}
-
-/** A URL path segment from a title: `Data pipelines` as `data-pipelines`. */
-const slug = (title: string) => title.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-
-/** A site from its digest: one stream for the site, one for each stylesheet file. */
-function makeSite(digest: Buffer): Site {
-  const rng = streamFrom(digest, 0);
-  const suffixes = (domainSuffixes ??= faker.definitions.internet.domain_suffix ?? ['com']);
-  const name = capitalized(pick(rng, words()));
-  const origin = `https://${slug(name)}-${pick(rng, words())}.${pick(rng, suffixes)}`;
-  const kind: SiteKind = unit(rng) < 0.5 ? 'docs' : 'app';
-  const sections = Array.from({ length: kind === 'docs' ? between(rng, 5, 10) : between(rng, 8, 18) }, () => {
-    const title = capitalized(phrase(rng, 1, 2));
-    const pages = Array.from({ length: between(rng, 3, 12) }, () => {
-      const page = capitalized(phrase(rng, 1, 4));
-      return { title: page, route: `/${slug(title)}/${slug(page)}` };
-    });
-    return { title, icon: 0, pages };
-  });
-  const bundle = () => `${origin}/static/${pick(rng, ['chunk', 'index', 'vendor', 'main'])}-${randomToken(rng, 8)}.js`;
-  const scripts = Array.from({ length: between(rng, 4, 12) }, bundle);
-  const icons = Array.from({ length: between(rng, 30, 70) }, () => makeIcon(rng));
-  for (const section of sections) section.icon = between(rng, 0, icons.length - 1);
-  const hashed = Array.from({ length: between(rng, 60, 160) }, () => (kind === 'app' ? `css-${randomToken(rng, 6).toLowerCase()}` : `_${pick(rng, words())}_${randomToken(rng, 5).toLowerCase()}_${between(rng, 1, 99)}`));
-  const site: Site = {
-    origin, kind, name, theme: makeTheme(rng), stylesheets: [], critical: new Stylesheet(() => ''), icons, hashed, sections,
-    topLinks: Array.from({ length: between(rng, 3, 6) }, (_, at) => ({ label: capitalized(pick(rng, words())), route: `/${pick(rng, words())}`, menu: at < 2 && unit(rng) < 0.6 })),
-    routes: sections.flatMap((section) => section.pages.map((page) => page.route)),
-    scripts,
-    api: Array.from({ length: between(rng, 8, 30) }, () => ({
-      path: `/api/${pick(rng, words())}/${unit(rng) < 0.3 ? `${between(rng, 1, 9999)}/` : ''}`,
-      method: unit(rng) < 0.8 ? 'GET' : 'POST',
-      body: apiBody(rng),
-    })),
-    console: Array.from({ length: between(rng, 5, 20) }, () => ({
-      level: pick(rng, ['log', 'warn', 'warn', 'warn', 'error', 'info']),
-      payload: Array.from({ length: between(rng, 1, 3) }, () => JSON.stringify(unit(rng) < 0.7 ? sentence(rng) : `[${capitalized(pick(rng, words()))}] ${phrase(rng, 2, 6)}`)),
-      trace: Array.from({ length: pick(rng, [2, 9, 9]) }, () =>
-        `${capitalized(pick(rng, words()))}.${pick(rng, words())} (${pick(rng, scripts)}:${between(rng, 1, 400)}:${between(rng, 1, 90000)})`),
-    })),
-    recorderStart: [],
-  };
-  site.stylesheets = makeStylesheets(between(rng, SITE_CSS_CHARS.min, SITE_CSS_CHARS.max), digest, site);
-  site.critical = new Stylesheet(() => designSystemCss(site.theme) + hashedRules(streamFrom(digest, site.stylesheets.length + 1), site));
-  site.recorderStart = recorderStartEvents(rng, site);
-  return site;
-}
-
-/** A random token of letters and digits, as build tools name bundles. */
-function randomToken(rng: RandomGenerator, length: number): string {
-  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-  let token = '';
-  for (let at = 0; at < length; at++) token += letters[between(rng, 0, letters.length - 1)];
-  return token;
-}
-
-/** A JSON API response as a network event records its body: a list of records with ids, names and dates. */
-function apiBody(rng: RandomGenerator): string {
-  const records = Array.from({ length: between(rng, 1, 30) }, () => ({
-    id: between(rng, 1, 99999),
-    name: phrase(rng, 1, 4),
-    created_at: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString(),
-    [pick(rng, words())]: unit(rng) < 0.5 ? between(rng, 0, 1000) : pick(rng, words()),
-  }));
-  return JSON.stringify({ count: records.length, next: null, results: records });
-}
-
 // --- Icons: SVG path data a browser parses --------------------------------------------
 
 /** A coordinate as icon sets write them: at most two decimals, no exponent. */
@@ -2003,6 +1927,84 @@ function makeStylesheets(total: number, digest: Buffer, site: Site): Stylesheet[
   }));
 }
 
+// --- A site: made on first use from its digest, with its icons and stylesheets, then kept --------
+
+/** A random token of letters and digits, as build tools name bundles. */
+function randomToken(rng: RandomGenerator, length: number): string {
+  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  let token = '';
+  for (let at = 0; at < length; at++) token += letters[between(rng, 0, letters.length - 1)];
+  return token;
+}
+
+/** A JSON API response as a network event records its body: a list of records with ids, names and dates. */
+function apiBody(rng: RandomGenerator): string {
+  const records = Array.from({ length: between(rng, 1, 30) }, () => ({
+    id: between(rng, 1, 99999),
+    name: phrase(rng, 1, 4),
+    created_at: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString(),
+    [pick(rng, words())]: unit(rng) < 0.5 ? between(rng, 0, 1000) : pick(rng, words()),
+  }));
+  return JSON.stringify({ count: records.length, next: null, results: records });
+}
+
+const sites = new Map<string, Site>();
+let domainSuffixes: readonly string[] | undefined;
+/** A URL path segment from a title: `Data pipelines` as `data-pipelines`. */
+const slug = (title: string) => title.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+
+/** A site from its digest: one stream for the site, one for each stylesheet file. */
+function makeSite(digest: Buffer): Site {
+  const rng = streamFrom(digest, 0);
+  const suffixes = (domainSuffixes ??= faker.definitions.internet.domain_suffix ?? ['com']);
+  const name = capitalized(pick(rng, words()));
+  const origin = `https://${slug(name)}-${pick(rng, words())}.${pick(rng, suffixes)}`;
+  const kind: SiteKind = unit(rng) < 0.5 ? 'docs' : 'app';
+  const sections = Array.from({ length: kind === 'docs' ? between(rng, 5, 10) : between(rng, 8, 18) }, () => {
+    const title = capitalized(phrase(rng, 1, 2));
+    const pages = Array.from({ length: between(rng, 3, 12) }, () => {
+      const page = capitalized(phrase(rng, 1, 4));
+      return { title: page, route: `/${slug(title)}/${slug(page)}` };
+    });
+    return { title, icon: 0, pages };
+  });
+  const bundle = () => `${origin}/static/${pick(rng, ['chunk', 'index', 'vendor', 'main'])}-${randomToken(rng, 8)}.js`;
+  const scripts = Array.from({ length: between(rng, 4, 12) }, bundle);
+  const icons = Array.from({ length: between(rng, 30, 70) }, () => makeIcon(rng));
+  for (const section of sections) section.icon = between(rng, 0, icons.length - 1);
+  const hashed = Array.from({ length: between(rng, 60, 160) }, () => (kind === 'app' ? `css-${randomToken(rng, 6).toLowerCase()}` : `_${pick(rng, words())}_${randomToken(rng, 5).toLowerCase()}_${between(rng, 1, 99)}`));
+  const site: Site = {
+    origin, kind, name, theme: makeTheme(rng), stylesheets: [], critical: new Stylesheet(() => ''), icons, hashed, sections,
+    topLinks: Array.from({ length: between(rng, 3, 6) }, (_, at) => ({ label: capitalized(pick(rng, words())), route: `/${pick(rng, words())}`, menu: at < 2 && unit(rng) < 0.6 })),
+    routes: sections.flatMap((section) => section.pages.map((page) => page.route)),
+    scripts,
+    api: Array.from({ length: between(rng, 8, 30) }, () => ({
+      path: `/api/${pick(rng, words())}/${unit(rng) < 0.3 ? `${between(rng, 1, 9999)}/` : ''}`,
+      method: unit(rng) < 0.8 ? 'GET' : 'POST',
+      body: apiBody(rng),
+    })),
+    console: Array.from({ length: between(rng, 5, 20) }, () => ({
+      level: pick(rng, ['log', 'warn', 'warn', 'warn', 'error', 'info']),
+      payload: Array.from({ length: between(rng, 1, 3) }, () => JSON.stringify(unit(rng) < 0.7 ? sentence(rng) : `[${capitalized(pick(rng, words()))}] ${phrase(rng, 2, 6)}`)),
+      trace: Array.from({ length: pick(rng, [2, 9, 9]) }, () =>
+        `${capitalized(pick(rng, words()))}.${pick(rng, words())} (${pick(rng, scripts)}:${between(rng, 1, 400)}:${between(rng, 1, 90000)})`),
+    })),
+    recorderStart: [],
+  };
+  site.stylesheets = makeStylesheets(between(rng, SITE_CSS_CHARS.min, SITE_CSS_CHARS.max), digest, site);
+  site.critical = new Stylesheet(() => designSystemCss(site.theme) + hashedRules(streamFrom(digest, site.stylesheets.length + 1), site));
+  site.recorderStart = recorderStartEvents(rng, site);
+  return site;
+}
+
+/** Site `index` of the run with seed `seed`, made on first use and kept: its stylesheets are compressed once. */
+function siteOf(seed: number, index: number): Site {
+  const key = `${seed}/${index}`;
+  let site = sites.get(key);
+  if (!site) sites.set(key, (site = makeSite(digestOf(`${seed}/site/${index}`))));
+  return site;
+}
+
 // --- The page model: rrweb's mirror of a page, its nodes to be, where they are -------
 
 /** What events may do with a node: its role, packed in a byte. */
@@ -2192,6 +2194,14 @@ function classes(rng: RandomGenerator, site: Site, names: string, text = false):
 /** An attribute value that names what a template rendered, as analytics and tests mark elements. */
 const dataAttr = (rng: RandomGenerator, what: string) => `${pick(rng, words())}-${what}`;
 
+function markSvg(draft: Draft): Draft {
+  if ('tag' in draft) {
+    draft.svg = true;
+    draft.children.forEach(markSvg);
+  }
+  return draft;
+}
+
 /** An inline SVG icon of the site's set, `size` px square, in the current text colour. */
 function iconDraft(rng: RandomGenerator, site: Site, size: number): Draft {
   const icon = pickPopular(rng, site.icons);
@@ -2200,14 +2210,6 @@ function iconDraft(rng: RandomGenerator, site: Site, size: number): Draft {
     : { fill: 'none', stroke: 'currentColor', 'stroke-width': '1.5', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' };
   const paths = icon.paths.map((d) => element('path', icon.solid ? { d, 'fill-rule': 'evenodd', 'clip-rule': 'evenodd' } : { d }, [], Role.Fixed));
   return markSvg(element('svg', { width: String(size), height: String(size), viewBox: '0 0 24 24', ...paint, 'aria-hidden': 'true' }, paths, Role.Fixed));
-}
-
-function markSvg(draft: Draft): Draft {
-  if ('tag' in draft) {
-    draft.svg = true;
-    draft.children.forEach(markSvg);
-  }
-  return draft;
 }
 
 /** Average advance of a character of words in em: 0.45 (Arial, Helvetica) to 0.51 (DejaVu Sans), measured in Chromium. */
@@ -2289,6 +2291,70 @@ function prose(rng: RandomGenerator, site: Site, sentences: number): { draft: Dr
   return { draft: element('p', {}, children), chars };
 }
 
+/** A line of a code sample: tokens as a highlighter marks them, and the newline that ends it. */
+function codeLine(rng: RandomGenerator, maxChars: number): Draft[] {
+  const tokens: Draft[] = [];
+  let chars = between(rng, 0, 3) * 2;
+  if (chars > 0) tokens.push(textNode(' '.repeat(chars)));
+  for (let count = between(rng, 1, 6); count > 0; count--) {
+    const text = pick(rng, words());
+    if (chars + text.length + 1 > maxChars) break;
+    tokens.push(element('span', { class: `token ${pick(rng, ['keyword', 'string', 'punctuation', 'function', 'comment', 'number'])}` }, [textNode(text)]), textNode(' '));
+    chars += text.length + 1;
+  }
+  tokens.push(textNode('\n'));
+  return tokens;
+}
+
+/** Initials, as avatars without a picture show them. */
+const initials = (rng: RandomGenerator) => `${pick(rng, words())[0]!.toUpperCase()}${pick(rng, words())[0]!.toUpperCase()}`;
+
+/** A cell of a record's row: a status badge, a person, a date or a number. */
+function tableCell(rng: RandomGenerator, site: Site): Draft[] {
+  const { prefix } = site.theme;
+  const roll = unit(rng);
+  if (roll < 0.25) return [element('span', { class: `${prefix}-Badge ${prefix}-Badge--${pick(rng, ['success', 'warning', 'danger', 'success'])}` }, [textNode(pick(rng, words()))])];
+  if (roll < 0.5) return [element('span', { class: `${prefix}-Avatar`, 'aria-hidden': 'true' }, [textNode(initials(rng))]), textNode(`${capitalized(pick(rng, words()))} ${capitalized(pick(rng, words()))}`)];
+  if (roll < 0.75) return [element('time', { datetime: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString() }, [liveText(String(between(rng, 2, 59))), textNode(` ${pick(rng, ['minutes', 'hours', 'days'])} ago`)])];
+  return [liveText(between(rng, 0, 99999).toLocaleString('en-US')), textNode(` ${pick(rng, words())}s`)];
+}
+
+/** A table of records: a name linking to the record, then statuses, people, dates and counts; rows of a fixed height. */
+function dataTable(rng: RandomGenerator, site: Site, column: Column, rows: number): Draft {
+  const columns = column.mobile ? 2 : between(rng, 3, 6);
+  const cellWidth = (column.width - 2) / columns;
+  const top = column.y + 1 + PX.tableHead;
+  const head = element('thead', {}, [element('tr', {}, Array.from({ length: columns }, () => element('th', { scope: 'col' }, [textNode(capitalized(phrase(rng, 1, 2)))])))]);
+  const row = (at: number | undefined) => element('tr', { 'data-row-key': String(between(rng, 1, 99999)) }, Array.from({ length: columns }, (_, cell) => {
+    if (cell > 0) return element('td', { class: classes(rng, site, '&-Table__cell', true) }, tableCell(rng, site));
+    const label = capitalized(phrase(rng, 1, 3));
+    const link = element('a', { href: href(rng, site), 'data-attr': dataAttr(rng, 'row-link') }, [textNode(label)], Role.Clickable);
+    return element('td', {}, [at === undefined ? link : placed(link, column.x + 13, top + at * PX.tableRow + 12, Math.min(textWidth(label.length, 14), cellWidth - 24), 20)]);
+  }));
+  const body = listOf(element('tbody', {}, Array.from({ length: rows }, (_, at) => row(at)), Role.Container), () => row(undefined));
+  column.y += 2 + PX.tableHead + PX.tableRow * rows + PX.block;
+  return element('div', { class: classes(rng, site, '&-TableWrap') }, [element('table', { class: `${site.theme.prefix}-Table` }, [head, body])]);
+}
+
+/** Cards linking to other pages: an icon, a title and two lines of text each, two to a row. */
+function cardGrid(rng: RandomGenerator, site: Site, column: Column): Draft {
+  const perRow = column.mobile ? 1 : 2;
+  const count = perRow * between(rng, 1, 2);
+  const width = (column.width - PX.gap * (perRow - 1)) / perRow;
+  const cards = Array.from({ length: count }, (_, at) => {
+    const x = column.x + (at % perRow) * (width + 16);
+    const y = column.y + Math.floor(at / perRow) * (PX.card + PX.gap);
+    const card = element('a', { class: classes(rng, site, '&-Card'), href: href(rng, site) }, [
+      iconDraft(rng, site, 24),
+      element('p', { class: `${site.theme.prefix}-Card__title` }, [textNode(capitalized(phrase(rng, 1, 4)))]),
+      element('p', { class: `${site.theme.prefix}-Card__text` }, [textNode(`${sentence(rng)} ${sentence(rng)}`)]),
+    ], Role.Clickable);
+    return placed(card, x, y, width, PX.card);
+  });
+  column.y += (count / perRow) * (PX.card + PX.gap) - PX.gap + PX.block;
+  return element('div', { class: classes(rng, site, '&-CardGrid') }, cards, Role.Container);
+}
+
 /** Blocks of a docs article, each advancing the column by the height it takes. */
 const DOCS_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) => Draft)[] = [
   // A section: a heading and paragraphs.
@@ -2341,68 +2407,43 @@ const DOCS_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) 
   (rng, site, column) => cardGrid(rng, site, column),
 ];
 
-/** A line of a code sample: tokens as a highlighter marks them, and the newline that ends it. */
-function codeLine(rng: RandomGenerator, maxChars: number): Draft[] {
-  const tokens: Draft[] = [];
-  let chars = between(rng, 0, 3) * 2;
-  if (chars > 0) tokens.push(textNode(' '.repeat(chars)));
-  for (let count = between(rng, 1, 6); count > 0; count--) {
-    const text = pick(rng, words());
-    if (chars + text.length + 1 > maxChars) break;
-    tokens.push(element('span', { class: `token ${pick(rng, ['keyword', 'string', 'punctuation', 'function', 'comment', 'number'])}` }, [textNode(text)]), textNode(' '));
-    chars += text.length + 1;
+/** A line chart: `points` values drawn as path data across a `width` x `height` box. */
+function chart(rng: RandomGenerator, width: number, height: number, points: number, className?: string): Draft {
+  let value = between(rng, height / 4, (3 * height) / 4);
+  let d = '';
+  for (let at = 0; at < points; at++) {
+    value = Math.min(height - 2, Math.max(2, value + between(rng, -height / 6, height / 6)));
+    d += `${at === 0 ? 'M' : 'L'}${coordinates((at * width) / (points - 1), value)}`;
   }
-  tokens.push(textNode('\n'));
-  return tokens;
+  return markSvg(element('svg', { ...(className && { class: className }), viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', 'aria-hidden': 'true' }, [
+    element('path', { d, fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'vector-effect': 'non-scaling-stroke' }),
+  ]));
 }
 
-/** Initials, as avatars without a picture show them. */
-const initials = (rng: RandomGenerator) => `${pick(rng, words())[0]!.toUpperCase()}${pick(rng, words())[0]!.toUpperCase()}`;
-
-/** A table of records: a name linking to the record, then statuses, people, dates and counts; rows of a fixed height. */
-function dataTable(rng: RandomGenerator, site: Site, column: Column, rows: number): Draft {
-  const columns = column.mobile ? 2 : between(rng, 3, 6);
-  const cellWidth = (column.width - 2) / columns;
-  const top = column.y + 1 + PX.tableHead;
-  const head = element('thead', {}, [element('tr', {}, Array.from({ length: columns }, () => element('th', { scope: 'col' }, [textNode(capitalized(phrase(rng, 1, 2)))])))]);
-  const row = (at: number | undefined) => element('tr', { 'data-row-key': String(between(rng, 1, 99999)) }, Array.from({ length: columns }, (_, cell) => {
-    if (cell > 0) return element('td', { class: classes(rng, site, '&-Table__cell', true) }, tableCell(rng, site));
-    const label = capitalized(phrase(rng, 1, 3));
-    const link = element('a', { href: href(rng, site), 'data-attr': dataAttr(rng, 'row-link') }, [textNode(label)], Role.Clickable);
-    return element('td', {}, [at === undefined ? link : placed(link, column.x + 13, top + at * PX.tableRow + 12, Math.min(textWidth(label.length, 14), cellWidth - 24), 20)]);
-  }));
-  const body = listOf(element('tbody', {}, Array.from({ length: rows }, (_, at) => row(at)), Role.Container), () => row(undefined));
-  column.y += 2 + PX.tableHead + PX.tableRow * rows + PX.block;
-  return element('div', { class: classes(rng, site, '&-TableWrap') }, [element('table', { class: `${site.theme.prefix}-Table` }, [head, body])]);
-}
-
-/** A cell of a record's row: a status badge, a person, a date or a number. */
-function tableCell(rng: RandomGenerator, site: Site): Draft[] {
+/** A settings form in a panel: labelled fields, help text, and a save button. */
+function formPanel(rng: RandomGenerator, site: Site, column: Column): Draft {
   const { prefix } = site.theme;
-  const roll = unit(rng);
-  if (roll < 0.25) return [element('span', { class: `${prefix}-Badge ${prefix}-Badge--${pick(rng, ['success', 'warning', 'danger', 'success'])}` }, [textNode(pick(rng, words()))])];
-  if (roll < 0.5) return [element('span', { class: `${prefix}-Avatar`, 'aria-hidden': 'true' }, [textNode(initials(rng))]), textNode(`${capitalized(pick(rng, words()))} ${capitalized(pick(rng, words()))}`)];
-  if (roll < 0.75) return [element('time', { datetime: new Date(Date.UTC(2024, 0, 1) + between(rng, 0, 3e10)).toISOString() }, [liveText(String(between(rng, 2, 59))), textNode(` ${pick(rng, ['minutes', 'hours', 'days'])} ago`)])];
-  return [liveText(between(rng, 0, 99999).toLocaleString('en-US')), textNode(` ${pick(rng, words())}s`)];
-}
-
-/** Cards linking to other pages: an icon, a title and two lines of text each, two to a row. */
-function cardGrid(rng: RandomGenerator, site: Site, column: Column): Draft {
-  const perRow = column.mobile ? 1 : 2;
-  const count = perRow * between(rng, 1, 2);
-  const width = (column.width - PX.gap * (perRow - 1)) / perRow;
-  const cards = Array.from({ length: count }, (_, at) => {
-    const x = column.x + (at % perRow) * (width + 16);
-    const y = column.y + Math.floor(at / perRow) * (PX.card + PX.gap);
-    const card = element('a', { class: classes(rng, site, '&-Card'), href: href(rng, site) }, [
-      iconDraft(rng, site, 24),
-      element('p', { class: `${site.theme.prefix}-Card__title` }, [textNode(capitalized(phrase(rng, 1, 4)))]),
-      element('p', { class: `${site.theme.prefix}-Card__text` }, [textNode(`${sentence(rng)} ${sentence(rng)}`)]),
-    ], Role.Clickable);
-    return placed(card, x, y, width, PX.card);
+  let y = column.y + 1 + 20 + 28 + 36;
+  const fields = Array.from({ length: between(rng, 2, 5) }, () => {
+    const help = unit(rng) < 0.5;
+    const multiline = unit(rng) < 0.2;
+    const control = multiline
+      ? element('textarea', { class: `${prefix}-Input`, rows: '3', name: slug(pick(rng, words())) }, [], Role.Field)
+      : element('input', { class: `${prefix}-Input`, type: pick(rng, ['text', 'email', 'url', 'tel']), name: slug(pick(rng, words())), placeholder: phrase(rng, 1, 3), value: '' }, [], Role.Field);
+    placed(control, column.x + 21, y + 26, column.width - 42, multiline ? 96 : 40);
+    y += 26 + (multiline ? 96 : 40) + (help ? 24 : 0) + 16;
+    return element('div', { class: `${prefix}-Field` }, [
+      element('label', { class: `${prefix}-Label` }, [textNode(capitalized(phrase(rng, 1, 3)))]), control,
+      ...(help ? [element('p', { class: `${prefix}-Help` }, [textNode(sentence(rng))])] : []),
+    ]);
   });
-  column.y += (count / perRow) * (PX.card + PX.gap) - PX.gap + PX.block;
-  return element('div', { class: classes(rng, site, '&-CardGrid') }, cards, Role.Container);
+  const save = placed(element('button', { class: classes(rng, site, '&-Button &-Button--primary'), type: 'submit' }, [textNode('Save')], Role.Clickable), column.x + 21, y, buttonWidth('Save', false), PX.control);
+  column.y = y + PX.control + 21 + PX.appBlock;
+  return element('form', { class: classes(rng, site, '&-Panel'), 'data-attr': dataAttr(rng, 'form') }, [
+    element('p', { class: `${prefix}-Panel__title` }, [textNode(capitalized(phrase(rng, 1, 3)))]),
+    element('p', { class: `${prefix}-Panel__text` }, [textNode(sentence(rng))]),
+    ...fields, save,
+  ], Role.Container);
 }
 
 /** Blocks of an app's page, each advancing the column by the height it takes. */
@@ -2451,45 +2492,6 @@ const APP_BLOCKS: readonly ((rng: RandomGenerator, site: Site, column: Column) =
     return listOf(element('ul', { class: classes(rng, site, '&-Feed') }, items, Role.Container), item);
   },
 ];
-
-/** A line chart: `points` values drawn as path data across a `width` x `height` box. */
-function chart(rng: RandomGenerator, width: number, height: number, points: number, className?: string): Draft {
-  let value = between(rng, height / 4, (3 * height) / 4);
-  let d = '';
-  for (let at = 0; at < points; at++) {
-    value = Math.min(height - 2, Math.max(2, value + between(rng, -height / 6, height / 6)));
-    d += `${at === 0 ? 'M' : 'L'}${coordinates((at * width) / (points - 1), value)}`;
-  }
-  return markSvg(element('svg', { ...(className && { class: className }), viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', 'aria-hidden': 'true' }, [
-    element('path', { d, fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'vector-effect': 'non-scaling-stroke' }),
-  ]));
-}
-
-/** A settings form in a panel: labelled fields, help text, and a save button. */
-function formPanel(rng: RandomGenerator, site: Site, column: Column): Draft {
-  const { prefix } = site.theme;
-  let y = column.y + 1 + 20 + 28 + 36;
-  const fields = Array.from({ length: between(rng, 2, 5) }, () => {
-    const help = unit(rng) < 0.5;
-    const multiline = unit(rng) < 0.2;
-    const control = multiline
-      ? element('textarea', { class: `${prefix}-Input`, rows: '3', name: slug(pick(rng, words())) }, [], Role.Field)
-      : element('input', { class: `${prefix}-Input`, type: pick(rng, ['text', 'email', 'url', 'tel']), name: slug(pick(rng, words())), placeholder: phrase(rng, 1, 3), value: '' }, [], Role.Field);
-    placed(control, column.x + 21, y + 26, column.width - 42, multiline ? 96 : 40);
-    y += 26 + (multiline ? 96 : 40) + (help ? 24 : 0) + 16;
-    return element('div', { class: `${prefix}-Field` }, [
-      element('label', { class: `${prefix}-Label` }, [textNode(capitalized(phrase(rng, 1, 3)))]), control,
-      ...(help ? [element('p', { class: `${prefix}-Help` }, [textNode(sentence(rng))])] : []),
-    ]);
-  });
-  const save = placed(element('button', { class: classes(rng, site, '&-Button &-Button--primary'), type: 'submit' }, [textNode('Save')], Role.Clickable), column.x + 21, y, buttonWidth('Save', false), PX.control);
-  column.y = y + PX.control + 21 + PX.appBlock;
-  return element('form', { class: classes(rng, site, '&-Panel'), 'data-attr': dataAttr(rng, 'form') }, [
-    element('p', { class: `${prefix}-Panel__title` }, [textNode(capitalized(phrase(rng, 1, 3)))]),
-    element('p', { class: `${prefix}-Panel__text` }, [textNode(sentence(rng))]),
-    ...fields, save,
-  ], Role.Container);
-}
 
 /**
  * What a page keeps closed until asked: dialogs, menus and a navigation
@@ -2713,6 +2715,9 @@ function appIntro(rng: RandomGenerator, site: Site, column: Column, info: PageIn
   return [crumbs, header, element('div', { class: `${prefix}-Tabs`, role: 'tablist' }, tabs), element('div', { class: `${prefix}-Toolbar` }, column.mobile ? [search] : [search, filter])];
 }
 
+/** What a node's entry in a mutation's flat adds takes besides the node: `{"parentId":…,"nextId":…,"node":…}`. */
+const FLAT_ADD_CHARS = 40;
+
 /** About how many characters of JSON a draft serializes to, nested in a snapshot or (`flat`) as a mutation's adds: for choosing blocks that fit. */
 function draftChars(draft: Draft, flat = false): number {
   const entry = flat ? FLAT_ADD_CHARS : 0;
@@ -2722,8 +2727,6 @@ function draftChars(draft: Draft, flat = false): number {
   for (const child of draft.children) chars += draftChars(child, flat);
   return chars;
 }
-/** What a node's entry in a mutation's flat adds takes besides the node: `{"parentId":…,"nextId":…,"node":…}`. */
-const FLAT_ADD_CHARS = 40;
 
 /** Below this many characters of room, only small blocks; below the tiny limit, only a text node. */
 const SMALL_BLOCK_LIMIT = 400;
@@ -3031,6 +3034,25 @@ class WindowPart {
   }
 }
 
+/** A mutation's adds stay under this: a render of a few hundred nodes, as the largest real ones (416 adds). */
+const MAX_MUTATION_CHARS = 60_000;
+
+/**
+ * Characters of JSON a quiet mutation takes: the event around its changes,
+ * each change, how many changes one render makes at most, and one change
+ * of a `title` but for its text (a scroll correction takes about 75).
+ */
+const QUIET_CHARS = { base: 90, change: 45, most: 40, titled: 143 } as const;
+
+/** An event if its JSON takes at most `room` characters. */
+const fitting = (event: RecordedEvent, room: number): RecordedEvent | undefined => (JSON.stringify(event).length <= room ? event : undefined);
+
+/** A mutation as rrweb records it: removes, adds, then text and attribute changes. */
+function mutation(atMs: number, changes: { texts?: object[]; attributes?: object[]; removes?: object[]; adds?: Add[] }): RecordedEvent {
+  const { texts = [], attributes = [], removes = [], adds = [] } = changes;
+  return incremental(atMs, { source: IncrementalSource.Mutation, texts, attributes, removes, adds });
+}
+
 /**
  * The page's own scripts: single-page-app navigations and re-renders of
  * its lists as rrweb's mutation observer records them, quiet attribute and
@@ -3144,22 +3166,6 @@ class PageScripts extends WindowPart {
   }
 }
 
-/**
- * Characters of JSON a quiet mutation takes: the event around its changes,
- * each change, how many changes one render makes at most, and one change
- * of a `title` but for its text (a scroll correction takes about 75).
- */
-const QUIET_CHARS = { base: 90, change: 45, most: 40, titled: 143 } as const;
-
-/** An event if its JSON takes at most `room` characters. */
-const fitting = (event: RecordedEvent, room: number): RecordedEvent | undefined => (JSON.stringify(event).length <= room ? event : undefined);
-
-/** A mutation as rrweb records it: removes, adds, then text and attribute changes. */
-function mutation(atMs: number, changes: { texts?: object[]; attributes?: object[]; removes?: object[]; adds?: Add[] }): RecordedEvent {
-  const { texts = [], attributes = [], removes = [], adds = [] } = changes;
-  return incremental(atMs, { source: IncrementalSource.Mutation, texts, attributes, removes, adds });
-}
-
 /** Timing values browsers give carry float noise from subtracting clock readings (213.60000002384183). */
 const TIMER_NOISE = [0, 0, 0, 2.384185791015625e-8, 1.1920928955078125e-8, -1.1920928955078125e-8];
 /** About how many characters of JSON a request takes in a network event, without bodies. */
@@ -3236,8 +3242,6 @@ class Telemetry extends WindowPart {
   }
 }
 
-/** A mutation's adds stay under this: a render of a few hundred nodes, as the largest real ones (416 adds). */
-const MAX_MUTATION_CHARS = 60_000;
 /** posthog-js's own custom events are rare (4-10 a real recording): never a batch's filler when little room is left. */
 const CUSTOM_MIN_CHARS = 2000;
 /** Console messages, dense text that compresses worst, are no filler for the last room of a batch (see SMALL_ROOM_CHARS). */
@@ -3478,6 +3482,100 @@ function aimAt(rng: RandomGenerator, page: Page, target: Target, scrollY: number
   return [box.x + across, page.viewportY(box, scrollY) + box.height * (0.35 + 0.3 * unit(rng))];
 }
 
+/** Reading: a while without a gesture, now and then the hand drifting a little. */
+function reading(person: Person, atMs: number): number {
+  const { rng, hand } = person;
+  const long = person.page.site.kind === 'docs' ? 12_000 : 8_000;
+  const durationMs = 1500 + (long - 1500) * unit(rng) ** 2;
+  if (unit(rng) < 0.35) {
+    const [drift, angle] = [between(rng, 40, 200), 2 * Math.PI * unit(rng)];
+    hand.moveTo(hand.x + drift * Math.cos(angle), hand.y + drift * Math.sin(angle), atMs + durationMs * unit(rng) * 0.5);
+  }
+  return atMs + durationMs;
+}
+
+/** Moving to something in view, a link or a button, and lingering over it. */
+function wandering(person: Person, atMs: number): number {
+  const { rng, page, hand, scrollY } = person;
+  const target = pickTarget(rng, page, hand, scrollY, () => true);
+  const { column, header, height } = page.layout;
+  const [x, y] = target ? aimAt(rng, page, target, scrollY) : [between(rng, column.x, column.x + column.width), between(rng, header + 20, height - 20)];
+  return hand.moveTo(x, y, atMs) + between(rng, 200, 1200);
+}
+
+/** Moving to a link or button in view and clicking it. */
+function clicking(person: Person, atMs: number): number {
+  const target = pickTarget(person.rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Clickable);
+  return target ? person.press(target, atMs) + between(person.rng, 400, 2500) : wandering(person, atMs);
+}
+
+/** Clicking a field in view and typing into it, a key every 80-260 ms; posthog-js masks what is typed. */
+function typing(person: Person, atMs: number): number {
+  const { rng } = person;
+  const target = pickTarget(rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Field);
+  if (!target) return clicking(person, atMs);
+  let at = person.press(target, atMs) + between(rng, 150, 600);
+  let typed = 0;
+  for (let keys = between(rng, 3, 24); keys > 0; keys--, at += between(rng, 80, 260)) {
+    typed = typed > 0 && unit(rng) < 0.08 ? typed - 1 : typed + 1;
+    person.record({ event: incremental(at, { source: IncrementalSource.Input, text: '*'.repeat(typed), isChecked: false, id: target.id }) });
+  }
+  return at + between(rng, 300, 1500);
+}
+
+/** Scrolling the document by wheel or trackpad: steps every 100 ms or so, large first, then easing off; content comes into view. */
+function scrolling(person: Person, atMs: number): number {
+  const { rng, page, scrollY } = person;
+  const maxScroll = Math.max(0, Math.round(page.height - page.layout.height));
+  if (maxScroll < 40) return wandering(person, atMs);
+  const down = scrollY < maxScroll - 40 && (scrollY < 80 || unit(rng) < 0.75);
+  const distance = Math.min(down ? maxScroll - scrollY : scrollY, between(rng, 150, 1200));
+  const steps = between(rng, 2, 5);
+  const decay = 0.55 + 0.3 * unit(rng);
+  const total = (1 - decay ** steps) / (1 - decay);
+  let [y, at, moved] = [scrollY, atMs, 0];
+  for (let step = 0; step < steps; step++, at += SCROLL_SAMPLE_MS + between(rng, 0, 12)) {
+    moved += (distance * decay ** step) / total;
+    const to = Math.round(down ? scrollY + moved : scrollY - moved);
+    if (to === y) continue;
+    y = to;
+    person.record({ event: incremental(at, { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (person.scrollY = to) });
+  }
+  person.scrollY = y;
+  return at + between(rng, 300, 2500);
+}
+
+/**
+ * The window's height changing (a browser bar, a dock): width stays, so the
+ * layout's columns do; a taller window past the page's end scrolls it back
+ * the next frame, as browsers clamp the scroll position.
+ */
+function resizing(person: Person, atMs: number): number {
+  const { layout, height: pageHeight } = person.page;
+  const height = Math.max(400, layout.height + between(person.rng, -120, 120));
+  person.record({ event: incremental(atMs, { source: IncrementalSource.ViewportResize, width: layout.width, height }), apply: () => (layout.height = height) });
+  const to = Math.min(person.scrollY, Math.max(0, Math.round(pageHeight - height)));
+  if (to < person.scrollY) {
+    person.record({ event: incremental(atMs + between(person.rng, 1, Math.round(FRAME_MS)), { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (person.scrollY = to) });
+    person.scrollY = to;
+  }
+  return atMs + between(person.rng, 500, 3000);
+}
+
+/**
+ * What a person does next, by share of gestures on each kind of site: on
+ * docs mostly reading, moving and scrolling, few clicks; on apps more
+ * clicks and typing. Between gestures they read.
+ */
+const GESTURES: readonly ({ act: (person: Person, atMs: number) => number } & Record<SiteKind, number>)[] = [
+  { act: reading, docs: 0.36, app: 0.25 },
+  { act: wandering, docs: 0.45, app: 0.3 },
+  { act: scrolling, docs: 0.08, app: 0.06 },
+  { act: clicking, docs: 0.07, app: 0.28 },
+  { act: typing, docs: 0.03, app: 0.1 },
+  { act: resizing, docs: 0.01, app: 0.01 },
+];
+
 /**
  * A person at a window: a hand on the mouse, the scroll position, what has
  * focus, and the gesture under way as the events rrweb will record of it
@@ -3632,100 +3730,6 @@ class Person {
     this.freeAtMs = ends ? Math.round(freeAtMs) : endMs;
   }
 }
-
-/** Reading: a while without a gesture, now and then the hand drifting a little. */
-function reading(person: Person, atMs: number): number {
-  const { rng, hand } = person;
-  const long = person.page.site.kind === 'docs' ? 12_000 : 8_000;
-  const durationMs = 1500 + (long - 1500) * unit(rng) ** 2;
-  if (unit(rng) < 0.35) {
-    const [drift, angle] = [between(rng, 40, 200), 2 * Math.PI * unit(rng)];
-    hand.moveTo(hand.x + drift * Math.cos(angle), hand.y + drift * Math.sin(angle), atMs + durationMs * unit(rng) * 0.5);
-  }
-  return atMs + durationMs;
-}
-
-/** Moving to something in view, a link or a button, and lingering over it. */
-function wandering(person: Person, atMs: number): number {
-  const { rng, page, hand, scrollY } = person;
-  const target = pickTarget(rng, page, hand, scrollY, () => true);
-  const { column, header, height } = page.layout;
-  const [x, y] = target ? aimAt(rng, page, target, scrollY) : [between(rng, column.x, column.x + column.width), between(rng, header + 20, height - 20)];
-  return hand.moveTo(x, y, atMs) + between(rng, 200, 1200);
-}
-
-/** Moving to a link or button in view and clicking it. */
-function clicking(person: Person, atMs: number): number {
-  const target = pickTarget(person.rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Clickable);
-  return target ? person.press(target, atMs) + between(person.rng, 400, 2500) : wandering(person, atMs);
-}
-
-/** Clicking a field in view and typing into it, a key every 80-260 ms; posthog-js masks what is typed. */
-function typing(person: Person, atMs: number): number {
-  const { rng } = person;
-  const target = pickTarget(rng, person.page, person.hand, person.scrollY, (candidate) => candidate.role === Role.Field);
-  if (!target) return clicking(person, atMs);
-  let at = person.press(target, atMs) + between(rng, 150, 600);
-  let typed = 0;
-  for (let keys = between(rng, 3, 24); keys > 0; keys--, at += between(rng, 80, 260)) {
-    typed = typed > 0 && unit(rng) < 0.08 ? typed - 1 : typed + 1;
-    person.record({ event: incremental(at, { source: IncrementalSource.Input, text: '*'.repeat(typed), isChecked: false, id: target.id }) });
-  }
-  return at + between(rng, 300, 1500);
-}
-
-/** Scrolling the document by wheel or trackpad: steps every 100 ms or so, large first, then easing off; content comes into view. */
-function scrolling(person: Person, atMs: number): number {
-  const { rng, page, scrollY } = person;
-  const maxScroll = Math.max(0, Math.round(page.height - page.layout.height));
-  if (maxScroll < 40) return wandering(person, atMs);
-  const down = scrollY < maxScroll - 40 && (scrollY < 80 || unit(rng) < 0.75);
-  const distance = Math.min(down ? maxScroll - scrollY : scrollY, between(rng, 150, 1200));
-  const steps = between(rng, 2, 5);
-  const decay = 0.55 + 0.3 * unit(rng);
-  const total = (1 - decay ** steps) / (1 - decay);
-  let [y, at, moved] = [scrollY, atMs, 0];
-  for (let step = 0; step < steps; step++, at += SCROLL_SAMPLE_MS + between(rng, 0, 12)) {
-    moved += (distance * decay ** step) / total;
-    const to = Math.round(down ? scrollY + moved : scrollY - moved);
-    if (to === y) continue;
-    y = to;
-    person.record({ event: incremental(at, { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (person.scrollY = to) });
-  }
-  person.scrollY = y;
-  return at + between(rng, 300, 2500);
-}
-
-/**
- * The window's height changing (a browser bar, a dock): width stays, so the
- * layout's columns do; a taller window past the page's end scrolls it back
- * the next frame, as browsers clamp the scroll position.
- */
-function resizing(person: Person, atMs: number): number {
-  const { layout, height: pageHeight } = person.page;
-  const height = Math.max(400, layout.height + between(person.rng, -120, 120));
-  person.record({ event: incremental(atMs, { source: IncrementalSource.ViewportResize, width: layout.width, height }), apply: () => (layout.height = height) });
-  const to = Math.min(person.scrollY, Math.max(0, Math.round(pageHeight - height)));
-  if (to < person.scrollY) {
-    person.record({ event: incremental(atMs + between(person.rng, 1, Math.round(FRAME_MS)), { source: IncrementalSource.Scroll, id: 1, x: 0, y: to }), apply: () => (person.scrollY = to) });
-    person.scrollY = to;
-  }
-  return atMs + between(person.rng, 500, 3000);
-}
-
-/**
- * What a person does next, by share of gestures on each kind of site: on
- * docs mostly reading, moving and scrolling, few clicks; on apps more
- * clicks and typing. Between gestures they read.
- */
-const GESTURES: readonly ({ act: (person: Person, atMs: number) => number } & Record<SiteKind, number>)[] = [
-  { act: reading, docs: 0.36, app: 0.25 },
-  { act: wandering, docs: 0.45, app: 0.3 },
-  { act: scrolling, docs: 0.08, app: 0.06 },
-  { act: clicking, docs: 0.07, app: 0.28 },
-  { act: typing, docs: 0.03, app: 0.1 },
-  { act: resizing, docs: 0.01, app: 0.01 },
-];
 
 // --- The window: a page, the person at it, and a batch's events in time order ----------
 
