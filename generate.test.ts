@@ -1825,8 +1825,10 @@ async function consume(address: string, topic: string): Promise<Consumed[]> {
 /** A run that outlasts this has hung: timeout(1) ends it (status 124, or 137 if a stop does not stop it), so no test waits forever. */
 const HUNG_SECONDS = 90;
 const bounded = (command: string, args: string[]) => finish('timeout', ['-k', '5', String(HUNG_SECONDS), command, ...args]);
+/** A node the Kafka client runs on (22 or later): this one, or the project's own when the tests run under an older node. */
+const KAFKA_NODE = Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : join(ROOT, 'node_modules/.bin/node');
 /** The generator with `args`, run from inside node_modules so --kafka finds its client. */
-const produce = (args: string[]) => bounded(process.execPath, [KAFKA_BUNDLE, ...args]);
+const produce = (args: string[]) => bounded(KAFKA_NODE, [KAFKA_BUNDLE, ...args]);
 /** How long a run may take to notice its broker is gone: retries and backoff, on a busy machine. */
 const FAULT_BOUND_MS = 30_000;
 /** Retries kept short, so a fault ends a run in about a second. */
@@ -1965,7 +1967,7 @@ describe('--kafka', { concurrency: true }, () => {
   const interruptedRun = shared.then(async (broker) => {
     if (!broker) return undefined;
     const result = await finish('bash', ['-c', `timeout -k 5 ${HUNG_SECONDS} "$NODE" "$BUNDLE" ${kafkaArgs(FORMATS[2]!, 100).join(' ')} --rate ${SLOW_RATE} --kafka ${broker.address} --topic stopped & pid=$!
-      timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopped > /dev/null; kill -TERM $pid; wait $pid; echo $?`], { NODE: process.execPath, BUNDLE: KAFKA_BUNDLE });
+      timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopped > /dev/null; kill -TERM $pid; wait $pid; echo $?`], { NODE: KAFKA_NODE, BUNDLE: KAFKA_BUNDLE });
     return { ...result, consumed: await consume(broker.address, 'stopped') };
   });
   it('SIGTERM mid-run: what was made is flushed and acknowledged, said in one line, status 143', async (t) => {

