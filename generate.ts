@@ -541,17 +541,21 @@ function wrap(text: string, indent: string, width = 80): string {
   return [...lines, line.trimEnd()].join('\n');
 }
 
-/** The `--help` text: what the tool does, every flag with its default, limits and pipelines. */
-export function helpText(): string {
+/** --help's entry for each flag of FLAGS: its one-letter form, value, help, default and the formats it applies to. */
+function flagHelp(): string {
   const shortOf = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
-  const flags = Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
+  return Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
     const short = shortOf.has(name as FlagName) ? `-${shortOf.get(name as FlagName)}, ` : '';
     const valueName = 'valueName' in spec ? ` ${spec.valueName}` : '';
     const fallback = 'default' in spec ? ` (default ${spec.default})` : '';
     const formats = formatsOf(name as FlagName);
     const only = formats ? ` [--format ${formats.join(', ')}]` : '';
     return `  ${short}--${name}${valueName}\n${wrap(spec.help + fallback + only, '        ')}`;
-  });
+  }).join('\n');
+}
+
+/** The `--help` text: what the tool does, every flag with its default, limits and pipelines. */
+export function helpText(): string {
   return `Usage: generate.ts [flags] > messages.jsonl
 
 Prints synthetic session-recording traffic for load-testing ingestion, one
@@ -592,7 +596,7 @@ once in ${Math.round(1 / MAX_CAPPED_SHARE)} snapshots are refused, and the rare 
 Sessions have at most ${MAX_WINDOWS} windows, drawn the same way.
 
 Flags:
-${flags.join('\n')}
+${flagHelp()}
 
 Examples:
   # today's topic and consumer: every header capture-rs sets, keyed, each message acknowledged
@@ -2525,6 +2529,13 @@ interface PageInfo {
   headings: string[];
 }
 
+/** A page of the site to show: popular sections more often, its title, and the headings its article will have. */
+function choosePage(site: Site, rng: RandomGenerator): PageInfo {
+  const section = Math.floor(site.sections.length * unit(rng) ** 2);
+  const page = between(rng, 0, site.sections[section]!.pages.length - 1);
+  return { section, page, title: site.sections[section]!.pages[page]!.title, headings: Array.from({ length: between(rng, 4, 9) }, () => capitalized(phrase(rng, 2, 5))) };
+}
+
 /** A chevron, as menus and collapsible groups mark themselves. */
 const chevron = (): Draft => markSvg(element('svg', { width: '16', height: '16', viewBox: '0 0 24 24', fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'aria-hidden': 'true' },
   [element('path', { d: 'M9 6L15 12L9 18', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, [], Role.Fixed)], Role.Fixed));
@@ -3075,7 +3086,7 @@ class PageScripts extends WindowPart {
   navigate(atMs: number, room: number): RecordedEvent | undefined {
     const { page, rng } = this;
     const { site } = page;
-    const info = this.window.pageInfo();
+    const info = choosePage(site, rng);
     const column: Column = { ...page.layout.column, y: page.layout.column.top, mobile: page.layout.mobile, headings: [...info.headings] };
     const children = site.kind === 'docs' ? docsIntro(rng, site, column, info) : appIntro(rng, site, column, info);
     const goal = Math.min(room, MAX_MUTATION_CHARS) * (0.5 + 0.5 * unit(rng));
@@ -3794,14 +3805,6 @@ class BrowserWindow {
     this.telemetry = new Telemetry(this, rng);
   }
 
-  /** A page of the site to show: popular sections more often, its title, and the headings its article will have. */
-  pageInfo(): PageInfo {
-    const { rng, site } = this;
-    const section = Math.floor(site.sections.length * unit(rng) ** 2);
-    const page = between(rng, 0, site.sections[section]!.pages.length - 1);
-    return { section, page, title: site.sections[section]!.pages[page]!.title, headings: Array.from({ length: between(rng, 4, 9) }, () => capitalized(phrase(rng, 2, 5))) };
-  }
-
   /**
    * Loads a page at `atMs`: a new document with `stylesheets`, furnished
    * with its frame unless `bare`; and what posthog-js records with it: its
@@ -3810,7 +3813,7 @@ class BrowserWindow {
    */
   load(atMs: number, stylesheets: Stylesheet[], bare: boolean, initialRequests: number): PageLoad {
     const { rng, site } = this;
-    const info = this.pageInfo();
+    const info = choosePage(site, rng);
     this.href = `${site.origin}${site.sections[info.section]!.pages[info.page]!.route}`;
     this.timeOrigin = atMs - between(rng, 300, 3000);
     this.page = new Page(site, rng, this.viewport, info, stylesheets.length, bare);
