@@ -57,7 +57,7 @@
  *   4. Compression   gzip framing and deflate blocks
  *   5. Payloads      the snapshot data each format carries
  *   6. Messages      envelopes, headers, chunks, items batches, vegeta targets
- *   7. Output        interleaving, writing, pacing, Kafka delivery, stats
+ *   7. Output        interleaving, --jobs workers, writing, pacing, Kafka, stats
  *   8. main          parseFlags, then the run from start to exit status
  *   Appendix         small pure helpers
  */
@@ -5124,9 +5124,10 @@ export class SessionMessages implements SessionState {
 }
 
 // ===========================================================================
-// 7. Output: sessions interleaved in time as capture writes them, lines laid
-// out in large blocks and written to stdout (never a partial line) or
-// produced to Kafka (every message acknowledged), pacing for --rate and
+// 7. Output: sessions interleaved in time as capture writes them (made
+// inline, or on --jobs worker threads and merged back in the same order),
+// lines laid out in large blocks and written to stdout (never a partial line)
+// or produced to Kafka (every message acknowledged), pacing for --rate and
 // --realtime, signals, and what was delivered for --progress and --stats.
 // ===========================================================================
 
