@@ -2849,7 +2849,9 @@ function splitAtMarks(json: string, markId: number): { head: string; separator: 
   const [contentAt, portalAt] = [json.indexOf(content), json.indexOf(portal)];
   const before = json.slice(0, contentAt);
   const separator = before.endsWith(',') ? ',' : '';
-  return { head: separator ? before.slice(0, -1) : before, separator, bridge: json.slice(contentAt + content.length, portalAt), end: json.slice(portalAt + portal.length) };
+  // Copies, not slices: a slice keeps the whole JSON alive for as long as the page is.
+  const copy = (text: string): string => JSON.parse(JSON.stringify(text));
+  return { head: separator ? before.slice(0, -1) : before, separator, bridge: copy(json.slice(contentAt + content.length, portalAt)), end: copy(json.slice(portalAt + portal.length)) };
 }
 
 /** One flat entry of a mutation's `adds`. */
@@ -2886,8 +2888,8 @@ class Page {
   /** Lists of the page load whose items scripts re-render, with the maker of new items. */
   readonly lists: { id: number; item: () => Draft }[] = [];
   readonly column: Column;
-  /** The FullSnapshot's data JSON before its content. */
-  readonly head: string;
+  /** The FullSnapshot's data JSON before its content, until takeHead hands it over. */
+  private head: string;
   /** The route (where content goes), the <main> and <body> elements, the CSS-in-JS <style> (0 if none) and its rules. */
   routeId = 0;
   mainId = 0;
@@ -2931,6 +2933,16 @@ class Page {
     this.mirror.remove(this.ids.next);
     this.mirror.remove(this.ids.next + 1);
     ({ head: this.head, separator: this.separator, bridge: this.bridge, end: this.end } = splitAtMarks(JSON.stringify({ node: document, initialOffset: { left: 0, top: 0 } }), this.ids.next));
+  }
+
+  /**
+   * The FullSnapshot's data JSON before its content, once: the page then lets
+   * go of it, as 100 kB or more a session in flight would otherwise stay in memory.
+   */
+  takeHead(): string {
+    const head = this.head;
+    this.head = '';
+    return head;
   }
 
   /** JSON that closes the FullSnapshot's data from where content is being written. */
@@ -3830,7 +3842,7 @@ class BrowserWindow {
     if (!bare) after.push({ type: EventType.Custom, data: { tag: '$pageview', payload: { href: this.href } }, timestamp: at++ });
     if (initialRequests > 0) after.push(this.telemetry.networkEvent(at + between(rng, 50, 400), initialRequests, true));
     this.person.onLoad(this.page, timestamp);
-    return { meta, head: this.page.head, timestamp, stylesheets, after };
+    return { meta, head: this.page.takeHead(), timestamp, stylesheets, after };
   }
 
   /** One more block of the page load's content, serialized in place, of about `chars` characters at most. */
