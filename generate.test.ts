@@ -2028,9 +2028,17 @@ describe('--format vegeta', () => {
     const server = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // As capture answers: 400 for a body that is not gzip of a JSON batch, or not posted as one.
       request.on('end', () => {
-        received.push({ url: request.url!, batch: JSON.parse(gunzipSync(Buffer.concat(chunks)).toString()) });
-        response.end('{"status":1}');
+        try {
+          assert.equal(request.method, 'POST');
+          assert.match(request.headers['content-type'] ?? '', /^(text\/plain|application\/json)/);
+          received.push({ url: request.url!, batch: JSON.parse(gunzipSync(Buffer.concat(chunks)).toString()) });
+          response.end('{"status":1}');
+        } catch (error) {
+          response.statusCode = 400;
+          response.end(String(error));
+        }
       });
     });
     server.listen(0, '127.0.0.1');
@@ -2043,7 +2051,7 @@ describe('--format vegeta', () => {
         assert.deepEqual(Object.keys(target), ['method', 'url', 'body', 'header']);
         const headers = Object.fromEntries(Object.entries(target.header as Record<string, string[]>).map(([name, values]) => [name, values.join(', ')]));
         const response = await fetch(target.url, { method: target.method, headers, body: Buffer.from(target.body, 'base64') });
-        assert.equal(response.status, 200);
+        assert.equal(response.status, 200, await response.text());
       }
       assert.equal(received.length, targets.length);
       for (const { url, batch } of received) {
