@@ -479,13 +479,17 @@ type FlagName = keyof typeof FLAGS;
 // OUTPUT_FORMATS comes before FLAGS, which reads its names; this checks its flags are FLAGS' own.
 OUTPUT_FORMATS satisfies Record<Format, { flags: readonly FlagName[] }>;
 
+/** Whether `format` takes the format-specific flag `name`. */
+const takesFlag = (format: Format, name: FlagName): boolean => (OUTPUT_FORMATS[format].flags as readonly FlagName[]).includes(name);
+
 /** The formats a flag is for, or undefined for a flag of every format. */
 function formatsOf(name: FlagName): Format[] | undefined {
-  const formats = (Object.keys(OUTPUT_FORMATS) as Format[]).filter((format) => (OUTPUT_FORMATS[format].flags as readonly string[]).includes(name));
+  const formats = (Object.keys(OUTPUT_FORMATS) as Format[]).filter((format) => takesFlag(format, name));
   return formats.length > 0 ? formats : undefined;
 }
-/** One-letter forms of the flags used most. */
+/** One-letter forms of the flags used most, and each such flag's letter. */
 const SHORT_FLAGS: Readonly<Record<string, FlagName>> = { c: 'count', d: 'duration', f: 'format', h: 'help', o: 'output', r: 'rate', s: 'seed-value', V: 'version' };
+const LETTER_OF: ReadonlyMap<FlagName, string> = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
 /** This file's version, which --version prints (a copied file has no package.json). */
 const VERSION = '0.2.0';
 type ValueOf<F> = F extends Repeated<infer T> ? T[] : F extends Setting<infer T> ? T : F extends Option<infer T> ? T | undefined : boolean;
@@ -500,7 +504,7 @@ export type Flags = { -readonly [K in FlagName as CamelCase<K>]: ValueOf<(typeof
  * Everything a run needs: the flags' values, and what is resolved from
  * several of them or from the limits of later sections.
  */
-export type Config = Omit<Flags, 'count' | 'payload' | 'start' | 'chunkSize' | 'kafka' | 'help' | 'version' | 'merge'> & {
+export type Config = Omit<Flags, 'count' | 'payload' | 'start' | 'chunkSize' | 'kafka' | 'topic' | 'kafkaOption' | 'help' | 'version' | 'merge'> & {
   /** Sessions to make: --count, 100 by default, unlimited with --duration alone. */
   count: number;
   /** What snapshot data is: --payload where it applies (random by default); the other formats carry rrweb events. */
@@ -543,9 +547,8 @@ function wrap(text: string, indent: string, width = 80): string {
 
 /** --help's entry for each flag of FLAGS: its one-letter form, value, help, default and the formats it applies to. */
 function flagHelp(): string {
-  const shortOf = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
   return Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
-    const short = shortOf.has(name as FlagName) ? `-${shortOf.get(name as FlagName)}, ` : '';
+    const short = LETTER_OF.has(name as FlagName) ? `-${LETTER_OF.get(name as FlagName)}, ` : '';
     const valueName = 'valueName' in spec ? ` ${spec.valueName}` : '';
     const fallback = 'default' in spec ? ` (default ${spec.default})` : '';
     const formats = formatsOf(name as FlagName);
@@ -687,9 +690,8 @@ function attachValues(argv: readonly string[]): string[] {
 /** Reads the command line into typed values, and which flags were given; each flag at most once. */
 function readFlags(argv: readonly string[]): { values: Flags; given: Set<FlagName>; files: string[] } {
   refuseUnknownFlags(argv);
-  const shortOf = new Map(Object.entries(SHORT_FLAGS).map(([letter, name]) => [name, letter]));
   const options = Object.fromEntries(Object.entries(FLAGS).map(([name, spec]: [string, FlagSpec]) => {
-    const short = shortOf.get(name as FlagName);
+    const short = LETTER_OF.get(name as FlagName);
     return [name, { type: 'parse' in spec ? 'string' : 'boolean', multiple: 'repeated' in spec, ...(short && { short }) } as const];
   }));
   let parsed;
@@ -786,11 +788,11 @@ function parseCommandLine(argv: readonly string[], nowMs: number): CommandLine |
   // kafka-console-producer's parse.headers splits headers at commas.
   if (values.headers && values.token?.includes(',')) throw new UsageError(`--token accepts no ',' with --headers (it separates headers), got ${JSON.stringify(values.token)}`);
   // What asks for something other than a run, and what is resolved below, leave the flags here.
-  const { help, version, merge, start, chunkSize, ...flags } = values;
+  const { help, version, merge, start, chunkSize, topic, kafkaOption, ...flags } = values;
   const settings: Settings = {
     ...flags,
     count: values.count ?? (values.duration === undefined ? 100 : Infinity),
-    payload: values.payload ?? (formatsOf('payload')!.includes(format) ? 'random' : 'rrweb'),
+    payload: values.payload ?? (takesFlag(format, 'payload') ? 'random' : 'rrweb'),
     startMs: start ?? nowMs,
     kafka: kafkaConfig(values, given),
   };
@@ -996,8 +998,8 @@ function meanSnapshots(config: SnapshotCounts): number {
   // E[max(F, W)] = E[F] + sum over k >= 2 of P(W >= k) P(F < k).
   for (let k = 2; k <= MAX_WINDOWS && windows.mean > 1; k++) {
     const windowsAtLeastK = 1 - wholeNumberCdf(windows, 1, k - 1);
-    // Stop where terms fall below half an ulp of a sum >= 1: adding them changes no bit (and parsing stays cheap).
-    if (windowsAtLeastK < 1e-17) break;
+    // The approximate CDF reaches 1 (or passes it) long before MAX_WINDOWS: later terms are its rounding noise.
+    if (windowsAtLeastK <= 0) break;
     fullSnapshots += windowsAtLeastK * wholeNumberCdf(full, 1, k - 1);
   }
   return fullSnapshots + config.incrementalSnapshotCountMean;
@@ -5057,7 +5059,7 @@ function fitMessageLimit(config: Settings, chunkSize: number | undefined): numbe
         `bytes on its envelope, key, headers and librdkafka's overhead), got ${config.maxMessageBytes}`,
     );
   }
-  if (!(OUTPUT_FORMATS[config.format].flags as readonly string[]).includes('chunk-size')) return 0;
+  if (!takesFlag(config.format, 'chunk-size')) return 0;
   const room = config.maxMessageBytes - overhead;
   if (chunkSize === undefined) return Math.min(DEFAULT_CHUNK_CHARS, room);
   const leastChunk = least - overhead;
