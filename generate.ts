@@ -870,6 +870,11 @@ const between = (rng: RandomGenerator, min: number, max: number): number => min 
 const pick = <T>(rng: RandomGenerator, items: readonly T[]): T => items[Math.floor(unit(rng) * items.length)]!;
 /** Picks toward the front of a list, as popular classes, icons and routes are used most (about Zipf). */
 const pickPopular = <T>(rng: RandomGenerator, items: readonly T[]): T => items[Math.floor(items.length * unit(rng) ** 2.5)]!;
+/** One of `items`, each as likely as its weight (the first if rounding leaves the roll unspent). */
+function pickWeighted<T>(rng: RandomGenerator, items: readonly T[], weight: (item: T) => number): T {
+  let roll = unit(rng) * items.reduce((sum, item) => sum + weight(item), 0);
+  return items.find((item) => (roll -= weight(item)) < 0) ?? items[0]!;
+}
 
 /** Standard normal, by Box-Muller. */
 function standardNormal(rng: RandomGenerator): number {
@@ -1796,12 +1801,28 @@ function utilityDeclarations(name: string): string | undefined {
 /** A class name as a CSS selector writes it: `hover:bg-gray-100` as `.hover\:bg-gray-100`. */
 const classSelector = (name: string) => `.${name.replace(/[:.@[\]%/]/g, (char) => `\\${char}`)}`;
 
+/** The rule of a utility `name` (`bg-gray-800`) with `declarations`, under a variant (`dark:hover:`), as browsers serialize it. */
+function variantRule([prefix, select, media]: (typeof VARIANTS)[number], name: string, declarations: string): string {
+  const rule = `${select(classSelector(`${prefix}${name}`))} { ${declarations} }`;
+  return media ? `@media ${media} {\n  ${rule}\n}` : rule;
+}
+
+/** Variants longest first where one extends another, so `dark:hover:` is found before `dark:`. */
+const VARIANTS_LAST_FIRST = [...VARIANTS].reverse();
+
 /** The rule of a utility class with its variants (`dark:hover:bg-gray-800`), as browsers serialize it. */
 function utilityRule(name: string): string {
-  const variant = [...VARIANTS].reverse().find(([prefix]) => prefix !== '' && name.startsWith(prefix)) ?? VARIANTS[0]!;
-  const declarations = utilityDeclarations(name.slice(variant[0].length)) ?? '';
-  const rule = `${variant[1](classSelector(name))} { ${declarations} }`;
-  return variant[2] ? `@media ${variant[2]} {\n  ${rule}\n}` : rule;
+  const variant = VARIANTS_LAST_FIRST.find(([prefix]) => prefix !== '' && name.startsWith(prefix)) ?? VARIANTS[0]!;
+  const bare = name.slice(variant[0].length);
+  return variantRule(variant, bare, utilityDeclarations(bare) ?? '');
+}
+
+/** Every utility without variants and its declarations, in the order stylesheets list them: made on first use, then kept. */
+let utilityTable: readonly (readonly [string, string])[] | undefined;
+function utilities(): readonly (readonly [string, string])[] {
+  utilityTable ??= [...Object.keys(KEYWORD_UTILITIES), ...UTILITY_FAMILIES.flatMap(([prefix, values]) => values.map((value) => `${prefix}-${value}`))]
+    .map((name) => [name, utilityDeclarations(name) ?? ''] as const);
+  return utilityTable;
 }
 
 /** The CSS text of rules written with `&` for the component prefix. */
@@ -1862,9 +1883,8 @@ function buildCss(rng: RandomGenerator, theme: Theme, chars: number, skip: Reado
     rules.push(rule);
     length += rule.length;
   };
-  const names = [...Object.keys(KEYWORD_UTILITIES), ...UTILITY_FAMILIES.flatMap(([prefix, values]) => values.map((value) => `${prefix}-${value}`))];
-  for (const [variant] of VARIANTS) {
-    for (const name of names) if (length < chars && !skip.has(`${variant}${name}`) && unit(rng) < 0.8) add(utilityRule(`${variant}${name}`));
+  for (const variant of VARIANTS) {
+    for (const [name, declarations] of utilities()) if (length < chars && !skip.has(`${variant[0]}${name}`) && unit(rng) < 0.8) add(variantRule(variant, name, declarations));
   }
   while (length < chars) {
     const component = `.${theme.prefix}-${capitalized(pick(rng, words()))}`;
@@ -2041,7 +2061,7 @@ class Mirror {
   /** The highest id given out; ids are never reused. */
   maxId = 0;
   /** Nodes of the rarer roles, so events find one without scanning (removed ids are dropped as met). */
-  private readonly pools: Record<'clickable' | 'field' | 'container' | 'live', number[]> = { clickable: [], field: [], container: [], live: [] };
+  private readonly pools = new Map<number, number[]>([[Role.Clickable, []], [Role.Field, []], [Role.Container, []], [Role.Live, []]]);
 
   /** Registers node `id` as the last child of `parentId` (0 for the document's root). */
   add(id: number, parentId: number, role: number): void {
@@ -2055,10 +2075,7 @@ class Mirror {
     else if (parentId) this.firstChild[parentId] = id;
     if (parentId) this.lastChild[parentId] = id;
     this.maxId = Math.max(this.maxId, id);
-    if (role === Role.Clickable) this.pools.clickable.push(id);
-    else if (role === Role.Field) this.pools.field.push(id);
-    else if (role === Role.Container) this.pools.container.push(id);
-    else if (role === Role.Live) this.pools.live.push(id);
+    this.pools.get(role)?.push(id);
   }
 
   /** Registers `id` before `nextId` among `parentId`'s children. */
@@ -2113,9 +2130,8 @@ class Mirror {
   }
 
   /** A random node of `role` that exists and has an id of at most `maxId` (it existed at that time), if there is one. */
-  pick(rng: RandomGenerator, role: number, maxId = this.maxId): number | undefined {
-    const pools: Record<number, number[]> = { [Role.Clickable]: this.pools.clickable, [Role.Field]: this.pools.field, [Role.Container]: this.pools.container, [Role.Live]: this.pools.live };
-    const pool = pools[role];
+  pick(rng: RandomGenerator, role: number, maxId: number): number | undefined {
+    const pool = this.pools.get(role);
     if (pool) {
       while (pool.length > 0) {
         const at = Math.floor(unit(rng) * pool.length);
@@ -3134,9 +3150,10 @@ class PageScripts extends WindowPart {
     const drafts: Draft[] = [];
     for (let chars = 0; drafts.length < Math.max(1, items.length); ) {
       const draft = list.item();
-      if (chars + draftChars(draft, true) > room) break;
+      const draftSize = draftChars(draft, true);
+      if (chars + draftSize > room) break;
       drafts.push(draft);
-      chars += draftChars(draft, true);
+      chars += draftSize;
     }
     if (drafts.length === 0) return this.quiet(atMs, room);
     const replaced = items.slice(0, drafts.length);
@@ -3746,8 +3763,7 @@ class Person {
 
   private plan(startMs: number, endMs: number): void {
     const { kind } = this.page.site;
-    let roll = unit(this.rng) * GESTURES.reduce((sum, gesture) => sum + gesture[kind], 0);
-    const gesture = GESTURES.find((candidate) => (roll -= candidate[kind]) < 0) ?? GESTURES[0]!;
+    const gesture = pickWeighted(this.rng, GESTURES, (candidate) => candidate[kind]);
     const saved = { scrollY: this.scrollY, focused: this.focused };
     const hand = this.hand.save();
     const freeAtMs = gesture.act(this, startMs);
@@ -3879,19 +3895,20 @@ class BrowserWindow {
       const event = reaction.make(room);
       return event ? this.emit(event) : this.nextEvent(room);
     }
+    let personChars: number | undefined;
+    const personFits = () => (personChars ??= this.person.nextChars()) <= room;
     // The person's next event when it comes first, or when little room is left and it fits (before any reply): the page's event then comes after it.
-    if (personAtMs <= this.pageAtMs || (room < SMALL_ROOM_CHARS && personAtMs <= (reaction?.atMs ?? Infinity) && personAtMs < Infinity && this.person.nextChars() <= room)) {
+    if (personAtMs <= this.pageAtMs || (room < SMALL_ROOM_CHARS && personAtMs <= (reaction?.atMs ?? Infinity) && personAtMs < Infinity && personFits())) {
       if (personAtMs > this.pageAtMs) this.pageAtMs = Infinity;
       // Near the batch's size a person's event may not fit: a live text changes then instead.
-      return this.emit(this.person.nextChars() <= room ? this.person.take() : this.scripts.quiet(personAtMs, room));
+      return this.emit(personFits() ? this.person.take() : this.scripts.quiet(personAtMs, room));
     }
     const atMs = this.pageAtMs;
     this.pageAtMs = Infinity;
     // Of the page's events that fit, one by their shares.
-    const fitting = PAGE_EVENTS[this.site.kind].filter((kind) => kind.minChars <= room);
-    if (fitting.length === 0) return this.emit(this.scripts.quiet(atMs, room));
-    let roll = unit(this.rng) * fitting.reduce((sum, kind) => sum + kind.share, 0);
-    const kind = fitting.find((candidate) => (roll -= candidate.share) < 0) ?? fitting[0]!;
+    const fits = PAGE_EVENTS[this.site.kind].filter((kind) => kind.minChars <= room);
+    if (fits.length === 0) return this.emit(this.scripts.quiet(atMs, room));
+    const kind = pickWeighted(this.rng, fits, (candidate) => candidate.share);
     return this.emit(kind.make(this, atMs, room));
   }
 
