@@ -5248,10 +5248,9 @@ export class InFlight {
   }
 }
 
-/** What scheduleSnapshots tells as sessions arrive and end: InFlight counts them, a worker passes them on. */
+/** What scheduleSnapshots tells as sessions arrive: a worker passes arrivals on; they end with their `last` snapshot. */
 export interface SessionTimeline {
   arrive(atUs: number, index: number): void;
-  leave(atUs: number): void;
 }
 
 /** A snapshot to write, the session it belongs to, and whether it is that session's last. */
@@ -5269,9 +5268,9 @@ export interface ScheduledSnapshot {
  * shard's snapshots are exactly the unsharded run's, in the same order.
  *
  * @example
- * for (const { snapshot } of scheduleSnapshots(config, new InFlight())) console.log(snapshot.receivedAtUs);
+ * for (const { snapshot } of scheduleSnapshots(config, { arrive: () => {} })) console.log(snapshot.receivedAtUs);
  */
-export function* scheduleSnapshots(config: Config, inFlight: SessionTimeline): Generator<ScheduledSnapshot> {
+export function* scheduleSnapshots(config: Config, timeline: SessionTimeline): Generator<ScheduledSnapshot> {
   const arrivals = new Arrivals(config);
   const queue = new SessionQueue();
   const ours = (index: number) => index % config.shard.count === config.shard.index;
@@ -5281,7 +5280,7 @@ export function* scheduleSnapshots(config: Config, inFlight: SessionTimeline): G
     while (arrival.index < config.count && arrival.atMs < LAST_START_MS && (queue.size === 0 || (config.order === 'time' && arrival.atMs * 1000 <= queue.nextAtUs))) {
       if (ours(arrival.index)) {
         queue.push(new SessionMessages(config, arrival.index, arrival.atMs));
-        inFlight.arrive(arrival.atMs * 1000, arrival.index);
+        timeline.arrive(arrival.atMs * 1000, arrival.index);
       }
       arrival = arrivals.next();
     }
@@ -5291,7 +5290,6 @@ export function* scheduleSnapshots(config: Config, inFlight: SessionTimeline): G
     const last = session.nextAtUs === undefined;
     if (!last) queue.push(session);
     yield { session, snapshot, last };
-    if (last) inFlight.leave(snapshot.receivedAtUs);
   }
 }
 
@@ -5520,6 +5518,7 @@ interface Sink {
  */
 class LineWriter implements Sink {
   private readonly fd: number;
+  private readonly where: string;
   private readonly onDelivered: Delivered;
   private blocks: [Block, Block];
   private inFlight: Promise<void> = Promise.resolve();
@@ -5536,8 +5535,9 @@ class LineWriter implements Sink {
   /** When the write under way began, if one is: a write that waits long means the reader has stalled. */
   writingSinceMs: number | undefined;
 
-  constructor(fd: number, onDelivered: Delivered) {
+  constructor({ fd, where }: { fd: number; where: string }, onDelivered: Delivered) {
     this.fd = fd;
+    this.where = where;
     this.onDelivered = onDelivered;
     const block = (): Block => ({ buffer: Buffer.allocUnsafe(BLOCK_BYTES), filled: 0, ends: [], bytes: [], notes: [], sizes: [] });
     this.blocks = [block(), block()];
@@ -5588,7 +5588,7 @@ class LineWriter implements Sink {
   }
 
   get failureLine(): string | undefined {
-    return this.failure && `cannot write to stdout: ${this.failure.message}`;
+    return this.failure && `cannot write ${this.where}: ${this.failure.message}`;
   }
 
   private async writeBlock(block: Block): Promise<void> {
@@ -5868,9 +5868,10 @@ class KafkaSink implements Sink {
       throw new Error(`Unknown topic ${kafka.topic}`);
     } catch (error) {
       await producer.close().catch(() => undefined);
-      const hint = /unknown topic/i.test(String(error)) || kafkaReason(error).includes('UNKNOWN_TOPIC')
+      const reason = kafkaReason(error);
+      const hint = /unknown topic/i.test(String(error)) || reason.includes('UNKNOWN_TOPIC')
         ? ' (create it, or let the broker create it: --kafka-option allow.auto.create.topics=true)' : '';
-      return { status: 1, line: `cannot produce to ${where}: ${kafkaReason(error)}${hint}; nothing was sent` };
+      return { status: 1, line: `cannot produce to ${where}: ${reason}${hint}; nothing was sent` };
     }
   }
 
@@ -5978,11 +5979,14 @@ class KafkaSink implements Sink {
  */
 class Destination {
   readonly fd: number;
+  /** What a failed write names: `to stdout`, or the --output file. */
+  readonly where: string;
   private readonly file: { path: string; temporary: string } | undefined;
   private closed = false;
 
   private constructor(fd: number, file?: { path: string; temporary: string }) {
     this.fd = fd;
+    this.where = file?.path ?? 'to stdout';
     this.file = file;
   }
 
@@ -6046,7 +6050,7 @@ interface JobBatch {
   /** Where each line ends in the buffer. */
   lineEnds: number[];
   /** With --kafka, each line's headers, which it produces beside the line. */
-  lineHeaders: Header[][];
+  lineHeaders: (readonly Header[])[];
   entries: JobEntry[];
   done: boolean;
 }
@@ -6096,7 +6100,7 @@ class BatchSender {
       if (line.bytes > this.target.length - this.filled) this.send(Math.max(BATCH_BYTES, line.bytes));
       this.filled = line.writeTo(this.target, this.filled);
       this.batch.lineEnds.push(this.filled);
-      if (this.withHeaders) this.batch.lineHeaders.push([...line.headers()]);
+      if (this.withHeaders) this.batch.lineHeaders.push(line.headers());
     }
     if (this.filled >= BATCH_BYTES / 2 || this.batch.entries.length >= 4096) this.send(BATCH_BYTES);
   }
@@ -6135,13 +6139,13 @@ class SnapshotEntries {
     const { identity, index, plan } = session;
     const { kind, size, messages } = snapshot;
     const lines = messages.map((message, at) => new Line(this.config, identity.sessionId, message, lineNote(kind, last, at, messages.length), size));
-    const counts = this.made.get(index) ?? { lines: 0, bytes: 0 };
-    const made = { lines: counts.lines + lines.length, bytes: lines.reduce((sum, line) => sum + line.bytes, counts.bytes) };
-    this.made.set(index, made);
     let verbose: string | undefined;
-    if (last) {
-      this.made.delete(index);
-      if (this.config.verbose) {
+    if (this.config.verbose) {
+      const counts = this.made.get(index) ?? { lines: 0, bytes: 0 };
+      const made = { lines: counts.lines + lines.length, bytes: lines.reduce((sum, line) => sum + line.bytes, counts.bytes) };
+      if (!last) this.made.set(index, made);
+      else {
+        this.made.delete(index);
         verbose = `session ${index} ${identity.sessionId}: ${plan.fullSnapshots} full and ${plan.incrementalSnapshots} incremental ` +
           `snapshots in ${plan.windows} window(s), ${made.lines} messages, ${(made.bytes / MB).toFixed(2)} MB\n`;
       }
@@ -6155,7 +6159,7 @@ class SnapshotEntries {
 function runJob({ config, shard, credits }: JobSpec): void {
   const sender = new BatchSender(credits, config.kafka !== null);
   const entries = new SnapshotEntries(config);
-  const timeline = { arrive: (atUs: number, index: number) => sender.add({ arrival: true, atUs, index }), leave: () => {} };
+  const timeline = { arrive: (atUs: number, index: number) => sender.add({ arrival: true, atUs, index }) };
   for (const scheduled of scheduleSnapshots({ ...config, shard }, timeline)) {
     const { entry, lines } = entries.of(scheduled);
     sender.add(entry, lines);
@@ -6306,7 +6310,7 @@ class LocalJob {
 
   constructor(config: Config) {
     this.entries = new SnapshotEntries(config);
-    this.schedule = scheduleSnapshots(config, { arrive: (atUs, index) => this.pending.push({ arrival: true, atUs, index }), leave: () => {} });
+    this.schedule = scheduleSnapshots(config, { arrive: (atUs, index) => this.pending.push({ arrival: true, atUs, index }) });
   }
 
   async nextEntry(): Promise<JobEntry | undefined> {
@@ -6320,8 +6324,8 @@ class LocalJob {
     return this.pending.shift();
   }
 
-  async nextLine(): Promise<RunLine> {
-    return this.lines.shift()!;
+  async nextLine(_entry: SnapshotEntry, at: number): Promise<RunLine> {
+    return this.lines[at]!;
   }
 
   async stop(): Promise<number> {
@@ -6430,7 +6434,7 @@ type Ending = 'complete' | 'duration' | 'reader' | 'failure' | StopSignalName;
 
 /** What cut a run short, as the summary says it. */
 const CUT_SHORT_BY: Record<Exclude<Ending, 'complete' | 'duration'>, string> = {
-  reader: 'the reader stopped reading', failure: 'stdout failed', SIGINT: 'SIGINT (Ctrl-C)', SIGTERM: 'SIGTERM', SIGHUP: 'SIGHUP',
+  reader: 'the reader stopped reading', failure: 'a failed write or delivery', SIGINT: 'SIGINT (Ctrl-C)', SIGTERM: 'SIGTERM', SIGHUP: 'SIGHUP',
 };
 
 /** Seconds as 0:07, 12:34 or 1:02:03. */
@@ -6835,7 +6839,7 @@ async function mergeShardFiles(request: MergeRequest): Promise<number> {
   let destination: Destination | undefined;
   stop.listen(() => destination?.close(false));
   destination = Destination.open(request.output);
-  const writer = new LineWriter(destination.fd, () => {});
+  const writer = new LineWriter(destination, () => {});
   stop.writer = writer;
   let fault: MergeError | undefined;
   try {
@@ -6853,9 +6857,9 @@ async function mergeShardFiles(request: MergeRequest): Promise<number> {
   await writer.close();
   const whole = !fault && !writer.failure && stop.status === undefined;
   if (!destination.close(whole) && whole) return 1;
-  if (writer.failure) writeStderr(`generate.ts: cannot write the output: ${writer.failure.message}\n`);
+  if (writer.failureLine) writeStderr(`generate.ts: ${writer.failureLine}\n`);
   if (fault) writeStderr(`generate.ts: ${fault.message}\n`);
-  return writer.failure ? 1 : fault ? 2 : (stop.status ?? 0);
+  return writer.failureLine ? 1 : fault ? 2 : (stop.status ?? 0);
 }
 
 // ===========================================================================
@@ -6959,7 +6963,7 @@ async function writeSnapshots(config: Config, sources: readonly EntrySource[], {
 /** Where the run's lines go: Kafka with --kafka, else stdout or --output; or the exit status when --kafka cannot start, said on stderr. */
 async function openSink(config: Config, destination: Destination, stats: RunStats): Promise<Sink | number> {
   const deliver: Delivered = (bytes, note, snapshotSize, latencyUs) => stats.deliver(bytes, note, snapshotSize, latencyUs);
-  if (config.kafka === null) return new LineWriter(destination.fd, deliver);
+  if (config.kafka === null) return new LineWriter(destination, deliver);
   const opened = await KafkaSink.open(config.kafka, config.maxMessageBytes, deliver);
   if (!('status' in opened)) return opened;
   writeStderr(`generate.ts: ${opened.line}\n`);
