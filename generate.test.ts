@@ -579,15 +579,13 @@ function decompressEvent(event: any): RecordedEvent {
 }
 
 /** A session's windows, replayed: its events read back as each format's consumer reads them. */
-function replaySession(config: Config, index: number): { windows: number; events: number } {
+function replaySession(config: Config, index: number): { windows: number } {
   const windows = sessionWindows(config, index);
-  let events = 0;
   for (const list of windows.values()) {
     const window = new WindowReplay();
     for (const event of list) window.apply(event);
-    events += list.length;
   }
-  return { windows: windows.size, events };
+  return { windows: windows.size };
 }
 
 /** A session's events by window, read back as each format's consumer reads them, in the order they were sent. */
@@ -761,16 +759,23 @@ const midSized = (format: string, seed: number, args: string[] = []) => configFr
   '--incremental-snapshot-size-standard-deviation', '4000', '--incremental-snapshot-count-mean', '12', '--incremental-snapshot-count-standard-deviation', '4',
   '--window-count-mean', '1.2', ...args]);
 /** Sessions of such runs, of any format, seed and index. */
+/** Sessions read back, by format, seed and index: the properties below see the same cases (one fast-check seed), so each is made once. */
+const readSessions = new Map<string, Map<string, RecordedEvent[]>>();
 const furnishedSessions = fc.record({ format: fc.constantFrom('snapshot', 'snapshot-items', 'vegeta'), seed: anySeed, index: sessionIndexes })
-  .map(({ format, seed, index }) => ({ config: midSized(format, seed), index }));
+  .map(({ format, seed, index }) => {
+    const config = midSized(format, seed);
+    const key = `${format} ${seed} ${index}`;
+    const windows = () => readSessions.get(key) ?? readSessions.set(key, sessionWindows(config, index)).get(key)!;
+    return { config, windows };
+  });
 
 describe('pages and people', () => {
   it('icons and charts are SVG path data a browser parses: each command with whole groups of arguments, arc flags 0 or 1', () => {
     assert.ok(!parsesAsPathData('M1 2a3 3 0 5 0 4 4'), 'the oracle refuses an arc flag of 5');
     fc.assert(
-      fc.property(furnishedSessions, ({ config, index }) => {
+      fc.property(furnishedSessions, ({ windows }) => {
         let paths = 0;
-        for (const events of sessionWindows(config, index).values()) {
+        for (const events of windows().values()) {
           for (const event of events) {
             for (const { node } of serializedNodes(event)) {
               if (node.tagName !== 'path') continue;
@@ -787,8 +792,8 @@ describe('pages and people', () => {
 
   it("no rule of a page's stylesheets hides html, body, main or anything in main: hiding is for closed menus, dialogs and tooltips", () => {
     fc.assert(
-      fc.property(furnishedSessions.filter(({ config }) => config.format !== 'snapshot'), ({ config, index }) => {
-        for (const events of sessionWindows(config, index).values()) {
+      fc.property(furnishedSessions.filter(({ config }) => config.format !== 'snapshot'), ({ windows }) => {
+        for (const events of windows().values()) {
           for (const event of events.filter((candidate) => candidate.type === 2)) {
             const styled = new Map<number, Styled>();
             let css = '';
@@ -818,10 +823,10 @@ describe('pages and people', () => {
 
   it("a person's hand: successive mouse positions a step of a movement apart (median 8-40 px), at a hand's speed (median 0.1-1.5 px/ms)", () => {
     fc.assert(
-      fc.property(furnishedSessions, ({ config, index }) => {
+      fc.property(furnishedSessions, ({ windows }) => {
         const steps: number[] = [];
         const speeds: number[] = [];
-        for (const events of sessionWindows(config, index).values()) {
+        for (const events of windows().values()) {
           const positions = events.filter((event) => event.type === 3 && event.data.source === 1)
             .flatMap((event) => event.data.positions.map((p: any) => ({ at: event.timestamp + p.timeOffset, x: p.x, y: p.y })))
             .sort((a, b) => a.at - b.at);
@@ -842,8 +847,8 @@ describe('pages and people', () => {
   it('clicks come where the pointer is, over the link, button or field clicked, which exists: mouse down, focus, up, click', () => {
     const interactive = new Set(['a', 'button', 'input', 'textarea', 'select', 'label']);
     fc.assert(
-      fc.property(furnishedSessions, ({ config, index }) => {
-        for (const events of sessionWindows(config, index).values()) {
+      fc.property(furnishedSessions, ({ windows }) => {
+        for (const events of windows().values()) {
           const tags = new Map<number, { tag: string; parentId: number }>();
           let pointer: { x: number; y: number; id: number } | undefined;
           for (const event of events) {
@@ -995,6 +1000,8 @@ const SMALL_SIZES = { ...drawnFields('fullSnapshotSize', { mean: 3000, standardD
 const FLUSH_GAP_MEAN_MS = 5000;
 const MAX_LATENCY_MEAN_MS = 125;
 const SMALL = ['--full-snapshot-size-mean', '3000', '--incremental-snapshot-size-mean', '500', '--incremental-snapshot-count-mean', '5', '--incremental-snapshot-count-standard-deviation', '2'];
+/** A small run of `format` (flags as FORMATS has them), seeded and with a token: the same bytes in every process. */
+const formatArgs = (format: string[], count = 4) => ['--count', String(count), '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
 
 describe('runs', () => {
   it("interleave sessions in order of now, ties by session id, each session's messages in its own order", () => {
@@ -1198,6 +1205,8 @@ async function finish(command: string, args: string[], env: Record<string, strin
 }
 
 /** The generator, run with `args`. */
+/** The machine's own node, which runs npm; npm puts node 22 (a devDependency) first on the PATH of its scripts. */
+const machineNode = process.env.npm_node_execpath ?? process.execPath;
 const generate = (args: string[]) => finish(process.execPath, [BUNDLE, ...args]);
 /** A bash script with the generator as `$GEN` and a scratch directory as `$WORK`. */
 const shell = (script: string) => finish('bash', ['-c', script], { GEN: `${process.execPath} ${BUNDLE}`, WORK });
@@ -1432,10 +1441,8 @@ describe('command line', { concurrency: true }, () => {
     assert.match(help, /\| kcat -P -H token=/);
   });
 
-  const formatArgs = (format: string[], count = 4) => ['--count', String(count), '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
   const printed = FORMATS.map((format) => generate(formatArgs(format)));
-  // npm puts node 22 (a devDependency) first on the PATH of its scripts; the node running npm is the machine's own.
-  const printedByTsx = finish(process.env.npm_node_execpath ?? process.execPath, ['--import', 'tsx', 'generate.ts', ...formatArgs(FORMATS[0]!)]);
+  const printedByTsx = finish(machineNode, ['--import', 'tsx', 'generate.ts', ...formatArgs(FORMATS[0]!)]);
   it("prints what the library renders, the same bytes in another process, for every format and payload, also through tsx on the machine's node", async () => {
     for (const [at, format] of FORMATS.entries()) {
       const result = await printed[at]!;
@@ -1678,9 +1685,6 @@ describe('command line', { concurrency: true }, () => {
     assert.equal(shortHelp, help);
   });
 
-  /** The machine's own node, which runs npm; npm puts node 22 (a devDependency) first on the PATH of its scripts. */
-  const machineNode = process.env.npm_node_execpath ?? process.execPath;
-
   // Flag sets of every format (as the properties draw them), made on the main thread, on 1 worker and on 3.
   const JOB_COUNTS = [0, 1, 3];
   const jobArgs = fc.sample(anyFlags, 6).map((flags, at) => ['--count', '5', '--start', START, ...flags, ...(at % 2 ? ['--order', 'session'] : [])]);
@@ -1846,7 +1850,6 @@ const produce = (args: string[]) => bounded(KAFKA_NODE, [KAFKA_BUNDLE, ...args])
 const FAULT_BOUND_MS = 30_000;
 /** Retries kept short, so a fault ends a run in about a second. */
 const QUICK_RETRIES = ['--kafka-option', 'retries=2', '--kafka-option', 'retry.backoff.ms=200'];
-const kafkaArgs = (format: string[], count: number) => ['--count', String(count), '--seed-value', '11', '--start', START, ...SMALL, ...format, '--token', 'phc_t'];
 /** Runs stopped midway go this slowly (messages a second), so they are still running whenever the stop comes. */
 const SLOW_RATE = 20;
 /** The headers capture-rs sets on today's topic, in its order; the legacy topic's Python capture set the first two. */
@@ -1860,11 +1863,11 @@ const CAPTURE_RS_HEADERS = ['token', 'distinct_id', 'session_id', 'timestamp', '
  */
 const KAFKA_CASES = [
   {
-    topic: 'legacy-random', flags: kafkaArgs(FORMATS[0]!, 12), shards: 2,
+    topic: 'legacy-random', flags: formatArgs(FORMATS[0]!, 12), shards: 2,
     delivery: ['--kafka-option', 'batch.size=8000', '--kafka-option', 'buffer.memory=20000', '--kafka-option', 'linger.ms=0'],
   },
-  { topic: 'legacy-rrweb', flags: kafkaArgs(FORMATS[1]!, 12), delivery: [] as string[], shards: 1 },
-  { topic: 'items', flags: kafkaArgs(FORMATS[2]!, 12), delivery: [], shards: 1 },
+  { topic: 'legacy-rrweb', flags: formatArgs(FORMATS[1]!, 12), delivery: [] as string[], shards: 1 },
+  { topic: 'items', flags: formatArgs(FORMATS[2]!, 12), delivery: [], shards: 1 },
 ];
 
 /** A message's key and short value for each session, sessions in key order: what order a session's messages keep. */
@@ -1934,14 +1937,14 @@ describe('--kafka', { concurrency: true }, () => {
     }
   });
 
-  const downAtStart = produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', '127.0.0.1:1', ...QUICK_RETRIES]);
+  const downAtStart = produce([...formatArgs(FORMATS[2]!, 3), '--kafka', '127.0.0.1:1', ...QUICK_RETRIES]);
   it('a broker down at start: one line naming it and why, status 1, nothing produced', async () => {
     const result = await downAtStart;
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /^generate\.ts: cannot produce to Kafka topic session_recording_snapshot_item_events at 127\.0\.0\.1:1: [^\n]*ECONNREFUSED[^\n]*; nothing was sent\n$/);
   });
 
-  const missingTopic = shared.then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'missing', ...QUICK_RETRIES]));
+  const missingTopic = shared.then((broker) => broker && produce([...formatArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'missing', ...QUICK_RETRIES]));
   it('a topic the broker does not have: one line naming it, status 1, nothing produced', async (t) => {
     if (!(await kafkaAvailable(t))) return;
     const result = (await missingTopic)!;
@@ -1950,7 +1953,7 @@ describe('--kafka', { concurrency: true }, () => {
   });
 
   // The mock checks no size itself: it answers every produce request with MESSAGE_TOO_LARGE, as a broker with a lower limit would.
-  const refused = startBroker(['-r', '10:100000'], ['refused']).then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'refused']));
+  const refused = startBroker(['-r', '10:100000'], ['refused']).then((broker) => broker && produce([...formatArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'refused']));
   it("a broker refusing messages as too large: one line with how many were not delivered and the broker's reason, status 1", async (t) => {
     if (!(await kafkaAvailable(t))) return;
     const result = (await refused)!;
@@ -1962,7 +1965,7 @@ describe('--kafka', { concurrency: true }, () => {
   // Stopped (SIGKILL) once kcat sees the run's first message, so some were acknowledged and more are coming.
   const stoppedMidRun = startBroker([], ['stopping']).then(async (broker) => {
     if (!broker) return undefined;
-    const run = produce([...kafkaArgs(FORMATS[2]!, 100), '--rate', String(SLOW_RATE), '--kafka', broker.address, '--topic', 'stopping', ...QUICK_RETRIES]);
+    const run = produce([...formatArgs(FORMATS[2]!, 100), '--rate', String(SLOW_RATE), '--kafka', broker.address, '--topic', 'stopping', ...QUICK_RETRIES]);
     await shell(`timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopping > /dev/null`);
     broker.stop('SIGKILL');
     const startedMs = performance.now();
@@ -1979,7 +1982,7 @@ describe('--kafka', { concurrency: true }, () => {
 
   const interruptedRun = shared.then(async (broker) => {
     if (!broker) return undefined;
-    const result = await finish('bash', ['-c', `timeout -k 5 ${HUNG_SECONDS} "$NODE" "$BUNDLE" ${kafkaArgs(FORMATS[2]!, 100).join(' ')} --rate ${SLOW_RATE} --kafka ${broker.address} --topic stopped & pid=$!
+    const result = await finish('bash', ['-c', `timeout -k 5 ${HUNG_SECONDS} "$NODE" "$BUNDLE" ${formatArgs(FORMATS[2]!, 100).join(' ')} --rate ${SLOW_RATE} --kafka ${broker.address} --topic stopped & pid=$!
       timeout ${HUNG_SECONDS} kcat -C -q -c 1 -o beginning -b ${broker.address} -t stopped > /dev/null; kill -TERM $pid; wait $pid; echo $?`], { NODE: KAFKA_NODE, BUNDLE: KAFKA_BUNDLE });
     return { ...result, consumed: await consume(broker.address, 'stopped') };
   });
@@ -1992,7 +1995,7 @@ describe('--kafka', { concurrency: true }, () => {
     assert.equal(result.consumed.length, Number(made), 'the topic holds every message acknowledged');
   });
 
-  const badOption = shared.then((broker) => broker && produce([...kafkaArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'untouched', '--kafka-option', 'acks=2']));
+  const badOption = shared.then((broker) => broker && produce([...formatArgs(FORMATS[2]!, 3), '--kafka', broker.address, '--topic', 'untouched', '--kafka-option', 'acks=2']));
   it('bad input with --kafka: one line, status 2, nothing produced', async (t) => {
     if (!(await kafkaAvailable(t))) return;
     const result = (await badOption)!;

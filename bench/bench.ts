@@ -104,7 +104,6 @@ const RATE_FLAGS = [
   '--full-snapshot-size-mean', '2000', '--full-snapshot-size-standard-deviation', '1000',
   '--incremental-snapshot-size-mean', '500', '--incremental-snapshot-size-standard-deviation', '500',
 ];
-/** Times the reference consumer reads each file; the median counts. */
 /** Worker threads the generator is measured with against the reference consumer. */
 const CONSUMER_JOBS = [1, 2];
 const REALISM_COUNT = 12;
