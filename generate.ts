@@ -2953,10 +2953,7 @@ class Page {
     ({ head: this.head, separator: this.separator, bridge: this.bridge, end: this.end } = splitAtMarks(JSON.stringify({ node: document, initialOffset: { left: 0, top: 0 } }), this.ids.next));
   }
 
-  /**
-   * The FullSnapshot's data JSON before its content, once: the page then lets
-   * go of it, as 100 kB or more a session in flight would otherwise stay in memory.
-   */
+  /** The FullSnapshot's data JSON before its content, once: the page lets go of it (100+ kB a session in flight). */
   takeHead(): string {
     const head = this.head;
     this.head = '';
@@ -4436,10 +4433,10 @@ function furnishings(site: Site, linked: number, target: number, least: number):
  * if it compressed as badly as `worstPerChar` says its densest kind does.
  */
 function fillToSize(writer: DeflateWriter, target: number, tail: () => string, measure: (writer: DeflateWriter, trial: DeflateTrial) => number,
-  next: (missingChars: number, first: boolean) => string, worstPerChar = 0): DeflateTrial {
+  next: (missingChars: number, first: boolean) => string, worstPerChar = 0, firstTrial = writer.trial(tail())): DeflateTrial {
   // Small batches compress less: a higher first guess for them, so their first events are not too large.
   let perChar = FIRST_GUESS_PER_CHAR[writer.encoding] * (1 + SMALL_TEXT_BYTES / Math.max(1, target));
-  let trial = writer.trial(tail());
+  let trial = firstTrial;
   let measured = measure(writer, trial);
   let first = true;
   let content = { chars: 0, bytes: 0 };
@@ -4450,7 +4447,8 @@ function fillToSize(writer: DeflateWriter, target: number, tail: () => string, m
     // Safe: what could be added if it all compressed at the worst rate, overshooting by the tolerance at most; each piece of mixed content may take all of it.
     // Small texts compress worse, but only large events (console traces, network timings) reach the worst: little room left takes small ones.
     const safe = (worst: number) => (worstPerChar ? (target * (1 + SIZE_SLACK) - measured) / worst : Infinity);
-    const safeChars = safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target))) < SMALL_ROOM_CHARS ? Math.min(SMALL_ROOM_CHARS, safe(worstPerChar)) : safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target)));
+    const safeForSmallTexts = safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target)));
+    const safeChars = safeForSmallTexts < SMALL_ROOM_CHARS ? Math.min(SMALL_ROOM_CHARS, safe(worstPerChar)) : safeForSmallTexts;
     // With room for the smallest events only, mixed content close enough to the target ends there, rather than with a run of them.
     if (safeChars < QUIET_CHARS.base + QUIET_CHARS.change && measured >= target * (1 - SIZE_SLACK)) break;
     const budget = Math.min(((target - measured) / perChar) * share, safeChars);
@@ -4474,30 +4472,45 @@ function fillToSize(writer: DeflateWriter, target: number, tail: () => string, m
 /** A number in [0, 1) from a time, for choices that need no stream of their own. */
 const unitFrom = (ms: number) => mix32(ms | 0) / 2 ** 32 + 0.5;
 
+/** How a page load's FullSnapshot data travels in a compressed member: the text before the page's content, and what closes it. */
+interface PageFrame {
+  /** The text before the content, with the page's stylesheet marks. */
+  head: string;
+  tail: () => string;
+  /** What the batch takes outside the member, in the measure's units. */
+  others: number;
+}
+
 /**
- * A page load's events encoded into `writer`, the page's content added block
- * by block until a trial says the encoded batch reaches `target` (in the
- * writer's measure); returns the finished member and the batch's events.
+ * A page load compressed into a writer from `newWriter`, its content added
+ * block by block until a trial says the batch reaches `target` (in
+ * `measure`'s units): a furnished page, with fewer stylesheets if its frame
+ * does not fit, or a bare one if the batch is small or the frame never fits.
+ * `frame` says how the page's data travels; `requestChars` what an initial
+ * network request takes, `worstPerChar` how badly a bare page's blocks may
+ * compress.
  */
-function encodePageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, newWriter: () => DeflateWriter, target: number,
-  measure: (writer: DeflateWriter, trial: DeflateTrial) => number): { member: Buffer; events: RecordedEvent[] } {
-  // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
-  const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
-  const linked = stylesheetsFor(window.site, target, share, (sheet) => deflatedStylesheet(sheet, newWriter().encoding).deflated.length);
-  // A furnished page, with fewer stylesheets if its frame does not fit; a bare one if the batch is small or the frame never fits.
-  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_BYTES)) {
+function compressPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, target: number, sizing: {
+  linked: number;
+  leastFurnished: number;
+  requestChars: number;
+  worstPerChar: number;
+  newWriter: () => DeflateWriter;
+  measure: (writer: DeflateWriter, trial: DeflateTrial) => number;
+  frame: (page: PageLoad) => PageFrame;
+}): { page: PageLoad; writer: DeflateWriter; trial: DeflateTrial } {
+  const { linked, leastFurnished, requestChars, worstPerChar, newWriter, measure, frame } = sizing;
+  for (const { stylesheets, bare } of furnishings(window.site, linked, target, leastFurnished)) {
     const writer = newWriter();
     // The initial network batch takes about a fifth of the batch, as in production page loads (66-79 kB of 0.9-2 MB).
-    const initialRequests = bare ? 0 : Math.min(114, Math.floor((0.2 * target) / 120));
-    const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests);
-    writer.write(`[${JSON.stringify(page.meta)},{"type":2,"data":${page.head}`, page.stylesheets);
-    const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
-    const tail = () => `${window.contentTail()},"timestamp":${page.timestamp}}${after}]`;
-    if (stylesheets.length > 0 && measure(writer, writer.trial(tail())) > target) continue;
+    const page = window.load(snapshot.firstEventMs, stylesheets, bare, bare ? 0 : Math.min(114, Math.floor((0.2 * target) / requestChars)));
+    const { head, tail, others } = frame(page);
+    writer.write(head, page.stylesheets);
+    const first = writer.trial(tail());
+    if (stylesheets.length > 0 && others + measure(writer, first) > target) continue;
     // Large pages are markup, compressing evenly; a small one's few blocks vary more, sized as mixed content is.
-    const trial = fillToSize(writer, target, tail, measure, (missing) => window.addContent(missing), bare ? WORST_PER_CHAR : 0);
-    const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
-    return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
+    const trial = fillToSize(writer, Math.max(0, target - others), tail, measure, (missing) => window.addContent(missing), bare ? worstPerChar : 0, first);
+    return { page, writer, trial };
   }
   throw new Error('internal error: a page with nothing furnished always fits');
 }
@@ -4530,10 +4543,23 @@ function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { me
   const targetBytes = Math.floor((snapshot.size * 3) / 4);
   const newWriter = () => new DeflateWriter(LEGACY_TEXT, gzip.header(snapshot.receivedAtUs / 1000, PYTHON_GZIP));
   const memberBytes = (writer: DeflateWriter, trial: DeflateTrial) => writer.memberBytes(trial);
-  return snapshot.kind === 'full'
-    ? encodePageLoad(window, snapshot, newWriter, targetBytes, memberBytes)
-    : encodeActivity(window, snapshot, newWriter(), targetBytes, memberBytes);
+  if (snapshot.kind !== 'full') return encodeActivity(window, snapshot, newWriter(), targetBytes, memberBytes);
+  // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
+  const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
+  const { page, writer, trial } = compressPageLoad(window, snapshot, targetBytes, {
+    linked: stylesheetsFor(window.site, targetBytes, share, (sheet) => deflatedStylesheet(sheet, LEGACY_TEXT.encoding).deflated.length),
+    leastFurnished: FURNISHED_PAGE_BYTES, requestChars: 120, worstPerChar: WORST_PER_CHAR, newWriter, measure: memberBytes,
+    frame: (page) => {
+      const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
+      return { head: `[${JSON.stringify(page.meta)},{"type":2,"data":${page.head}`, tail: () => `${window.contentTail()},"timestamp":${page.timestamp}}${after}]`, others: 0 };
+    },
+  });
+  const full: RecordedEvent = { type: EventType.FullSnapshot, data: {}, timestamp: page.timestamp };
+  return { member: writer.finish(trial), events: [page.meta, full, ...page.after] };
 }
+
+/** A compressed FullSnapshot event's JSON besides its data, as posthog-js sends it (a 13-digit timestamp). */
+const SENT_FULL_SNAPSHOT_FRAME_CHARS = JSON.stringify({ type: EventType.FullSnapshot, data: '', timestamp: 0, cv: COMPRESSED_EVENT_VERSION }).length + 12;
 
 /**
  * A page load's events as posthog-js sends them: Meta, the FullSnapshot
@@ -4541,8 +4567,8 @@ function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { me
  * `target` characters), and what follows it.
  */
 function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number): object[] {
-  const initialRequests = (bare: boolean) => (bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
   if (!compress) {
+    const initialRequests = (bare: boolean) => (bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
     for (const { stylesheets, bare } of furnishings(window.site, stylesheetsFor(window.site, target, 0.6, (sheet) => sheet.chars), target, FURNISHED_PAGE_JSON_CHARS)) {
       const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests(bare));
       const head = page.head.replace(STYLESHEET_MARK_PATTERN, (_, index: string) => page.stylesheets[Number(index)]!.json);
@@ -4557,19 +4583,15 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     }
   }
   // The compressed data travels as an escaped latin1 string: size it by its escaped length.
-  const escaped = (writer: DeflateWriter, trial: DeflateTrial) => writer.escapedLength(trial);
-  const linked = stylesheetsFor(window.site, target, 0.6, (sheet) => escapedLength(deflatedStylesheet(sheet, 'utf8').deflated));
-  for (const { stylesheets, bare } of furnishings(window.site, linked, target, FURNISHED_PAGE_ESCAPED_CHARS)) {
-    const writer = new DeflateWriter(SENT_TEXT, gzip.header(snapshot.firstEventMs, FFLATE_GZIP));
-    const page = window.load(snapshot.firstEventMs, stylesheets, bare, initialRequests(bare));
-    const others = JSON.stringify([page.meta, ...page.after]).length + '{"type":2,"data":"","timestamp":0000000000000,"cv":"2024-10"}'.length;
-    writer.write(page.head, page.stylesheets);
-    if (stylesheets.length > 0 && others + escaped(writer, writer.trial(window.contentTail())) > target) continue;
-    const trial = fillToSize(writer, Math.max(0, target - others), () => window.contentTail(), escaped, (missing) => window.addContent(missing), bare ? WORST_ESCAPED_PER_CHAR : 0);
-    const data = writer.finish(trial).toString('latin1');
-    return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
-  }
-  throw new Error('internal error: a page with nothing furnished always fits');
+  const { page, writer, trial } = compressPageLoad(window, snapshot, target, {
+    linked: stylesheetsFor(window.site, target, 0.6, (sheet) => escapedLength(deflatedStylesheet(sheet, SENT_TEXT.encoding).deflated)),
+    leastFurnished: FURNISHED_PAGE_ESCAPED_CHARS, requestChars: REQUEST_CHARS, worstPerChar: WORST_ESCAPED_PER_CHAR,
+    newWriter: () => new DeflateWriter(SENT_TEXT, gzip.header(snapshot.firstEventMs, FFLATE_GZIP)),
+    measure: (writer, trial) => writer.escapedLength(trial),
+    frame: (page) => ({ head: page.head, tail: () => window.contentTail(), others: JSON.stringify([page.meta, ...page.after]).length + SENT_FULL_SNAPSHOT_FRAME_CHARS }),
+  });
+  const data = writer.finish(trial).toString('latin1');
+  return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
 }
 
 /** A batch's events as JSON texts, one each, and the characters of the list they make. */
@@ -4732,7 +4754,7 @@ interface ChunkFields {
   chunkIndex: number;
   chunkCount: number;
   hasFullSnapshot: boolean;
-  /** The legacy chunk 0's summary of every event, as Python's json.dumps wrote it, or null. */
+  /** The legacy chunk 0's summary of every event, as Python's json.dumps wrote it, escaped for the data string; or null. */
   eventsSummary: string | null;
   receivedAtUs: number;
   sentAtMs: number;
@@ -4779,8 +4801,7 @@ class MessageFrame {
   }
 
   snapshotTail(chunk: ChunkFields): string {
-    const summary = chunk.eventsSummary === null ? 'null' : escapeInData(chunk.eventsSummary);
-    return inData`", "compression": "gzip-base64", "has_full_snapshot": ${chunk.hasFullSnapshot}, "events_summary": ${summary}}}}` +
+    return inData`", "compression": "gzip-base64", "has_full_snapshot": ${chunk.hasFullSnapshot}, "events_summary": ${chunk.eventsSummary ?? 'null'}}}}` +
       `", "team_id": ${this.teamId}, "now": "${pythonIsoTime(chunk.receivedAtUs)}", ` +
       `"sent_at": "${pythonIsoTime(chunk.sentAtMs * 1000)}", "token": ${this.pythonToken}}`;
   }
@@ -4935,11 +4956,11 @@ function snapshotChunks(session: SessionState, snapshot: PlannedSnapshot, window
   } else {
     const { member, events } = legacyRrwebData(session.windows[snapshot.window]!, snapshot);
     data = base64Of(member);
-    eventsSummaryText = eventsSummary(events);
+    eventsSummaryText = escapeInData(eventsSummary(events));
   }
   // Chunk 0 carries the summary in place of the 'null' the others carry.
   const capacity = config.chunkSize;
-  const firstCapacity = capacity - (eventsSummaryText === null ? 0 : escapeInData(eventsSummaryText).length - 'null'.length);
+  const firstCapacity = capacity - (eventsSummaryText === null ? 0 : eventsSummaryText.length - 'null'.length);
   const chunkCount = 1 + Math.max(0, Math.ceil((data.length - firstCapacity) / capacity));
   const ms = snapshot.receivedAtUs / 1000;
   const chunkId = uuidT(captureRng, ms, 0);
