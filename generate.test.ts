@@ -1326,15 +1326,23 @@ async function timedRun(args: string[]): Promise<{ atMs: number; line: string }[
  * 3 MB, reads on to the end, and prints the exit status and what it read.
  */
 const INTERRUPTER = `const { spawn } = require('node:child_process');
-const [bundle, signal, ...args] = process.argv.slice(1);
+const [bundle, signal, pauseMs, ...args] = process.argv.slice(1);
 const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
 const chunks = []; let received = 0;
-child.stdout.on('data', (data) => { chunks.push(data); received += data.length; if (received > 3e6 && !child.killed) child.kill(signal); });
+child.stdout.on('data', (data) => {
+  chunks.push(data); received += data.length;
+  if (received > 3e6 && !child.killed) child.kill(signal);
+  if (+pauseMs > 0) { child.stdout.pause(); setTimeout(() => child.stdout.resume(), +pauseMs); }
+});
 child.on('close', (status) => process.stdout.write(JSON.stringify({ status, output: Buffer.concat(chunks).toString('utf8') })));`;
 
-/** Stops the generator (with `args`) with `signal` once a reader has 3 MB of its output: the exit status and what the reader got. */
-async function interrupted(signal: NodeJS.Signals, args = ['--count', '100000', '--start', START, '--token', 't']): Promise<{ status: number | null; output: string }> {
-  const result = await finish(process.execPath, ['-e', INTERRUPTER, BUNDLE, signal, ...args]);
+/**
+ * Stops the generator (with `args`) with `signal` once a reader has 3 MB of
+ * its output: the exit status and what the reader got. A reader given
+ * `pauseMs` waits that long after each read (of at most 64 KiB).
+ */
+async function interrupted(signal: NodeJS.Signals, { pauseMs = 0, args = ['--count', '100000', '--start', START, '--token', 't'] } = {}): Promise<{ status: number | null; output: string }> {
+  const result = await finish(process.execPath, ['-e', INTERRUPTER, BUNDLE, signal, String(pauseMs), ...args]);
   return JSON.parse(result.stdout);
 }
 
@@ -1496,7 +1504,7 @@ describe('command line', { concurrency: true }, () => {
 
   // Shards of a run large enough to stop midway: the reader has 3 MB when the signal comes.
   const mergeStopped = shell(`for i in 0 1; do $GEN --count 60 --token t --start ${START} --shard $i/2 > "$WORK/big-$i.jsonl"; done`)
-    .then(() => interrupted('SIGTERM', ['--merge', join(WORK, 'big-0.jsonl'), join(WORK, 'big-1.jsonl')]));
+    .then(() => interrupted('SIGTERM', { args: ['--merge', join(WORK, 'big-0.jsonl'), join(WORK, 'big-1.jsonl')] }));
   it('--merge stops after a whole line on SIGTERM, with status 143', async () => {
     const { status, output } = await mergeStopped;
     assert.equal(status, 143);
@@ -1557,6 +1565,14 @@ describe('command line', { concurrency: true }, () => {
       for (const line of output.slice(0, -1).split('\n')) JSON.parse(line);
     });
   }
+
+  // 50 ms after each read of at most 64 KiB: a 1 MiB write takes 0.8 s, past the 0.4 s that means a stall for a fast reader.
+  const slowStopped = interrupted('SIGINT', { pauseMs: 50 });
+  it('a slow reader (as on a busy machine) is not taken for a stalled one: SIGINT still ends after a whole line', async () => {
+    const { status, output } = await slowStopped;
+    assert.equal(status, 130);
+    assert.ok(output.endsWith('\n'), 'the last line is whole');
+  });
 
   // The shell sends the signal and times the exit itself, so this busy process cannot stretch the time.
   const waitingStopped = shell(['0.001', '1e-9'].map((rate) => `

@@ -5342,16 +5342,23 @@ function makeStdioBlocking(): void {
 /** The signals that stop a run, and the status it then ends with: 128 and the signal's number. */
 const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 type StopSignalName = keyof typeof SIGNAL_STATUS;
-/** After a signal, a write that has waited this long means the reader has stalled: the signal then ends the process. */
+/**
+ * After a signal, a write that has waited this long, and STALL_PACE times as
+ * long as writes have lately taken, means the reader has stalled: the signal
+ * then ends the process. The pace keeps a reader that a busy machine slows
+ * (a 1 MiB write taking 0.3 s at load 12) from counting as stalled.
+ */
 const STALLED_WRITE_MS = 400;
+const STALL_PACE = 10;
 /** How often a stopping run looks for a stalled write. */
 const STALL_CHECK_MS = 100;
 /** Timers are kept short of their 2^31 ms ceiling. */
 const MAX_TIMER_MS = 2 ** 30;
 
-/** What StopSignal watches: since when the write under way has waited, if one is. */
+/** What StopSignal watches: since when the write under way has waited, if one is, and how long writes have lately taken. */
 interface Writing {
   readonly writingSinceMs: number | undefined;
+  readonly recentWriteMs: number;
 }
 
 /**
@@ -5401,7 +5408,8 @@ class StopSignal {
 
   private watchForStall(lastWords: () => void): void {
     const since = this.writer?.writingSinceMs;
-    if (since !== undefined && performance.now() - since >= STALLED_WRITE_MS) return this.end(lastWords);
+    const stalledMs = Math.max(STALLED_WRITE_MS, STALL_PACE * (this.writer?.recentWriteMs ?? 0));
+    if (since !== undefined && performance.now() - since >= stalledMs) return this.end(lastWords);
     setTimeout(() => this.watchForStall(lastWords), STALL_CHECK_MS).unref();
   }
 
@@ -5528,6 +5536,8 @@ interface Sink {
   readonly failureLine: string | undefined;
   /** Since when the write under way has waited, if one is: a stall a signal need not wait out. */
   readonly writingSinceMs: number | undefined;
+  /** How long writes have lately taken (a moving average, 0 before the first): the reader's pace. */
+  readonly recentWriteMs: number;
 }
 
 /**
@@ -5555,6 +5565,7 @@ class LineWriter implements Sink {
   private useStream = false;
   /** When the write under way began, if one is: a write that waits long means the reader has stalled. */
   writingSinceMs: number | undefined;
+  recentWriteMs = 0;
 
   constructor({ fd, where }: { fd: number; where: string }, onDelivered: Delivered) {
     this.fd = fd;
@@ -5630,6 +5641,7 @@ class LineWriter implements Sink {
         written += await new Promise<number>((resolve, reject) =>
           writeToFd(this.fd, bytes, written, bytes.length - written, null, (error, count) => (error ? reject(error) : resolve(count))),
         );
+        this.recentWriteMs += (performance.now() - this.writingSinceMs - this.recentWriteMs) / 4;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN') this.switchToStream();
@@ -5844,6 +5856,7 @@ class KafkaSink implements Sink {
   closed = false;
   /** Acknowledgements time out by themselves (request.timeout.ms): a stop waits for them. */
   readonly writingSinceMs = undefined;
+  readonly recentWriteMs = 0;
   private readonly producer: KafkaProducer;
   private readonly kafka: KafkaConfig;
   private readonly partitions: number;
