@@ -26,6 +26,7 @@ import {
   type Format,
   helpText,
   InFlight,
+  JobBalance,
   Line,
   lineOrder,
   meanSessionMs,
@@ -1042,6 +1043,59 @@ describe('runs', () => {
         assert.deepEqual(keyed.map(({ line }) => line), whole);
       }),
       { numRuns: 12 },
+    );
+  });
+
+  it('jobs: each session is made by one job, and the jobs\' lines, merged by (now, session id), are the run byte for byte', () => {
+    fc.assert(
+      fc.property(anyConfig.filter((config) => config.format !== 'vegeta'), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 4 }), (base, count, jobs) => {
+        const config = { ...base, count, ...SMALL_SIZES };
+        const perJob = Array.from({ length: jobs }, (_, index) => {
+          const lines: string[] = [];
+          for (const { session, snapshot } of scheduleSnapshots(config, new InFlight(), { index, count: jobs })) {
+            for (const message of snapshot.messages) lines.push(new Line(config, session.identity.sessionId, message).render().toString('utf8').slice(0, -1));
+          }
+          return lines;
+        });
+        const sessionsOf = (lines: string[]) => new Set(lines.map((line) => lineOrder(line)!.sessionId));
+        const owned = perJob.map(sessionsOf);
+        assert.equal(owned.reduce((sum, sessions) => sum + sessions.size, 0), sessionsOf(perJob.flat()).size, 'no session in two jobs');
+        const keyed = perJob.flat().map((line) => ({ line, order: lineOrder(line)! }));
+        keyed.sort((a, b) => a.order.atUs - b.order.atUs || (a.order.sessionId < b.order.sessionId ? -1 : a.order.sessionId > b.order.sessionId ? 1 : 0));
+        assert.deepEqual(keyed.map(({ line }) => line), runLines(config));
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('jobs: a session goes to the job whose sessions in flight plan the fewest characters a second, ties dealt round', () => {
+    fc.assert(
+      fc.property(anyConfig, fc.double({ min: 1, max: 300, noNaN: true }), fc.integer({ min: 2, max: 5 }), (base, concurrency, jobs) => {
+        const config = { ...base, concurrency };
+        const balance = new JobBalance(config, jobs);
+        const arrivals = new Arrivals(config);
+        // The rule, told again: each job's sessions still going, their planned characters over their span.
+        const sessions: { job: number; endMs: number; charsPerMs: number }[] = [];
+        const dealt = new Set<number>();
+        let last = -1;
+        for (let at = 0; at < 60; at++) {
+          const { index, atMs } = arrivals.next();
+          const plan = new SessionPlan(config, new SessionRandom(config.seedValue, index), atMs);
+          let chars = 0;
+          let endMs = atMs;
+          for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) [chars, endMs] = [chars + snapshot.size, snapshot.sentAtMs];
+          const loads = Array.from({ length: jobs }, (_, job) => sessions.filter((session) => session.job === job && session.endMs > atMs).reduce((sum, session) => sum + session.charsPerMs, 0));
+          // Of the least loaded, the first after the job that got the last session.
+          const expected = [...loads.keys()].map((turn) => (last + 1 + turn) % jobs).find((job) => loads[job] === Math.min(...loads));
+          const owner = balance.owner(index, atMs);
+          assert.equal(owner, expected, `session ${index}: loads ${loads.join(', ')}`);
+          sessions.push({ job: owner, endMs, charsPerMs: chars / (endMs - atMs) });
+          dealt.add(owner);
+          last = owner;
+        }
+        assert.equal(dealt.size, jobs, 'every job gets sessions');
+      }),
+      { numRuns: 30 },
     );
   });
 
