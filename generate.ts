@@ -5291,11 +5291,12 @@ export interface Job {
  * Which of a run's jobs makes each session: the one whose sessions in
  * flight plan the fewest characters a second of simulated time when it
  * arrives (ties dealt round, as sessions that do not overlap are), so that
- * the jobs keep pace with one another in the merged stream. Dealt round, the two jobs of a legacy `--count 50`
- * run took 12.0 and 5.9 CPU-s, and a run waits for its slowest job; so
- * balanced, 9 and 7 (session 0 alone takes 4.5). Every job walks every
- * arrival and plans it, and so decides alike; what a session writes does
- * not depend on which job makes it.
+ * the jobs keep pace with one another in the merged stream, whose order
+ * makes the run wait for its slowest job. Dealt round by index, the two jobs
+ * of a legacy `--count 50` run took 10-12 and 4.6-5.9 CPU-s; so balanced,
+ * 8.5-9.2 and 6.5-7.6 (its session 0 alone takes 4.5). Every job walks
+ * every arrival and plans it, and so decides alike; what a session writes
+ * does not depend on which job makes it.
  *
  * @example
  * const balance = new JobBalance(config, 2);
@@ -5401,8 +5402,9 @@ type StopSignalName = keyof typeof SIGNAL_STATUS;
 /**
  * After a signal, a write that has waited this long, and STALL_PACE times as
  * long as writes have lately taken, means the reader has stalled: the signal
- * then ends the process. The pace keeps a reader that a busy machine slows
- * (a 1 MiB write taking 0.3 s at load 12) from counting as stalled.
+ * then ends the process. The pace keeps a slow reader (one a busy machine
+ * starves, or one that pauses 50 ms a read: 0.8 s a 1 MiB write) from
+ * counting as stalled, and cutting the line being written.
  */
 const STALLED_WRITE_MS = 400;
 const STALL_PACE = 10;
@@ -5697,6 +5699,7 @@ class LineWriter implements Sink {
         written += await new Promise<number>((resolve, reject) =>
           writeToFd(this.fd, bytes, written, bytes.length - written, null, (error, count) => (error ? reject(error) : resolve(count))),
         );
+        // A moving average over about the last four writes: a reader's pace changes slowly.
         this.recentWriteMs += (performance.now() - this.writingSinceMs - this.recentWriteMs) / 4;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
