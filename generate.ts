@@ -6324,8 +6324,17 @@ class JobStream {
   private lineAt = 0;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
+  /**
+   * Whether a batch's memory is let go as soon as it is read: the writer has
+   * copied or written every line by then, while Kafka's producer keeps lines
+   * until they are acknowledged. Left to the garbage collector, read batches
+   * piled up on the main thread, which allocates little: 31 MiB at the peak
+   * of a legacy `--count 50 --jobs 2` run, 7 MiB when let go.
+   */
+  private readonly freeRead: boolean;
 
   constructor(config: Config, job: Job) {
+    this.freeRead = config.kafka === null;
     Atomics.store(this.credits, 0, BATCH_CREDITS);
     this.worker = startWorker({ config, job, credits: this.credits });
     this.worker.on('message', (batch: JobBatch) => {
@@ -6382,7 +6391,9 @@ class JobStream {
 
   /** Drops the first batch, all of it read, and lets the worker send another. */
   private release(): void {
-    this.batches.shift();
+    const { buffer } = this.batches.shift()!;
+    // Transferring to a buffer of no bytes frees the old one's memory now (ES2024; node 20 has no transfer, and waits for the collector).
+    if (this.freeRead) (buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }).transfer?.(0);
     this.entryAt = 0;
     this.lineAt = 0;
     Atomics.add(this.credits, 0, 1);
