@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { crc32, gunzipSync } from 'node:zlib';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -21,6 +21,7 @@ import fc from 'fast-check';
 import {
   Arrivals,
   type Config,
+  crc32Combine,
   type Distribution,
   FLAGS,
   type Format,
@@ -620,6 +621,15 @@ describe('recordings', () => {
         assert.equal(windows, new SessionPlan(config, new SessionRandom(config.seedValue, index), config.startMs).windows);
       }),
       { numRuns: 30 },
+    );
+  });
+
+  it("a spliced stylesheet's CRC-32 joins the member's from the two texts' CRCs and the second's length, as over the bytes one after the other", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 70_000 }), (first, second) => {
+        assert.equal(crc32Combine(crc32(first), crc32(second), second.length), crc32(Buffer.concat([first, second])));
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -4031,10 +4031,51 @@ function escapedLength(bytes: Uint8Array): number {
 /** How text becomes bytes before compression: legacy payloads are UTF-16LE; posthog-js's compressed fields UTF-8. */
 type TextEncoding = 'utf16le' | 'utf8';
 
-/** Text compressed once: its bytes (for the checksum and the next piece's dictionary) and its deflate blocks, ending at a flush point. */
+/** CRC-32's polynomial, reflected, as zlib and gzip use it. */
+const CRC32_POLYNOMIAL = 0xedb88320;
+
+/** a(x) b(x) modulo CRC-32's polynomial, in its reflected form (zlib's multmodp). */
+function multiplyModPolynomial(a: number, b: number): number {
+  let product = 0;
+  for (let bit = 0x80000000; bit !== 0; bit >>>= 1) {
+    if (a & bit) product ^= b;
+    b = b & 1 ? (b >>> 1) ^ CRC32_POLYNOMIAL : b >>> 1;
+  }
+  return product >>> 0;
+}
+
+/** x^(2^k) modulo the polynomial, k = 0..31: x^(8n) for any n is a product of these. */
+const X_POWERS = Array.from({ length: 32 }, () => 0);
+X_POWERS[0] = 1 << 30; // x^1, reflected
+for (let k = 1; k < 32; k++) X_POWERS[k] = multiplyModPolynomial(X_POWERS[k - 1]!, X_POWERS[k - 1]!);
+
+/**
+ * The CRC-32 of two texts one after the other, from each one's CRC and the
+ * second one's length (zlib's crc32_combine): a text spliced in compressed
+ * need not keep its bytes to be checked.
+ *
+ * @example
+ * crc32Combine(crc32(a), crc32(b), b.length) === crc32(Buffer.concat([a, b])); // true
+ */
+export function crc32Combine(first: number, second: number, secondLength: number): number {
+  let power = 0x80000000; // x^0
+  for (let k = 3, n = secondLength; n > 0; k++, n = Math.floor(n / 2)) {
+    if (n % 2) power = multiplyModPolynomial(X_POWERS[k % 32]!, power);
+  }
+  return (multiplyModPolynomial(power, first) ^ second) >>> 0;
+}
+
+/**
+ * Text compressed once, kept for splicing: its deflate blocks (ending at a
+ * flush point), its CRC-32 and length for the member's trailer, and its
+ * last bytes, the dictionary of what follows it.
+ */
 interface DeflatedText {
-  bytes: Buffer;
   deflated: Buffer;
+  crc: number;
+  length: number;
+  /** The text's last WINDOW_BYTES bytes (all of a shorter one). */
+  end: Buffer;
 }
 
 /** Each stylesheet's deflate blocks, by the encoding they were made for: kept as long as its site. */
@@ -4047,7 +4088,9 @@ function deflatedStylesheet(sheet: Stylesheet, encoding: TextEncoding): Deflated
   let block = blocks[encoding];
   if (!block) {
     const bytes = Buffer.from(sheet.json, encoding === 'utf16le' ? 'utf16le' : 'latin1');
-    block = blocks[encoding] = { bytes, deflated: deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }) };
+    // A copy of the end, so the whole text (twice the CSS in UTF-16) is not kept for as long as the site.
+    const end = Buffer.from(bytes.subarray(-WINDOW_BYTES));
+    block = blocks[encoding] = { deflated: deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }), crc: crc32(bytes), length: bytes.length, end };
   }
   return block;
 }
@@ -4177,23 +4220,23 @@ class DeflateWriter {
     if (this.openBytes === 0) return;
     const bytes = Buffer.concat(this.open);
     const deflated = deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
-    this.take(bytes, deflated);
+    this.take({ deflated, crc: crc32(bytes), length: bytes.length, end: bytes });
     this.open = [];
     this.openBytes = 0;
   }
 
   private splice(block: DeflatedText): void {
     this.commit();
-    this.take(block.bytes, block.deflated);
+    this.take(block);
   }
 
-  private take(bytes: Buffer, deflated: Buffer): void {
+  private take({ deflated, crc, length, end }: DeflatedText): void {
     this.pieces.push(deflated);
     this.committedBytes += deflated.length;
     this.committedEscaped += escapedLength(deflated);
-    this.crc = crc32(bytes, this.crc);
-    this.size += bytes.length;
-    this.dictionary = bytes.length > WINDOW_BYTES ? bytes.subarray(bytes.length - WINDOW_BYTES) : Buffer.concat([this.dictionary ?? Buffer.alloc(0), bytes]).subarray(-WINDOW_BYTES);
+    this.crc = crc32Combine(this.crc, crc, length);
+    this.size += length;
+    this.dictionary = end.length >= WINDOW_BYTES ? end.subarray(end.length - WINDOW_BYTES) : Buffer.concat([this.dictionary ?? Buffer.alloc(0), end]).subarray(-WINDOW_BYTES);
   }
 }
 
