@@ -2154,8 +2154,9 @@ class Mirror {
     return undefined;
   }
 
+  /** Grows the arrays by a quarter: pages keep their mirrors as long as their sessions are in flight, and doubling left a third unused. */
   private grow(id: number): void {
-    const size = Math.max(id + 1, this.parent.length * 2);
+    const size = Math.max(id + 1, Math.ceil(this.parent.length * 1.25));
     const grown = <T extends Int32Array | Uint8Array>(array: T): T => {
       const copy = new (array.constructor as new (length: number) => T)(size);
       copy.set(array);
