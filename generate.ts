@@ -4060,6 +4060,7 @@ for (let k = 1; k < 32; k++) X_POWERS[k] = multiplyModPolynomial(X_POWERS[k - 1]
  */
 export function crc32Combine(first: number, second: number, secondLength: number): number {
   let power = 0x80000000; // x^0
+  // x^(8 secondLength), by the bits of the length: k starts at 3 as a byte is 2^3 bits.
   for (let k = 3, n = secondLength; n > 0; k++, n = Math.floor(n / 2)) {
     if (n % 2) power = multiplyModPolynomial(X_POWERS[k % 32]!, power);
   }
