@@ -6203,13 +6203,20 @@ const MAX_JOB_LINE_BYTES = 64 * 1024 * 1024;
 const MAX_VEGETA_LINE_BYTES = Math.ceil((MAX_RRWEB_SNAPSHOT_CHARS * 1.01 * 4) / 3) + 10_000;
 /** The workerData key that marks a generator worker. */
 const JOB_DATA = 'generate.ts job';
+/** The slots of the Int32Array main and a worker share: the batches the worker may still send, and main asking it to stop. */
+const CONTROL = { credits: 0, stop: 1 } as const;
+/** How long main waits for a worker asked to stop to finish the snapshot it is making, before terminating it. */
+const STOP_WAIT_MS = 2000;
 
-/** What a worker makes: its job's sessions of the run, and the shared counter of batches it may send. */
+/** What a worker makes: its job's sessions of the run, and what it shares with main (CONTROL). */
 interface JobSpec {
   config: Config;
   job: Job;
-  credits: Int32Array;
+  control: Int32Array;
 }
+
+/** Thrown in a worker that main asked to stop while it waited to send. */
+class JobStopped extends Error {}
 
 /**
  * The worker's side: makes its job's snapshots in schedule order and
@@ -6217,14 +6224,14 @@ interface JobSpec {
  * credit from main so that a worker runs at most BATCH_CREDITS batches ahead.
  */
 class BatchSender {
-  private readonly credits: Int32Array;
+  private readonly control: Int32Array;
   private readonly withHeaders: boolean;
   private batch: JobBatch = BatchSender.fresh(BATCH_BYTES);
   private target = Buffer.from(this.batch.buffer);
   private filled = 0;
 
-  constructor(credits: Int32Array, withHeaders: boolean) {
-    this.credits = credits;
+  constructor(control: Int32Array, withHeaders: boolean) {
+    this.control = control;
     this.withHeaders = withHeaders;
   }
 
@@ -6250,8 +6257,11 @@ class BatchSender {
   }
 
   private send(nextBytes: number): void {
-    while (Atomics.load(this.credits, 0) <= 0) Atomics.wait(this.credits, 0, 0, 100);
-    Atomics.sub(this.credits, 0, 1);
+    while (Atomics.load(this.control, CONTROL.credits) <= 0) {
+      if (Atomics.load(this.control, CONTROL.stop)) throw new JobStopped();
+      Atomics.wait(this.control, CONTROL.credits, 0, 100);
+    }
+    Atomics.sub(this.control, CONTROL.credits, 1);
     parentPort!.postMessage(this.batch, [this.batch.buffer]);
     this.batch = BatchSender.fresh(nextBytes);
     this.target = Buffer.from(this.batch.buffer);
@@ -6293,16 +6303,21 @@ class SnapshotEntries {
   }
 }
 
-/** A worker's whole job: its sessions of the run, as batches of entries and lines. */
-function runJob({ config, job, credits }: JobSpec): void {
-  const sender = new BatchSender(credits, config.kafka !== null);
+/** A worker's whole job: its sessions of the run, as batches of entries and lines, until done or main asks it to stop. */
+function runJob({ config, job, control }: JobSpec): void {
+  const sender = new BatchSender(control, config.kafka !== null);
   const entries = new SnapshotEntries(config);
   const timeline = { arrive: (atUs: number, index: number) => sender.add({ arrival: true, atUs, index }) };
-  for (const scheduled of scheduleSnapshots(config, timeline, job)) {
-    const { entry, lines } = entries.of(scheduled);
-    sender.add(entry, lines);
+  try {
+    for (const scheduled of scheduleSnapshots(config, timeline, job)) {
+      if (Atomics.load(control, CONTROL.stop)) return;
+      const { entry, lines } = entries.of(scheduled);
+      sender.add(entry, lines);
+    }
+    sender.finish();
+  } catch (error) {
+    if (!(error instanceof JobStopped)) throw error;
   }
-  sender.finish();
 }
 
 /** A line a worker rendered, written as it is, of the snapshot `entry`; --kafka produces it with its headers. */
@@ -6363,7 +6378,8 @@ function startWorker(job: JobSpec): Worker {
 /** One worker's stream as main reads it: its entries in order, and the lines each snapshot entry owns. */
 class JobStream {
   private readonly worker: Worker;
-  private readonly credits = new Int32Array(new SharedArrayBuffer(4));
+  private readonly control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  private readonly exited: Promise<void>;
   private readonly batches: JobBatch[] = [];
   private entryAt = 0;
   private lineAt = 0;
@@ -6380,8 +6396,9 @@ class JobStream {
 
   constructor(config: Config, job: Job) {
     this.freeRead = config.kafka === null;
-    Atomics.store(this.credits, 0, BATCH_CREDITS);
-    this.worker = startWorker({ config, job, credits: this.credits });
+    Atomics.store(this.control, CONTROL.credits, BATCH_CREDITS);
+    this.worker = startWorker({ config, job, control: this.control });
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (batch: JobBatch) => {
       this.batches.push(batch);
       this.wake?.();
@@ -6422,8 +6439,20 @@ class JobStream {
     }
   }
 
-  stop(): Promise<number> {
-    return this.worker.terminate();
+  /**
+   * Asks the worker to stop after the snapshot it is making, and waits for it
+   * to end (STOP_WAIT_MS at most, then terminates it): a worker terminated
+   * inside zlib can crash node (an assertion, as the half-made zlib stream is
+   * closed before its init), which a SIGTERM during a --kafka run once did.
+   */
+  async stop(): Promise<void> {
+    Atomics.store(this.control, CONTROL.stop, 1);
+    Atomics.notify(this.control, CONTROL.credits);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_WAIT_MS)));
+    const ended = await Promise.race([this.exited.then(() => true), waited]);
+    clearTimeout(timer);
+    if (!ended) await this.worker.terminate();
   }
 
   private async current(): Promise<JobBatch> {
@@ -6441,8 +6470,8 @@ class JobStream {
     if (this.freeRead) (buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }).transfer?.(0);
     this.entryAt = 0;
     this.lineAt = 0;
-    Atomics.add(this.credits, 0, 1);
-    Atomics.notify(this.credits, 0);
+    Atomics.add(this.control, CONTROL.credits, 1);
+    Atomics.notify(this.control, CONTROL.credits);
   }
 }
 
@@ -6477,9 +6506,7 @@ class LocalJob {
     return this.lines[at]!;
   }
 
-  async stop(): Promise<number> {
-    return 0;
-  }
+  async stop(): Promise<void> {}
 }
 
 /** Where a run's entries and lines come from: workers' streams, or the main thread's own. */
