@@ -27,6 +27,7 @@ import {
   type Format,
   helpText,
   InFlight,
+  type Job,
   JobBalance,
   Line,
   lineOrder,
@@ -68,6 +69,17 @@ const drawnFields = (name: Drawn, { mean, standardDeviation }: Distribution) =>
 /** A drawn quantity's mean and standard deviation, from a Config's two fields. */
 const drawn = (config: Config, name: Drawn): Distribution => ({ mean: config[`${name}Mean`], standardDeviation: config[`${name}StandardDeviation`] });
 
+/**
+ * Parts of a run (shards, jobs) merged by the (now, session id) each line
+ * shows; a stable sort keeps each session's lines in their part's order, as
+ * --merge does.
+ */
+function mergedByOrder(parts: readonly string[][]): string[] {
+  const keyed = parts.flat().map((line) => ({ line, order: lineOrder(line)! }));
+  keyed.sort((a, b) => a.order.atUs - b.order.atUs || (a.order.sessionId < b.order.sessionId ? -1 : a.order.sessionId > b.order.sessionId ? 1 : 0));
+  return keyed.map(({ line }) => line);
+}
+
 /** Session `index`, arriving at `arrivalMs`, as the lines main would print (without newlines). */
 function sessionLines(config: Config, index: number, arrivalMs = config.startMs): string[] {
   const session = new SessionMessages(config, index, arrivalMs);
@@ -78,10 +90,10 @@ function sessionLines(config: Config, index: number, arrivalMs = config.startMs)
   return lines;
 }
 
-/** The whole run as main prints it, from the library. */
-function runLines(config: Config): string[] {
+/** The whole run as main prints it, from the library; with `job`, that job's part of it. */
+function runLines(config: Config, job?: Job): string[] {
   const lines: string[] = [];
-  for (const { session, snapshot } of scheduleSnapshots(config, new InFlight())) {
+  for (const { session, snapshot } of scheduleSnapshots(config, new InFlight(), job)) {
     for (const message of snapshot.messages) lines.push(new Line(config, session.identity.sessionId, message).render().toString('utf8').slice(0, -1));
   }
   return lines;
@@ -1047,10 +1059,7 @@ describe('runs', () => {
         const config = { ...base, count, ...SMALL_SIZES };
         const whole = runLines(config);
         const parts = Array.from({ length: shards }, (_, index) => runLines({ ...config, shard: { index, count: shards } }));
-        const keyed = parts.flat().map((line) => ({ line, order: lineOrder(line)! }));
-        // A stable sort keeps each session's lines in their shard's order, as --merge does.
-        keyed.sort((a, b) => a.order.atUs - b.order.atUs || (a.order.sessionId < b.order.sessionId ? -1 : a.order.sessionId > b.order.sessionId ? 1 : 0));
-        assert.deepEqual(keyed.map(({ line }) => line), whole);
+        assert.deepEqual(mergedByOrder(parts), whole);
       }),
       { numRuns: 12 },
     );
@@ -1060,19 +1069,11 @@ describe('runs', () => {
     fc.assert(
       fc.property(anyConfig.filter((config) => config.format !== 'vegeta'), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 4 }), (base, count, jobs) => {
         const config = { ...base, count, ...SMALL_SIZES };
-        const perJob = Array.from({ length: jobs }, (_, index) => {
-          const lines: string[] = [];
-          for (const { session, snapshot } of scheduleSnapshots(config, new InFlight(), { index, count: jobs })) {
-            for (const message of snapshot.messages) lines.push(new Line(config, session.identity.sessionId, message).render().toString('utf8').slice(0, -1));
-          }
-          return lines;
-        });
+        const perJob = Array.from({ length: jobs }, (_, index) => runLines(config, { index, count: jobs }));
         const sessionsOf = (lines: string[]) => new Set(lines.map((line) => lineOrder(line)!.sessionId));
         const owned = perJob.map(sessionsOf);
         assert.equal(owned.reduce((sum, sessions) => sum + sessions.size, 0), sessionsOf(perJob.flat()).size, 'no session in two jobs');
-        const keyed = perJob.flat().map((line) => ({ line, order: lineOrder(line)! }));
-        keyed.sort((a, b) => a.order.atUs - b.order.atUs || (a.order.sessionId < b.order.sessionId ? -1 : a.order.sessionId > b.order.sessionId ? 1 : 0));
-        assert.deepEqual(keyed.map(({ line }) => line), runLines(config));
+        assert.deepEqual(mergedByOrder(perJob), runLines(config));
       }),
       { numRuns: 12 },
     );

@@ -5458,11 +5458,8 @@ const STALL_CHECK_MS = 100;
 /** Timers are kept short of their 2^31 ms ceiling. */
 const MAX_TIMER_MS = 2 ** 30;
 
-/** What StopSignal watches: since when the write under way has waited, if one is, and how long writes have lately taken. */
-interface Writing {
-  readonly writingSinceMs: number | undefined;
-  readonly recentWriteMs: number;
-}
+/** What StopSignal watches of the sink: since when the write under way has waited, if one is, and how long writes have lately taken. */
+type Writing = Pick<Sink, 'writingSinceMs' | 'recentWriteMs'>;
 
 /**
  * SIGINT, SIGTERM and SIGHUP, caught: the run stops after the line being
