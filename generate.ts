@@ -4452,6 +4452,12 @@ const SENT_TEXT = { encoding: 'utf8', python: false } as const;
  * (legacy), escaped characters of posthog-js's latin1 strings (UTF-8).
  */
 const FIRST_GUESS_PER_CHAR: Record<TextEncoding, number> = { utf16le: 0.2, utf8: 0.22 };
+/**
+ * What a character of a legacy page's frame takes compressed, at least: its
+ * JSON besides stylesheets 0.204-0.256 bytes, the events after its
+ * FullSnapshot 0.145-0.180 (5th to 95th percentile, measured).
+ */
+const LEAST_PER_CHAR = { frame: 0.19, ending: 0.14 };
 /** What a character of the densest events (network timings, stack traces) takes compressed in a legacy batch, at most (0.4-0.5 measured; more in batches under a few kB, as for the first guess). */
 const WORST_PER_CHAR = 0.5;
 /** The same in escaped characters of posthog-js's latin1 strings (a byte takes 1.3 characters on average). */
@@ -4576,23 +4582,29 @@ interface PageFrame {
  * does not fit, or a bare one if the batch is small or the frame never fits.
  * `frame` says how the page's data travels; `requestChars` what an initial
  * network request takes, `worstPerChar` how badly a bare page's blocks may
- * compress.
+ * compress. A frame surely too large is passed over before anything of it
+ * is compressed: its stylesheets (`sheetSize`, compressed already) and, for
+ * each character of the rest, the least its kind takes (`leastPerChar`).
  */
 function compressPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, target: number, sizing: {
   linked: number;
   leastFurnished: number;
   requestChars: number;
   worstPerChar: number;
+  sheetSize: (sheet: Stylesheet) => number;
+  leastPerChar: { frame: number; ending: number };
   newWriter: () => DeflateWriter;
   measure: (writer: DeflateWriter, trial: DeflateTrial) => number;
   frame: (page: PageLoad) => PageFrame;
 }): { page: PageLoad; writer: DeflateWriter; trial: DeflateTrial } {
-  const { linked, leastFurnished, requestChars, worstPerChar, newWriter, measure, frame } = sizing;
+  const { linked, leastFurnished, requestChars, worstPerChar, sheetSize, leastPerChar, newWriter, measure, frame } = sizing;
   for (const { stylesheets, bare } of furnishings(window.site, linked, target, leastFurnished)) {
-    const writer = newWriter();
     // The initial network batch takes about a fifth of the batch, as in production page loads (66-79 kB of 0.9-2 MB).
     const page = window.load(snapshot.firstEventMs, stylesheets, bare, bare ? 0 : Math.min(114, Math.floor((0.2 * target) / requestChars)));
     const { head, tail, ending, others } = frame(page);
+    const least = others + stylesheets.reduce((sum, sheet) => sum + sheetSize(sheet), 0) + leastPerChar.frame * head.length + leastPerChar.ending * (ending?.length ?? 0);
+    if (stylesheets.length > 0 && least > target) continue;
+    const writer = newWriter();
     if (ending !== undefined) writer.endWith(ending);
     writer.write(head, page.stylesheets);
     const first = writer.trial(tail());
@@ -4635,8 +4647,9 @@ function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { me
   if (snapshot.kind !== 'full') return encodeActivity(window, snapshot, newWriter(), targetBytes, memberBytes);
   // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
   const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
+  const sheetSize = (sheet: Stylesheet) => deflatedStylesheet(sheet, LEGACY_TEXT.encoding).deflated.length;
   const { page, writer, trial } = compressPageLoad(window, snapshot, targetBytes, {
-    linked: stylesheetsFor(window.site, targetBytes, share, (sheet) => deflatedStylesheet(sheet, LEGACY_TEXT.encoding).deflated.length),
+    linked: stylesheetsFor(window.site, targetBytes, share, sheetSize), sheetSize, leastPerChar: LEAST_PER_CHAR,
     leastFurnished: FURNISHED_PAGE_BYTES, requestChars: 120, worstPerChar: WORST_PER_CHAR, newWriter, measure: memberBytes,
     frame: (page) => {
       const after = page.after.map((event) => `,${JSON.stringify(event)}`).join('');
@@ -4672,8 +4685,10 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     }
   }
   // The compressed data travels as an escaped latin1 string: size it by its escaped length.
+  const sheetSize = (sheet: Stylesheet) => escapedLength(deflatedStylesheet(sheet, SENT_TEXT.encoding).deflated);
+  // No least for the rest: its characters, escaped, vary too widely per character of JSON to bound usefully.
   const { page, writer, trial } = compressPageLoad(window, snapshot, target, {
-    linked: stylesheetsFor(window.site, target, 0.6, (sheet) => escapedLength(deflatedStylesheet(sheet, SENT_TEXT.encoding).deflated)),
+    linked: stylesheetsFor(window.site, target, 0.6, sheetSize), sheetSize, leastPerChar: { frame: 0, ending: 0 },
     leastFurnished: FURNISHED_PAGE_ESCAPED_CHARS, requestChars: REQUEST_CHARS, worstPerChar: WORST_ESCAPED_PER_CHAR,
     newWriter: () => new DeflateWriter(SENT_TEXT, gzip.header(snapshot.firstEventMs, FFLATE_GZIP)),
     measure: (writer, trial) => writer.escapedLength(trial),
