@@ -2062,20 +2062,22 @@ const Role = { Gone: 0, Element: 1, Text: 2, Clickable: 3, Field: 4, Container: 
 
 /**
  * One window's page as rrweb's mirror holds it: which node ids exist, their
- * parents and children, and what events may do with each. Typed arrays, about
- * 20 bytes a node, so a thousand sessions in flight with pages of thousands of
- * nodes fit in tens of MB.
+ * parents and children, and what events may do with each. Typed arrays of
+ * ids, 16-bit while every id fits (11 bytes a node; 32-bit past 65,535 ids,
+ * 21 bytes), so a thousand sessions in flight with pages of thousands of
+ * nodes fit in tens of MB: at 750 windows in flight, 45 MiB of 32-bit
+ * mirrors were most of a worker's memory.
  *
  * @example
  * const mirror = new Mirror();
  * mirror.add(1, 0, Role.Fixed);
  */
 class Mirror {
-  private parent = new Int32Array(1024);
-  private firstChild = new Int32Array(1024);
-  private nextSibling = new Int32Array(1024);
-  private previousSibling = new Int32Array(1024);
-  private lastChild = new Int32Array(1024);
+  private parent: Uint16Array | Int32Array = new Uint16Array(1024);
+  private firstChild: Uint16Array | Int32Array = new Uint16Array(1024);
+  private nextSibling: Uint16Array | Int32Array = new Uint16Array(1024);
+  private previousSibling: Uint16Array | Int32Array = new Uint16Array(1024);
+  private lastChild: Uint16Array | Int32Array = new Uint16Array(1024);
   private role = new Uint8Array(1024);
   /** The highest id given out; ids are never reused. */
   maxId = 0;
@@ -2173,20 +2175,26 @@ class Mirror {
     return undefined;
   }
 
-  /** Grows the arrays by a quarter: pages keep their mirrors as long as their sessions are in flight, and doubling left a third unused. */
+  /**
+   * Grows the arrays by a quarter: pages keep their mirrors as long as their
+   * sessions are in flight, and doubling left a third unused. Ids are below
+   * the arrays' length: 16 bits hold them up to 65,536 slots.
+   */
   private grow(id: number): void {
     const size = Math.max(id + 1, Math.ceil(this.parent.length * 1.25));
-    const grown = <T extends Int32Array | Uint8Array>(array: T): T => {
-      const copy = new (array.constructor as new (length: number) => T)(size);
+    const ids = (array: Uint16Array | Int32Array): Uint16Array | Int32Array => {
+      const copy = size <= 0x10000 ? new Uint16Array(size) : new Int32Array(size);
       copy.set(array);
       return copy;
     };
-    this.parent = grown(this.parent);
-    this.firstChild = grown(this.firstChild);
-    this.nextSibling = grown(this.nextSibling);
-    this.previousSibling = grown(this.previousSibling);
-    this.lastChild = grown(this.lastChild);
-    this.role = grown(this.role);
+    this.parent = ids(this.parent);
+    this.firstChild = ids(this.firstChild);
+    this.nextSibling = ids(this.nextSibling);
+    this.previousSibling = ids(this.previousSibling);
+    this.lastChild = ids(this.lastChild);
+    const role = new Uint8Array(size);
+    role.set(this.role);
+    this.role = role;
   }
 }
 
