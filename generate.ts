@@ -4145,7 +4145,9 @@ function deflatedStylesheet(sheet: Stylesheet, encoding: TextEncoding): Deflated
 
 /** A candidate last piece: the open text and a tail, compressed to the end of the stream. */
 interface DeflateTrial {
+  /** The open text and the tail, in the writer's open buffer: valid while the writer's text is as it was (`edits`). */
   bytes: Buffer;
+  edits: number;
   deflated: Buffer;
 }
 
@@ -4154,22 +4156,24 @@ const ESCAPED_MARK = escapeInData(STYLESHEET_MARK);
 const STYLESHEET_MARK_PATTERN = /\\u0007(\d+)\\u0007/g;
 
 /**
- * JSON text as Python's json.dumps writes the same value, in UTF-16LE: `", "`
- * and `": "` between items, and every character outside printable ASCII
- * escaped. JSON.stringify already escapes quotes, backslashes and controls,
- * so only separators outside strings, DEL and non-ASCII change. `state`
- * carries whether the text starts inside a string.
+ * JSON text as Python's json.dumps writes the same value, in UTF-16LE,
+ * written into `target` at byte `at` (even), which has room for four bytes
+ * a character (escapes and separators at most double the units); returns
+ * the bytes written. `", "` and `": "` between items, and every character
+ * outside printable ASCII escaped. JSON.stringify already escapes quotes,
+ * backslashes and controls, so only separators outside strings, DEL and
+ * non-ASCII change. `state` carries whether the text starts inside a string.
  */
-function pythonJsonUtf16(text: string, state: { inString: boolean }): Buffer {
-  const ascii = /[^\x00-\x7e]/.test(text) ? text.replace(/[^\x00-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
-  const out = new Uint16Array(ascii.length * 2);
+function pythonJsonUtf16Into(ascii: string, state: { inString: boolean }, target: Buffer, at: number): number {
+  // Typed arrays are little-endian on every platform node runs on: these are UTF-16LE bytes.
+  const out = new Uint16Array(target.buffer, target.byteOffset + at, ascii.length * 2);
   let length = 0;
   let inString = state.inString;
-  for (let at = 0; at < ascii.length; at++) {
-    const code = ascii.charCodeAt(at);
+  for (let from = 0; from < ascii.length; from++) {
+    const code = ascii.charCodeAt(from);
     out[length++] = code;
     if (inString) {
-      if (code === 0x5c) out[length++] = ascii.charCodeAt(++at); // an escape: its next character is part of it
+      if (code === 0x5c) out[length++] = ascii.charCodeAt(++from); // an escape: its next character is part of it
       else if (code === 0x22) inString = false;
     } else if (code === 0x22) {
       inString = true;
@@ -4178,9 +4182,27 @@ function pythonJsonUtf16(text: string, state: { inString: boolean }): Buffer {
     }
   }
   state.inString = inString;
-  // Typed arrays are little-endian on every platform node runs on: these are UTF-16LE bytes.
-  return Buffer.from(out.buffer, 0, length * 2);
+  return length * 2;
 }
+
+/** Text with every character outside printable ASCII as a `\uXXXX` escape, as Python's json.dumps writes it. */
+function pythonAscii(text: string): string {
+  return /[^\x00-\x7e]/.test(text) ? text.replace(/[^\x00-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+}
+
+/**
+ * The buffer DeflateWriters convert their open text into, and the writer
+ * using it: one at a time. It grows with the largest text met, and a writer
+ * starting on one grown past `keptBytes` lets it go. Its dictionaries are
+ * copied into `windows`.
+ */
+const OpenText: { buffer: Buffer; writer: object | undefined; readonly keptBytes: number; readonly windows: readonly [Buffer, Buffer] } = {
+  buffer: Buffer.alloc(0),
+  writer: undefined,
+  keptBytes: 2 * PIECE_BYTES,
+  /** Two dictionaries' room, the one in use and the next. */
+  windows: [Buffer.allocUnsafeSlow(WINDOW_BYTES), Buffer.allocUnsafeSlow(WINDOW_BYTES)],
+};
 
 /**
  * A gzip member written piece by piece: JSON text (converted to Python's
@@ -4198,8 +4220,18 @@ class DeflateWriter {
   private crc = 0;
   private size = 0;
   private dictionary: Buffer | undefined;
-  private open: Buffer[] = [];
+  /**
+   * The open text's bytes, in a buffer reused from piece to piece and from
+   * writer to writer (a trial's tail goes after them): text is converted
+   * into it, not into a buffer of its own, and a piece is compressed from
+   * it, not from a concatenation of them. A writer makes its member before
+   * the next writer starts (an unfinished one is dropped), so one buffer
+   * serves them all; OpenText.writer says whose text it holds.
+   */
+  private open: Buffer;
   private openBytes = 0;
+  /** Counts changes to the open text, so that only the latest trial finishes the member. */
+  private edits = 0;
   /** The text that closes the member, compressed once on its own (see endWith). */
   private ending: DeflatedText | undefined;
   /** Where Python's converter is: inside a JSON string or not. */
@@ -4210,20 +4242,27 @@ class DeflateWriter {
     this.python = text.python;
     this.header = header;
     this.committedEscaped = escapedLength(header);
+    if (OpenText.buffer.length > OpenText.keptBytes) OpenText.buffer = Buffer.allocUnsafe(OpenText.keptBytes);
+    OpenText.writer = this;
+    this.open = OpenText.buffer;
     // Python's "utf-16" codec starts with a byte-order mark.
-    if (this.python) this.append(Buffer.from([0xff, 0xfe]));
+    if (this.python) {
+      this.room(2).set([0xff, 0xfe], 0);
+      this.advance(2);
+    }
   }
 
   /** Appends JSON text; a stylesheet mark (`\u0007<index>\u0007`, escaped) splices `stylesheets[index]`'s compressed bytes. */
   write(text: string, stylesheets: readonly Stylesheet[] = []): void {
+    this.own();
     let from = 0;
     for (let at = text.indexOf(ESCAPED_MARK); at !== -1; at = text.indexOf(ESCAPED_MARK, from)) {
       const end = text.indexOf(ESCAPED_MARK, at + ESCAPED_MARK.length);
-      this.append(this.bytesOf(text.slice(from, at)));
+      this.append(text.slice(from, at));
       this.splice(deflatedStylesheet(stylesheets[Number(text.slice(at + ESCAPED_MARK.length, end))]!, this.encoding));
       from = end + ESCAPED_MARK.length;
     }
-    this.append(this.bytesOf(text.slice(from)));
+    this.append(text.slice(from));
   }
 
   /**
@@ -4234,7 +4273,7 @@ class DeflateWriter {
    * allows anywhere: about 1% larger than compressed with what precedes it.
    */
   endWith(text: string): void {
-    const bytes = this.bytesOf(text, { inString: false });
+    const bytes = this.converted(text, { inString: false });
     this.ending = { deflated: deflate(bytes, COMPRESSION), crc: crc32(bytes), length: bytes.length, end: Buffer.alloc(0) };
   }
 
@@ -4243,13 +4282,15 @@ class DeflateWriter {
    * ending, if one is fixed): what finishing now would write. Open text of
    * TRIAL_PIECE_BYTES or more is committed first, so that repeated trials
    * compress each byte about once; a trial's dictionary is the last
-   * TRIAL_DICTIONARY_BYTES of what precedes it.
+   * TRIAL_DICTIONARY_BYTES of what precedes it. The trial holds the open
+   * text until the writer changes it: only the latest trial finishes.
    */
   trial(tail: string): DeflateTrial {
+    this.own();
     if (this.openBytes >= TRIAL_PIECE_BYTES) this.commit();
-    const bytes = Buffer.concat([...this.open, this.bytesOf(tail, { ...this.state })]);
+    const bytes = this.converted(tail, { ...this.state }, true);
     const dictionary = this.dictionary?.subarray(-TRIAL_DICTIONARY_BYTES);
-    return { bytes, deflated: deflate(bytes, { ...COMPRESSION, ...(this.ending && { finishFlush: zlibConstants.Z_SYNC_FLUSH }), ...(dictionary && { dictionary }) }) };
+    return { bytes, edits: this.edits, deflated: deflate(bytes, { ...COMPRESSION, ...(this.ending && { finishFlush: zlibConstants.Z_SYNC_FLUSH }), ...(dictionary && { dictionary }) }) };
   }
 
   /** Bytes of the member a trial would finish. */
@@ -4263,8 +4304,10 @@ class DeflateWriter {
     return this.committedEscaped + escapedLength(trial.deflated) + (this.ending ? escapedLength(this.ending.deflated) : 0) + 16;
   }
 
-  /** The member, finished by `trial`. */
+  /** The member, finished by `trial`, the latest. */
   finish(trial: DeflateTrial): Buffer {
+    this.own();
+    if (trial.edits !== this.edits) throw new Error('internal error: a member is finished by a trial older than its text');
     let crc = crc32(trial.bytes, this.crc);
     let size = this.size + trial.bytes.length;
     if (this.ending) {
@@ -4275,25 +4318,53 @@ class DeflateWriter {
     return Buffer.concat([this.header, ...this.pieces, trial.deflated, ...(this.ending ? [this.ending.deflated] : []), gzip.trailer(crc, size)]);
   }
 
-  private bytesOf(text: string, state = this.state): Buffer {
-    return this.python ? pythonJsonUtf16(text, state) : Buffer.from(text);
+  /** The open buffer with room for `bytes` more after the open text, grown (doubled at least) if need be. */
+  private room(bytes: number): Buffer {
+    this.own();
+    if (this.openBytes + bytes > this.open.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.openBytes + bytes, 2 * this.open.length, 64 * 1024));
+      this.open.copy(grown, 0, 0, this.openBytes);
+      this.open = OpenText.buffer = grown;
+    }
+    return this.open;
   }
 
-  private append(bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    this.open.push(bytes);
-    this.openBytes += bytes.length;
+  /** Refuses to go on with a writer whose open buffer the next one took. */
+  private own(): void {
+    if (OpenText.writer !== this) throw new Error('internal error: a member is written after the next one started');
+  }
+
+  /** Converts `text` into the open buffer after the open text, without adding it: the open text and it, or it alone. */
+  private converted(text: string, state: { inString: boolean }, withOpen = false): Buffer {
+    let bytes: number;
+    if (this.python) {
+      const ascii = pythonAscii(text);
+      bytes = pythonJsonUtf16Into(ascii, state, this.room(4 * ascii.length), this.openBytes);
+    } else {
+      bytes = this.room(Buffer.byteLength(text)).write(text, this.openBytes);
+    }
+    return this.open.subarray(withOpen ? 0 : this.openBytes, this.openBytes + bytes);
+  }
+
+  private advance(bytes: number): void {
+    this.openBytes += bytes;
+    this.edits++;
+  }
+
+  private append(text: string): void {
+    if (text.length === 0) return;
+    this.advance(this.converted(text, this.state).length);
     if (this.openBytes >= PIECE_BYTES) this.commit();
   }
 
   /** Compresses the open text to a flush point, continuing the stream. */
   private commit(): void {
     if (this.openBytes === 0) return;
-    const bytes = Buffer.concat(this.open);
+    const bytes = this.open.subarray(0, this.openBytes);
     const deflated = deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
     this.take({ deflated, crc: crc32(bytes), length: bytes.length, end: bytes });
-    this.open = [];
     this.openBytes = 0;
+    this.edits++;
   }
 
   private splice(block: DeflatedText): void {
@@ -4308,7 +4379,21 @@ class DeflateWriter {
     this.committedEscaped += escapedLength(deflated);
     this.crc = crc32Combine(this.crc, crc, length);
     this.size += length;
-    this.dictionary = end.length >= WINDOW_BYTES ? end.subarray(end.length - WINDOW_BYTES) : Buffer.concat([this.dictionary ?? Buffer.alloc(0), end]).subarray(-WINDOW_BYTES);
+    this.dictionary = end.buffer !== this.open.buffer && end.length >= WINDOW_BYTES ? end.subarray(end.length - WINDOW_BYTES) : this.windowAfter(end);
+  }
+
+  /**
+   * The last WINDOW_BYTES of the text so far, `end` being its last bytes,
+   * copied into whichever of OpenText's two windows the dictionary is not:
+   * the open buffer `end` may be in is reused.
+   */
+  private windowAfter(end: Buffer): Buffer {
+    const [first, second] = OpenText.windows;
+    const window = this.dictionary?.buffer === first.buffer ? second : first;
+    const kept = Math.min(WINDOW_BYTES - Math.min(end.length, WINDOW_BYTES), this.dictionary?.length ?? 0);
+    if (kept > 0) this.dictionary!.copy(window, 0, this.dictionary!.length - kept);
+    const copied = end.copy(window, kept, Math.max(0, end.length - WINDOW_BYTES));
+    return window.subarray(0, kept + copied);
   }
 }
 
