@@ -5634,6 +5634,13 @@ const STALLED_WRITE_MS = 400;
 const STALL_PACE = 10;
 /** How often a stopping run looks for a stalled write. */
 const STALL_CHECK_MS = 100;
+/**
+ * A signal this long after the first is a second one, which ends the run at
+ * once; sooner, it is a copy: GNU timeout signals the command and then its
+ * process group, and tsx passes its signals on to its child. A person's
+ * second Ctrl-C comes later.
+ */
+const REPEATED_SIGNAL_MS = 250;
 /** Timers are kept short of their 2^31 ms ceiling. */
 const MAX_TIMER_MS = 2 ** 30;
 
@@ -5644,13 +5651,15 @@ type Writing = Pick<Sink, 'writingSinceMs' | 'recentWriteMs'>;
  * SIGINT, SIGTERM and SIGHUP, caught: the run stops after the line being
  * written (waits for --rate or --realtime end at once), and ends with 130,
  * 143 or 129. When the reader has stalled, so that the line cannot be
- * written, or a second signal comes, the signal ends the process itself
+ * written, or a second signal comes (not a copy of the first, see
+ * REPEATED_SIGNAL_MS), the signal ends the process itself
  * (after `lastWords`), so a stop never waits on a reader.
  */
 class StopSignal {
   /** 130, 143 or 129 once a signal came. */
   status: number | undefined;
   signal: StopSignalName | undefined;
+  private signalledAtMs = 0;
   private wake: (() => void) | undefined;
 
   /** The writer whose stalls a stopping run watches for, once there is one. */
@@ -5660,8 +5669,12 @@ class StopSignal {
   listen(lastWords: () => void): void {
     for (const signal of Object.keys(SIGNAL_STATUS) as StopSignalName[]) {
       process.on(signal, () => {
-        if (this.signal) return this.end(lastWords);
+        if (this.signal) {
+          if (performance.now() - this.signalledAtMs >= REPEATED_SIGNAL_MS) this.end(lastWords);
+          return;
+        }
         this.signal = signal;
+        this.signalledAtMs = performance.now();
         this.status = SIGNAL_STATUS[signal];
         this.wake?.();
         this.watchForStall(lastWords);
