@@ -4657,7 +4657,8 @@ function fillToSize(writer: DeflateWriter, target: number, tail: () => string, m
   while (measured < target * (1 - SIZE_TOLERANCE)) {
     const share = first || measured >= 0.5 * target ? 0.5 : 0.65;
     // Safe: what could be added if it all compressed at the worst rate, overshooting by the tolerance at most; each piece of mixed content may take all of it.
-    // Small texts compress worse, but only large events (console traces, network timings) reach the worst: little room left takes small ones.
+    // Small texts compress worse: by the small-text factor while room is large; with little room left, by SMALL_DENSE_FACTOR,
+    // as the person's small events go first then but one dense event (console traces, network timings) may still take it all.
     const safe = (worst: number) => (worstPerChar ? (target * (1 + SIZE_SLACK) - measured) / worst : Infinity);
     const safeForSmallTexts = safe(worstPerChar * (1 + SMALL_TEXT_BYTES / (4 * target)));
     const safeChars = safeForSmallTexts < SMALL_ROOM_CHARS ? Math.min(SMALL_ROOM_CHARS, safe(worstPerChar * SMALL_DENSE_FACTOR)) : safeForSmallTexts;
