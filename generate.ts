@@ -4822,6 +4822,7 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
 /** A batch's events as JSON texts, one each, and the characters of the list they make. */
 interface SentEvents {
   texts: string[];
+  /** Characters of the texts as one JSON list, brackets and commas included: posthog-js's `$snapshot_bytes`. */
   chars: number;
 }
 
@@ -5231,13 +5232,13 @@ function itemsBatches(session: SessionState, snapshot: PlannedSnapshot, windowId
     }
   }
   batchEnds.push(written);
-  const data = Buffer.from(Utf8Scratch.buffer.subarray(0, written));
+  const data = Utf8Scratch.buffer;
   const messages = batchEnds.map((end, at): Message => {
     const start = at === 0 ? 0 : batchEnds[at - 1]!;
     const fields = { uuid: session.clientIds.at(snapshot.sentAtMs), windowId, receivedAtUs: snapshot.receivedAtUs, sentAtMs: snapshot.sentAtMs };
     return {
       headers: () => frame.captureRsHeaders(fields), head: `${frame.itemsHead(fields)}[`,
-      data: new Utf8Text(data.subarray(start, end)), dataLength: end - start, tail: `]${frame.itemsTail(fields)}`,
+      data: new Utf8Text(data, start, end), dataLength: end - start, tail: `]${frame.itemsTail(fields)}`,
     };
   });
   return { kind: snapshot.kind, size: events.chars, receivedAtUs: snapshot.receivedAtUs, messages };
@@ -5246,43 +5247,56 @@ function itemsBatches(session: SessionState, snapshot: PlannedSnapshot, windowId
 /**
  * A scratch buffer that a snapshot's text is converted into as UTF-8, once,
  * reused from snapshot to snapshot: snapshot-items counts an event's bytes
- * as it writes them, vegeta gzips its body from it. Converting each event
- * to count its bytes, then its message again to write it, had taken a tenth
- * of a snapshot-items run. A snapshot starting on a scratch grown past
- * keptBytes lets it go.
+ * as it writes them, and its messages' data are views of it; vegeta gzips
+ * its body from it. Converting each event to count its bytes, then its
+ * message again to write it, had taken a tenth of a snapshot-items run.
+ * Every output writes or copies a snapshot's lines before the next snapshot
+ * is made (a worker into its batch, main into its block or a Kafka record),
+ * so the next snapshot may write over them: `snapshot` counts snapshots, and
+ * a view of an older one is refused. A snapshot starting on a scratch grown
+ * past keptBytes lets it go.
  */
 const Utf8Scratch = {
   buffer: Buffer.alloc(0),
-  keptBytes: 4 * 1024 * 1024,
+  keptBytes: 1024 * 1024,
+  snapshot: 0,
 
   start(): void {
+    this.snapshot++;
     if (this.buffer.length > this.keptBytes) this.buffer = Buffer.alloc(0);
   },
 
   /** Writes `text` at `offset`, growing the buffer (what it holds kept) if need be; returns the bytes written. */
   write(text: string, offset: number): number {
-    // UTF-8 takes at most 3 bytes for a UTF-16 code unit (4 for the 2 of a surrogate pair).
-    const most = offset + 3 * text.length;
-    if (most > this.buffer.length) {
-      const grown = Buffer.allocUnsafe(Math.max(most, 2 * this.buffer.length, 64 * 1024));
-      this.buffer.copy(grown);
+    for (;;) {
+      const room = this.buffer.length - offset;
+      const bytes = room > 0 ? this.buffer.write(text, offset) : 0;
+      // A write stops before a character that does not fit, and a character takes at most 4 bytes: with
+      // room for 4 more left, all of it fit. (Room for 3 bytes a character made the buffer 3 times the text.)
+      if (room - bytes >= 4) return bytes;
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, offset + text.length + 4, 64 * 1024));
+      this.buffer.copy(grown, 0, 0, offset);
       this.buffer = grown;
     }
-    return this.buffer.write(text, offset);
   },
 };
 
-/** A message's data already in UTF-8, read front to back. */
+/** Bytes `start` to `end` of the scratch as a message's data, read front to back while their snapshot is the latest. */
 class Utf8Text implements PayloadText {
   private readonly bytes: Buffer;
-  private at = 0;
+  private readonly snapshot = Utf8Scratch.snapshot;
+  private at: number;
+  private readonly end: number;
 
-  constructor(bytes: Buffer) {
+  constructor(bytes: Buffer, start: number, end: number) {
     this.bytes = bytes;
+    this.at = start;
+    this.end = end;
   }
 
   writeNext(target: Buffer, offset: number, count: number): void {
-    this.bytes.copy(target, offset, this.at, (this.at += count));
+    if (this.snapshot !== Utf8Scratch.snapshot) throw new Error('internal error: a line is written after the next snapshot was made');
+    this.bytes.copy(target, offset, this.at, (this.at = Math.min(this.end, this.at + count)));
   }
 }
 
