@@ -615,11 +615,13 @@ Examples:
   npx tsx ./generate.ts --count 1000 --format vegeta --token phc_x | vegeta attack -lazy -format=json -rate=200 | vegeta report
 
 Exit status: 0 when done, or when the reader goes away (| head); 1 when stdout
-cannot be written (disk full, closed), or when Kafka did not acknowledge every
-message (one line says how many and why); 2 on bad input (one line on stderr,
-nothing on stdout or to Kafka); 130, 143 or 129 after SIGINT (Ctrl-C), SIGTERM
-or SIGHUP, which stop after the line being written (with --kafka, once what was
-made is acknowledged).
+cannot be written (disk full), or when Kafka did not acknowledge every message
+(one line says how many and why); 2 on bad input (one line on stderr, nothing
+on stdout or to Kafka); 130, 143 or 129 after SIGINT (Ctrl-C), SIGTERM or
+SIGHUP, which stop after the line being written (with --kafka, once what was
+made is acknowledged). A closed stdout (>&-) becomes node's read-write
+/dev/null, as Python's subprocess.DEVNULL gives on purpose: the run goes on,
+with a warning.
 `;
 }
 
