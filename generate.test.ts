@@ -1788,6 +1788,20 @@ describe('command line', { concurrency: true }, () => {
     assert.match((await written).stderr, /--output cannot write missing\/out\.jsonl/);
   });
 
+  // A named pipe and a symbolic link stand for /dev/null and /dev/stdout, which a test must not risk replacing.
+  const inPlace = shell(`mkdir "$WORK/in-place" && cd "$WORK/in-place" && mkfifo out.fifo && touch target.jsonl && ln -s target.jsonl link.jsonl
+    timeout 20 cat out.fifo > read.jsonl & reader=$! # bounded: a pipe replaced by a file never gets a writer
+    $GEN -c 30 --token t --start ${START} -o out.fifo; echo "status $?"; wait $reader; cksum < read.jsonl
+    $GEN -c 30 --token t --start ${START} -o link.jsonl; echo "status $?"; cksum < target.jsonl
+    $GEN -c 30 --token t --start ${START} | cksum
+    stat -c %F out.fifo link.jsonl; ls -A | grep -c '[.]tmp$' || true`);
+  it('--output writes a named pipe or a device in place and keeps a symbolic link, never renaming a file over them', async () => {
+    const [fifoStatus, fromFifo, linkStatus, throughLink, expected, fifoKind, linkKind, leftovers] = (await inPlace).stdout.trim().split('\n');
+    assert.deepEqual([fifoStatus, linkStatus, fifoKind, linkKind, leftovers], ['status 0', 'status 0', 'fifo', 'symbolic link', '0']);
+    assert.equal(fromFifo, expected, 'the reader of the pipe got the whole run');
+    assert.equal(throughLink, expected, "the link's target holds the whole run");
+  });
+
   const versions = shell('$GEN --version; $GEN -V; $GEN -h | cksum; $GEN --help | cksum');
   it('--version (-V) prints the version, the same as package.json; -h is --help', async () => {
     const [version, short, shortHelp, help] = (await versions).stdout.trim().split('\n');

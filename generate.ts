@@ -64,7 +64,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, gzipSync, type ZlibOptions } from 'node:zlib';
@@ -411,7 +411,7 @@ const toggle = (help: string): Toggle => ({ help });
 export const FLAGS = {
   count: option(wholeNumberFrom(0), 'N', 'number of sessions to generate (default 100; unlimited with --duration)'),
   duration: option(duration, 'TIME', 'stop after this much wall-clock time (90s, 10m, 1h30m), after a whole line'),
-  output: option(fileName, 'FILE', 'write to FILE instead of stdout, atomically: to a temporary file beside it, renamed to FILE once the run is whole'),
+  output: option(fileName, 'FILE', 'write to FILE instead of stdout, atomically: to a temporary file beside it, renamed to FILE once the run is whole (to the file a symbolic link FILE leads to; a device or named pipe is written in place)'),
   format: setting(oneOf(...(Object.keys(OUTPUT_FORMATS) as Format[])), 'snapshot', 'FORMAT',
     Object.entries(OUTPUT_FORMATS).map(([name, { help }]) => `${name}: ${help}`).join('; ')),
   payload: option(oneOf<Payload>('random', 'rrweb'), 'PAYLOAD',
@@ -6383,46 +6383,64 @@ class KafkaSink implements Sink {
 /**
  * Where a run's lines go: stdout, or with --output a temporary file beside
  * the named one, renamed to it when the run is whole and removed when not,
- * so the named file is complete or untouched.
+ * so the named file is complete or untouched. A symbolic link to a regular
+ * file keeps its link: the file it leads to is replaced. What is not a
+ * regular file (a device such as /dev/null, a named pipe a reader waits on,
+ * /dev/stdout) is written in place: a file renamed over it would replace
+ * it, which as root replaced /dev/null itself.
  */
 class Destination {
   readonly fd: number;
   /** What a failed write names: `to stdout`, or the --output file. */
   readonly where: string;
-  private readonly file: { path: string; temporary: string } | undefined;
+  /** The --output file as named, the file a whole run replaces, and the temporary file beside it when it is written atomically. */
+  private readonly file: { path: string; replaced: string; temporary: string | undefined } | undefined;
   private closed = false;
 
-  private constructor(fd: number, file?: { path: string; temporary: string }) {
+  private constructor(fd: number, file?: { path: string; replaced: string; temporary: string | undefined }) {
     this.fd = fd;
     this.where = file?.path ?? 'to stdout';
     this.file = file;
   }
 
-  /** Stdout, or a fresh temporary file for `path`; refused (UsageError) when it cannot be made. */
+  /** Stdout, a fresh temporary file for `path`, or `path` itself when it is not a regular file; refused (UsageError) when it cannot be opened. */
   static open(path: string | undefined): Destination {
     if (path === undefined) return new Destination(1);
-    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
     try {
-      return new Destination(openSync(temporary, 'wx'), { path, temporary });
+      const replaced = Destination.atomicTarget(path);
+      if (replaced === undefined) return new Destination(openSync(path, 'w'), { path, replaced: path, temporary: undefined });
+      const temporary = join(dirname(replaced), `.${basename(replaced)}.${process.pid}.tmp`);
+      return new Destination(openSync(temporary, 'wx'), { path, replaced, temporary });
     } catch (error) {
       // Name the file asked for, not the temporary one beside it.
-      throw new UsageError(`--output cannot write ${path}: ${(error as Error).message.replace(/, open .*$/, '')}`);
+      throw new UsageError(`--output cannot write ${path}: ${(error as Error).message.replace(/, (open|l?stat|realpath) .*$/, '')}`);
     }
+  }
+
+  /** The regular file a whole run renames its temporary file to: `path`, or where its symbolic link leads; undefined when `path` is written in place. */
+  private static atomicTarget(path: string): string | undefined {
+    const followed = statSync(path, { throwIfNoEntry: false });
+    if (followed === undefined) return lstatSync(path, { throwIfNoEntry: false }) ? undefined : path; // a dangling link: opening it makes its target
+    return followed.isFile() ? realpathSync(path) : undefined;
   }
 
   /** Puts the file in place after a whole run, or removes it, saying so; false when it could not be put in place. Once. */
   close(whole: boolean): boolean {
     if (!this.file || this.closed) return true;
     this.closed = true;
-    const { path, temporary } = this.file;
+    const { path, replaced, temporary } = this.file;
     try {
       closeSync(this.fd);
       if (whole) {
-        renameSync(temporary, path);
+        if (temporary) renameSync(temporary, replaced);
         return true;
       }
     } catch (error) {
       writeStderr(`generate.ts: cannot write ${path}: ${(error as Error).message}\n`);
+    }
+    if (!temporary) {
+      writeStderr(`generate.ts: ${path} has part of the run: it did not end whole\n`);
+      return false;
     }
     rmSync(temporary, { force: true });
     writeStderr(`generate.ts: ${path} was not written: the run did not end whole\n`);
