@@ -64,9 +64,9 @@
 
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, gzipSync, type ZlibOptions } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -411,7 +411,7 @@ const toggle = (help: string): Toggle => ({ help });
 export const FLAGS = {
   count: option(wholeNumberFrom(0), 'N', 'number of sessions to generate (default 100; unlimited with --duration)'),
   duration: option(duration, 'TIME', 'stop after this much wall-clock time (90s, 10m, 1h30m), after a whole line'),
-  output: option(fileName, 'FILE', 'write to FILE instead of stdout, atomically: to a temporary file beside it, renamed to FILE once the run is whole (to the file a symbolic link FILE leads to; a device or named pipe is written in place)'),
+  output: option(fileName, 'FILE', 'write to FILE instead of stdout, atomically: to a temporary file beside it, renamed to FILE once the run is whole (to the file a symbolic link FILE leads to; a device, named pipe or /dev/stdout is written in place)'),
   format: setting(oneOf(...(Object.keys(OUTPUT_FORMATS) as Format[])), 'snapshot', 'FORMAT',
     Object.entries(OUTPUT_FORMATS).map(([name, { help }]) => `${name}: ${help}`).join('; ')),
   payload: option(oneOf<Payload>('random', 'rrweb'), 'PAYLOAD',
@@ -6385,9 +6385,10 @@ class KafkaSink implements Sink {
  * the named one, renamed to it when the run is whole and removed when not,
  * so the named file is complete or untouched. A symbolic link to a regular
  * file keeps its link: the file it leads to is replaced. What is not a
- * regular file (a device such as /dev/null, a named pipe a reader waits on,
- * /dev/stdout) is written in place: a file renamed over it would replace
- * it, which as root replaced /dev/null itself.
+ * regular file (a device such as /dev/null, a named pipe a reader waits on)
+ * and a name of a descriptor (/dev/stdout, whatever it leads to) are
+ * written in place: a file renamed over them would replace them, which as
+ * root replaced /dev/null itself.
  */
 class Destination {
   readonly fd: number;
@@ -6407,14 +6408,23 @@ class Destination {
   static open(path: string | undefined): Destination {
     if (path === undefined) return new Destination(1);
     try {
+      // Appended to, not truncated: the caller opened that descriptor, perhaps with >>, and reopening it with 'w' would empty the file.
+      if (Destination.namesADescriptor(path)) return new Destination(openSync(path, 'a'), { path, replaced: path, temporary: undefined });
       const replaced = Destination.atomicTarget(path);
       if (replaced === undefined) return new Destination(openSync(path, 'w'), { path, replaced: path, temporary: undefined });
       const temporary = join(dirname(replaced), `.${basename(replaced)}.${process.pid}.tmp`);
       return new Destination(openSync(temporary, 'wx'), { path, replaced, temporary });
     } catch (error) {
       // Name the file asked for, not the temporary one beside it.
-      throw new UsageError(`--output cannot write ${path}: ${(error as Error).message.replace(/, (open|l?stat|realpath) .*$/, '')}`);
+      throw new UsageError(`--output cannot write ${path}: ${(error as Error).message.replace(/, (open|l?stat|realpath|readlink) .*$/, '')}`);
     }
+  }
+
+  /** Whether `path` names a descriptor of this process (/dev/stdout, /dev/fd/N, /proc/self/fd/N): written in place, never replaced. */
+  private static namesADescriptor(path: string): boolean {
+    const directory = realpathSync(dirname(path));
+    const link = lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ? resolvePath(directory, readlinkSync(path)) : '';
+    return directory.startsWith('/proc/') || link.startsWith('/proc/');
   }
 
   /** The regular file a whole run renames its temporary file to: `path`, or where its symbolic link leads; undefined when `path` is written in place. */
