@@ -1794,13 +1794,15 @@ describe('command line', { concurrency: true }, () => {
     $GEN -c 30 --token t --start ${START} -o out.fifo; echo "status $?"; wait $reader; cksum < read.jsonl
     $GEN -c 30 --token t --start ${START} -o link.jsonl; echo "status $?"; cksum < target.jsonl
     $GEN -c 30 --token t --start ${START} | cksum
+    mkfifo early.fifo && (head -c 100 early.fifo > /dev/null &) && $GEN -c 30 --token t -o early.fifo 2> early.err; echo "status $? stderr $(wc -c < early.err)"
     echo earlier > appended.jsonl && $GEN -c 30 --token t --start ${START} -o /dev/stdout >> appended.jsonl; echo "status $?"
     head -n 1 appended.jsonl; tail -n +2 appended.jsonl | cksum
     stat -c %F out.fifo link.jsonl; ls -A | grep -c '[.]tmp$' || true`);
   it('--output writes a named pipe, a device or /dev/stdout in place and keeps a symbolic link, never renaming a file over them', async () => {
-    const [fifoStatus, fromFifo, linkStatus, throughLink, expected, stdoutStatus, earlier, appended, fifoKind, linkKind, leftovers] =
+    const [fifoStatus, fromFifo, linkStatus, throughLink, expected, earlyStatus, stdoutStatus, earlier, appended, fifoKind, linkKind, leftovers] =
       (await inPlace).stdout.trim().split('\n');
     assert.deepEqual([fifoStatus, linkStatus, stdoutStatus, fifoKind, linkKind, leftovers], ['status 0', 'status 0', 'status 0', 'fifo', 'symbolic link', '0']);
+    assert.equal(earlyStatus, 'status 0 stderr 0', "a pipe's reader that stops early ends the run quietly, as | head does on stdout");
     assert.equal(fromFifo, expected, 'the reader of the pipe got the whole run');
     assert.equal(throughLink, expected, "the link's target holds the whole run");
     assert.equal(earlier, 'earlier', '-o /dev/stdout >> FILE appends, as stdout does, rather than replacing FILE');

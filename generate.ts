@@ -614,14 +614,14 @@ Examples:
   npx tsx ./generate.ts --count 100 --key --token phc_x | kcat -P -H token=phc_x -K '\\t' -b localhost:9092 -t session_recording_events
   npx tsx ./generate.ts --count 1000 --format vegeta --token phc_x | vegeta attack -lazy -format=json -rate=200 | vegeta report
 
-Exit status: 0 when done, or when the reader goes away (| head); 1 when stdout
-cannot be written (disk full), or when Kafka did not acknowledge every message
-(one line says how many and why); 2 on bad input (one line on stderr, nothing
-on stdout or to Kafka); 130, 143 or 129 after SIGINT (Ctrl-C), SIGTERM or
-SIGHUP, which stop after the line being written (with --kafka, once what was
-made is acknowledged). A closed stdout (>&-) becomes node's read-write
-/dev/null, as Python's subprocess.DEVNULL gives on purpose: the run goes on,
-with a warning.
+Exit status: 0 when done, or when the reader goes away (| head, or an -o
+pipe's); 1 when stdout cannot be written (disk full), or when Kafka did not
+acknowledge every message (one line says how many and why); 2 on bad input
+(one line on stderr, nothing on stdout or to Kafka); 130, 143 or 129 after
+SIGINT (Ctrl-C), SIGTERM or SIGHUP, which stop after the line being written
+(with --kafka, once what was made is acknowledged). A closed stdout (>&-)
+becomes node's read-write /dev/null, as Python's subprocess.DEVNULL gives on
+purpose: the run goes on, with a warning.
 `;
 }
 
@@ -7470,7 +7470,8 @@ async function runSessions(config: Config): Promise<number> {
   await sink.close();
   const ending: Ending = completed ? 'complete' : stop.signal ?? (sink.failureLine ? 'failure' : sink.closed ? 'reader' : 'duration');
   report.finish(ending);
-  const placed = destination.close(ending === 'complete' || ending === 'duration');
+  // A reader that goes away (| head, or a named pipe's) ends the run as wanted, whether stdout or --output is its pipe.
+  const placed = destination.close(ending === 'complete' || ending === 'duration' || ending === 'reader');
   if (sink.failureLine) writeStderr(`generate.ts: ${sink.failureLine}\n`);
   else if (stop.status !== undefined && config.kafka) writeStderr(`generate.ts: stopped after ${report.stats.messages} messages, every one acknowledged by Kafka\n`);
   return sink.failureLine || (!placed && stop.status === undefined) ? 1 : (stop.status ?? 0);
