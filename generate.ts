@@ -6380,6 +6380,12 @@ class KafkaSink implements Sink {
   }
 }
 
+/** The --output file, and when it is written atomically, the temporary file and the file it replaces once the run is whole. */
+interface OutputFile {
+  path: string;
+  atomic?: { temporary: string; replaced: string };
+}
+
 /**
  * Where a run's lines go: stdout, or with --output a temporary file beside
  * the named one, renamed to it when the run is whole and removed when not,
@@ -6394,11 +6400,10 @@ class Destination {
   readonly fd: number;
   /** What a failed write names: `to stdout`, or the --output file. */
   readonly where: string;
-  /** The --output file as named, the file a whole run replaces, and the temporary file beside it when it is written atomically. */
-  private readonly file: { path: string; replaced: string; temporary: string | undefined } | undefined;
+  private readonly file: OutputFile | undefined;
   private closed = false;
 
-  private constructor(fd: number, file?: { path: string; replaced: string; temporary: string | undefined }) {
+  private constructor(fd: number, file?: OutputFile) {
     this.fd = fd;
     this.where = file?.path ?? 'to stdout';
     this.file = file;
@@ -6408,51 +6413,47 @@ class Destination {
   static open(path: string | undefined): Destination {
     if (path === undefined) return new Destination(1);
     try {
-      // Appended to, not truncated: the caller opened that descriptor, perhaps with >>, and reopening it with 'w' would empty the file.
-      if (Destination.namesADescriptor(path)) return new Destination(openSync(path, 'a'), { path, replaced: path, temporary: undefined });
-      const replaced = Destination.atomicTarget(path);
-      if (replaced === undefined) return new Destination(openSync(path, 'w'), { path, replaced: path, temporary: undefined });
-      const temporary = join(dirname(replaced), `.${basename(replaced)}.${process.pid}.tmp`);
-      return new Destination(openSync(temporary, 'wx'), { path, replaced, temporary });
+      const plan = Destination.plan(path);
+      if ('inPlace' in plan) return new Destination(openSync(path, plan.inPlace), { path });
+      const temporary = join(dirname(plan.replaced), `.${basename(plan.replaced)}.${process.pid}.tmp`);
+      return new Destination(openSync(temporary, 'wx'), { path, atomic: { temporary, replaced: plan.replaced } });
     } catch (error) {
       // Name the file asked for, not the temporary one beside it.
       throw new UsageError(`--output cannot write ${path}: ${(error as Error).message.replace(/, (open|l?stat|realpath|readlink) .*$/, '')}`);
     }
   }
 
-  /** Whether `path` names a descriptor of this process (/dev/stdout, /dev/fd/N, /proc/self/fd/N): written in place, never replaced. */
-  private static namesADescriptor(path: string): boolean {
+  /** How `path` is written: in place, opened with these flags, or through a temporary file renamed over the regular file it names. */
+  private static plan(path: string): { inPlace: 'a' | 'w' } | { replaced: string } {
     const directory = realpathSync(dirname(path));
-    const link = lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ? resolvePath(directory, readlinkSync(path)) : '';
-    return directory.startsWith('/proc/') || link.startsWith('/proc/');
-  }
-
-  /** The regular file a whole run renames its temporary file to: `path`, or where its symbolic link leads; undefined when `path` is written in place. */
-  private static atomicTarget(path: string): string | undefined {
-    const followed = statSync(path, { throwIfNoEntry: false });
-    if (followed === undefined) return lstatSync(path, { throwIfNoEntry: false }) ? undefined : path; // a dangling link: opening it makes its target
-    return followed.isFile() ? realpathSync(path) : undefined;
+    const entry = lstatSync(path, { throwIfNoEntry: false });
+    if (!entry) return { replaced: path };
+    const link = entry.isSymbolicLink() ? resolvePath(directory, readlinkSync(path)) : '';
+    // A descriptor's name (/dev/stdout, /dev/fd/N, /proc/self/fd/N) is appended to: the caller opened it, perhaps with >>, and 'w' would empty the file.
+    if (directory.startsWith('/proc/') || link.startsWith('/proc/')) return { inPlace: 'a' };
+    if (statSync(path, { throwIfNoEntry: false })?.isFile()) return { replaced: realpathSync(path) };
+    return { inPlace: 'w' }; // a device, a named pipe, a directory (refused by open), or a dangling link, which opening makes
   }
 
   /** Puts the file in place after a whole run, or removes it, saying so; false when it could not be put in place. Once. */
   close(whole: boolean): boolean {
     if (!this.file || this.closed) return true;
     this.closed = true;
-    const { path, replaced, temporary } = this.file;
+    const { path, atomic } = this.file;
     try {
       closeSync(this.fd);
       if (whole) {
-        if (temporary) renameSync(temporary, replaced);
+        if (atomic) renameSync(atomic.temporary, atomic.replaced);
         return true;
       }
     } catch (error) {
       writeStderr(`generate.ts: cannot write ${path}: ${(error as Error).message}\n`);
     }
-    if (!temporary) {
+    if (!atomic) {
       writeStderr(`generate.ts: ${path} has part of the run: it did not end whole\n`);
       return false;
     }
-    rmSync(temporary, { force: true });
+    rmSync(atomic.temporary, { force: true });
     writeStderr(`generate.ts: ${path} was not written: the run did not end whole\n`);
     return false;
   }
