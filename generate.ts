@@ -4789,9 +4789,10 @@ const SENT_FULL_SNAPSHOT_FRAME_CHARS = JSON.stringify({ type: EventType.FullSnap
 /**
  * A page load's events as posthog-js sends them: Meta, the FullSnapshot
  * (its data compressed, `cv`, sized by trial so the events come to about
- * `target` characters), and what follows it.
+ * `target` characters), and what follows it. A compressed FullSnapshot's
+ * data is MEMBER_MARK, its gzip member `member`.
  */
-function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number): object[] {
+function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number): { events: object[]; member?: Buffer } {
   if (!compress) {
     const initialRequests = (bare: boolean) => (bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
     for (const { stylesheets, bare } of furnishings(window.site, stylesheetsFor(window.site, target, 0.6, (sheet) => sheet.chars), target, FURNISHED_PAGE_JSON_CHARS)) {
@@ -4804,7 +4805,7 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
         content += window.addContent(target - head.length - content.length - window.contentTail().length - others);
       }
       const data = JSON.parse(`${head}${content}${window.contentTail()}`);
-      return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp }, ...page.after];
+      return { events: [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp }, ...page.after] };
     }
   }
   // The compressed data travels as an escaped latin1 string: size it by its escaped length.
@@ -4817,13 +4818,40 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     measure: (writer, trial) => writer.escapedLength(trial),
     frame: (page) => ({ head: page.head, tail: () => window.contentTail(), others: JSON.stringify([page.meta, ...page.after]).length + SENT_FULL_SNAPSHOT_FRAME_CHARS }),
   });
-  const data = writer.finish(trial).toString('latin1');
-  return [page.meta, { type: EventType.FullSnapshot, data, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION }, ...page.after];
+  const full = { type: EventType.FullSnapshot, data: MEMBER_MARK, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION };
+  return { events: [page.meta, full, ...page.after], member: writer.finish(trial) };
+}
+
+/** A compressed FullSnapshot's data while its event is serialized: a string no event holds, replaced by the member's bytes as they are written. */
+const MEMBER_MARK = '\u0007member\u0007';
+const MEMBER_MARK_JSON = JSON.stringify(MEMBER_MARK);
+
+/**
+ * An event's JSON around a gzip member kept as bytes: `before`, the member
+ * as posthog-js's latin1 string escaped in JSON, `after`. A page load's
+ * member is most of its batch: written from its bytes (writeEventText), it
+ * is not made into a string, escaped, and for items escaped again, each a
+ * copy of a few hundred kB for the collector.
+ */
+interface MemberText {
+  before: string;
+  member: Buffer;
+  after: string;
+}
+
+/** An event's JSON: a text, or a text around a member's bytes. */
+type EventText = string | MemberText;
+
+/** The JSON of an event serialized with MEMBER_MARK for its data, around `member`. */
+function aroundMember(json: string, member: Buffer): MemberText {
+  const at = json.indexOf(MEMBER_MARK_JSON);
+  // The mark's quotes stay in the text: they are the member string's.
+  return { before: json.slice(0, at + 1), member, after: json.slice(at + MEMBER_MARK_JSON.length - 1) };
 }
 
 /** A batch's events as JSON texts, one each, and the characters of the list they make. */
 interface SentEvents {
-  texts: string[];
+  texts: EventText[];
   /** Characters of the texts as one JSON list, brackets and commas included: posthog-js's `$snapshot_bytes`. */
   chars: number;
 }
@@ -4836,17 +4864,23 @@ interface SentEvents {
  * into the events after.
  */
 function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, maxEventChars: number, serialize: (event: object) => string): SentEvents {
-  const texts: string[] = [];
+  const texts: EventText[] = [];
   let chars = 1; // the list's brackets, less the first comma
-  const add = (event: object) => {
-    const text = serialize(event);
-    texts.push(text);
-    chars += text.length + 1;
+  const add = (event: object, member?: Buffer) => {
+    const json = serialize(event);
+    if (member) {
+      const text = aroundMember(json, member);
+      chars += text.before.length + escapedLength(member) + text.after.length + 1;
+      texts.push(text);
+    } else {
+      chars += json.length + 1;
+      texts.push(json);
+    }
   };
   let fromMs = snapshot.firstEventMs;
   if (snapshot.kind === 'full') {
-    const page = encodeSentPageLoad(window, snapshot, compress, Math.min(snapshot.size, maxEventChars));
-    for (const event of page) add(event);
+    const { events: page, member } = encodeSentPageLoad(window, snapshot, compress, Math.min(snapshot.size, maxEventChars));
+    for (const event of page) add(event, (event as { data: unknown }).data === MEMBER_MARK ? member : undefined);
     fromMs = (page.at(-1) as RecordedEvent).timestamp;
   }
   window.startBatch(fromMs, snapshot.sentAtMs, snapshot.size);
@@ -5219,9 +5253,8 @@ function itemsBatches(session: SessionState, snapshot: PlannedSnapshot, windowId
   let written = 0;
   let batchStart = 0;
   for (const text of events.texts) {
-    const escaped = escapeInData(text);
     const at = written === batchStart ? written : written + 1; // after a comma, but for a batch's first event
-    const bytes = Utf8Scratch.write(escaped, at);
+    const bytes = Utf8Scratch.writeEventText(text, at, true);
     if (written > batchStart && at + bytes - batchStart > room) {
       // The batch is full: the event starts the next one, where its comma was to go.
       Utf8Scratch.buffer.copyWithin(written, at, at + bytes);
@@ -5280,12 +5313,56 @@ const Utf8Scratch = {
       // A write stops before a character that does not fit, and a character takes at most 4 bytes: with
       // room for 4 more left, all of it fit. (Room for 3 bytes a character made the buffer 3 times the text.)
       if (room - bytes >= 4) return bytes;
-      const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, offset + text.length + 4, 64 * 1024));
-      this.buffer.copy(grown, 0, 0, offset);
-      this.buffer = grown;
+      this.grow(offset, offset + text.length + 4);
     }
   },
+
+  /** Writes an event's JSON at `offset`, escaped once more if `inData` (items' `data`); returns the bytes written. */
+  writeEventText(text: EventText, offset: number, inData: boolean): number {
+    if (typeof text === 'string') return this.write(inData ? escapeInData(text) : text, offset);
+    let at = offset + this.write(inData ? escapeInData(text.before) : text.before, offset);
+    const [lengths, table] = inData ? LATIN1_IN_DATA : LATIN1_IN_JSON;
+    if (this.buffer.length < at + 7 * text.member.length) this.grow(at, at + 7 * text.member.length);
+    const { buffer } = this;
+    const { member } = text;
+    // Branches for the common bytes (half are 0x80 and up, a third ASCII that JSON keeps): a quarter faster than the table alone.
+    for (let index = 0; index < member.length; index++) {
+      const byte = member[index]!;
+      if (byte >= 0x80) {
+        buffer[at++] = 0xc0 | (byte >> 6);
+        buffer[at++] = 0x80 | (byte & 0x3f);
+      } else if (lengths[byte] === 1) {
+        buffer[at++] = byte;
+      } else {
+        for (let from = byte * 8, to = from + lengths[byte]!; from < to; from++) buffer[at++] = table[from]!;
+      }
+    }
+    return at - offset + this.write(inData ? escapeInData(text.after) : text.after, at);
+  },
+
+  /** A larger buffer, at least `least` bytes, holding what the first `kept` bytes held. */
+  grow(kept: number, least: number): void {
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, least, 64 * 1024));
+    this.buffer.copy(grown, 0, 0, kept);
+    this.buffer = grown;
+  },
 };
+
+/**
+ * Each byte's latin1 character in UTF-8 as it reads in a JSON string
+ * (LATIN1_IN_JSON), or escaped once more inside another (LATIN1_IN_DATA):
+ * lengths, and the bytes at 8 a character (7 at most: `\\u0001`).
+ */
+const [LATIN1_IN_JSON, LATIN1_IN_DATA] = [1, 2].map((escapes): [Uint8Array, Uint8Array] => {
+  const lengths = new Uint8Array(256);
+  const table = new Uint8Array(256 * 8);
+  for (let byte = 0; byte < 256; byte++) {
+    let text = String.fromCharCode(byte);
+    for (let time = 0; time < escapes; time++) text = escapeInData(text);
+    lengths[byte] = Buffer.from(text).copy(table, byte * 8);
+  }
+  return [lengths, table];
+}) as [[Uint8Array, Uint8Array], [Uint8Array, Uint8Array]];
 
 /** Bytes `start` to `end` of the scratch as a message's data, read front to back while their snapshot is the latest. */
 class Utf8Text implements PayloadText {
@@ -5324,7 +5401,7 @@ function vegetaTarget(session: SessionState, snapshot: PlannedSnapshot, windowId
     `[{"uuid":"${uuid}","event":"$snapshot","properties":{"$snapshot_bytes":${events.chars},"$snapshot_data":[`, 0);
   events.texts.forEach((text, at) => {
     if (at > 0) bodyBytes += Utf8Scratch.write(',', bodyBytes);
-    bodyBytes += Utf8Scratch.write(text, bodyBytes);
+    bodyBytes += Utf8Scratch.writeEventText(text, bodyBytes, false);
   });
   bodyBytes += Utf8Scratch.write(
     `],"$session_id":${JSON.stringify(identity.sessionId)},"$window_id":${JSON.stringify(windowId)},"$lib":"web",` +
