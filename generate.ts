@@ -5355,19 +5355,23 @@ const Utf8Scratch = {
     if (typeof text === 'string') return this.write(inData ? escapeInData(text) : text, offset);
     let at = offset + this.write(inData ? escapeInData(text.before) : text.before, offset);
     const [lengths, table] = inData ? LATIN1_IN_DATA : LATIN1_IN_JSON;
-    if (this.buffer.length < at + 7 * text.member.length) this.grow(at, at + 7 * text.member.length);
-    const { buffer } = this;
     const { member } = text;
-    // Branches for the common bytes (half are 0x80 and up, a third ASCII that JSON keeps): a quarter faster than the table alone.
-    for (let index = 0; index < member.length; index++) {
-      const byte = member[index]!;
-      if (byte >= 0x80) {
-        buffer[at++] = 0xc0 | (byte >> 6);
-        buffer[at++] = 0x80 | (byte & 0x3f);
-      } else if (lengths[byte] === 1) {
-        buffer[at++] = byte;
-      } else {
-        for (let from = byte * 8, to = from + lengths[byte]!; from < to; from++) buffer[at++] = table[from]!;
+    // A stretch at a time, with room for its worst case (7 bytes a byte): room for the whole member's worst case would grow the buffer to 3 times what it needs.
+    for (let start = 0; start < member.length; start += MEMBER_STRETCH_BYTES) {
+      const end = Math.min(member.length, start + MEMBER_STRETCH_BYTES);
+      if (this.buffer.length < at + 7 * (end - start)) this.grow(at, at + 7 * (end - start));
+      const { buffer } = this;
+      // Branches for the common bytes (half are 0x80 and up, a third ASCII that JSON keeps): a quarter faster than the table alone.
+      for (let index = start; index < end; index++) {
+        const byte = member[index]!;
+        if (byte >= 0x80) {
+          buffer[at++] = 0xc0 | (byte >> 6);
+          buffer[at++] = 0x80 | (byte & 0x3f);
+        } else if (lengths[byte] === 1) {
+          buffer[at++] = byte;
+        } else {
+          for (let from = byte * 8, to = from + lengths[byte]!; from < to; from++) buffer[at++] = table[from]!;
+        }
       }
     }
     return at - offset + this.write(inData ? escapeInData(text.after) : text.after, at);
@@ -5380,6 +5384,9 @@ const Utf8Scratch = {
     this.buffer = grown;
   },
 };
+
+/** Bytes of a member written between checks for room. */
+const MEMBER_STRETCH_BYTES = 16 * 1024;
 
 /**
  * Each byte's latin1 character in UTF-8 as it reads in a JSON string
