@@ -437,6 +437,44 @@ describe('snapshots', () => {
     );
   });
 
+  it('--payload random: its letters are uniform and independent, one by one and in consecutive pairs (chi-square within 6 standard deviations)', () => {
+    // At least 2,000,000 letters, each message's data as its line carries it: 4,096 cells of pairs, about 500 in each.
+    const config = configFrom(['--count', '1']);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const letterOf = new Int8Array(128).fill(-1);
+    for (let at = 0; at < alphabet.length; at++) letterOf[alphabet.charCodeAt(at)] = at;
+    const singles = new Float64Array(64);
+    const pairs = new Float64Array(64 * 64);
+    const messages = function* () {
+      for (let index = 0; ; index++) {
+        const session = new SessionMessages(config, index, config.startMs);
+        for (let snapshot = session.next(); snapshot; snapshot = session.next()) yield* snapshot.messages;
+      }
+    };
+    let letters = 0;
+    for (const message of messages()) {
+      const data = Buffer.alloc(message.dataLength);
+      message.data.writeNext(data, 0, message.dataLength);
+      for (let at = 0; at < data.length; at++) {
+        const letter = letterOf[data[at]!]!;
+        singles[letter]!++;
+        if (at > 0) pairs[64 * letterOf[data[at - 1]!]! + letter]!++;
+      }
+      letters += data.length;
+      if (letters >= 2_000_000) break;
+    }
+    // Pearson's statistic over k equally likely cells: about chi-square with k - 1 degrees of freedom, mean k - 1, variance 2(k - 1).
+    const withinSixDeviations = (counts: Float64Array, what: string) => {
+      const total = counts.reduce((sum, count) => sum + count, 0);
+      const expected = total / counts.length;
+      const statistic = counts.reduce((sum, count) => sum + (count - expected) ** 2 / expected, 0);
+      const freedom = counts.length - 1;
+      assert.ok(Math.abs(statistic - freedom) < 6 * Math.sqrt(2 * freedom), `${what}: chi-square ${statistic.toFixed(0)} for ${freedom} degrees of freedom`);
+    };
+    withinSixDeviations(singles, 'letters');
+    withinSixDeviations(pairs, 'consecutive pairs');
+  });
+
   it('--payload rrweb: decompress to rrweb events, sized within 5% of the plan', () => {
     fc.assert(
       fc.property(anyConfig.filter((config) => config.format === 'snapshot' && config.payload === 'rrweb'), sessionIndexes, (config, index) => {
