@@ -4016,16 +4016,14 @@ const PYTHON_GZIP = { extraFlags: 2, os: 255 };
 /** fflate's gzipSync: extra flags 0, OS 3 (Unix). */
 const FFLATE_GZIP = { extraFlags: 0, os: 3 };
 /**
- * zlib's level for each kind of text: the one whose output weighs what the
- * real writer's does. posthog-js's fflate 0.4 (at its default, level 6)
- * made the full snapshots of two production recordings 1.2-2.0% larger
- * than zlib level 5 does and 2.8-3.1% larger than zlib level 6 (this file's
- * pages: 1.4% and 3.7%), so posthog-js's UTF-8 texts take level 5, which
- * is also 1.5 times as fast as 6. The legacy capture's Python
- * gzip.compress is zlib level 9: its UTF-16 texts take level 6, within 2%
- * of level 9's size (1.6-2.0% on real recordings) at twice the speed.
+ * zlib level 6, fflate's default, which posthog-js uses: members made here,
+ * in pieces, come out 0.3-1.0% heavier than posthog-js's fflate 0.4 makes
+ * of the same text (three seeds of `--format snapshot-items --count 12`; at
+ * level 5, 2.0-2.6%). Legacy members come out 3.5% heavier than the legacy
+ * capture's Python gzip (zlib level 9) of the same text (`--payload rrweb
+ * --count 30`), in half of level 9's time.
  */
-const COMPRESSION: Record<TextEncoding, ZlibOptions> = { utf16le: { level: 6 }, utf8: { level: 5 } };
+const COMPRESSION = { level: 6 };
 
 /**
  * The work compression has done in this process, for the bench: bytes of
@@ -4146,7 +4144,7 @@ function deflatedStylesheet(sheet: Stylesheet, encoding: TextEncoding): Deflated
     // A copy of the end, so the whole text (twice the CSS in UTF-16) is not kept for as long as the site.
     const end = Buffer.from(bytes.subarray(-WINDOW_BYTES));
     compressionWork.stylesheets += bytes.length;
-    block = blocks[encoding] = { deflated: deflate(bytes, { ...COMPRESSION[encoding], finishFlush: zlibConstants.Z_SYNC_FLUSH }), crc: crc32(bytes), length: bytes.length, end };
+    block = blocks[encoding] = { deflated: deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }), crc: crc32(bytes), length: bytes.length, end };
   }
   return block;
 }
@@ -4282,7 +4280,7 @@ class DeflateWriter {
    */
   endWith(text: string): void {
     const bytes = this.converted(text, { inString: false });
-    this.ending = { deflated: deflate(bytes, COMPRESSION[this.encoding]), crc: crc32(bytes), length: bytes.length, end: Buffer.alloc(0) };
+    this.ending = { deflated: deflate(bytes, COMPRESSION), crc: crc32(bytes), length: bytes.length, end: Buffer.alloc(0) };
   }
 
   /**
@@ -4298,7 +4296,7 @@ class DeflateWriter {
     if (this.openBytes >= TRIAL_PIECE_BYTES) this.commit();
     const bytes = this.converted(tail, { ...this.state }, true);
     const dictionary = this.dictionary?.subarray(-TRIAL_DICTIONARY_BYTES);
-    return { bytes, edits: this.edits, deflated: deflate(bytes, { ...COMPRESSION[this.encoding], ...(this.ending && { finishFlush: zlibConstants.Z_SYNC_FLUSH }), ...(dictionary && { dictionary }) }) };
+    return { bytes, edits: this.edits, deflated: deflate(bytes, { ...COMPRESSION, ...(this.ending && { finishFlush: zlibConstants.Z_SYNC_FLUSH }), ...(dictionary && { dictionary }) }) };
   }
 
   /** Bytes of the member a trial would finish. */
@@ -4369,7 +4367,7 @@ class DeflateWriter {
   private commit(): void {
     if (this.openBytes === 0) return;
     const bytes = this.open.subarray(0, this.openBytes);
-    const deflated = deflate(bytes, { ...COMPRESSION[this.encoding], finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
+    const deflated = deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
     this.take({ deflated, crc: crc32(bytes), length: bytes.length, end: bytes });
     this.openBytes = 0;
     this.edits++;
@@ -4563,15 +4561,14 @@ const EMPTY_LIST_MEMBER = (atMs: number) => Buffer.concat([gzip.header(atMs, FFL
 /**
  * posthog-js's `gzipToString`: fflate's gzip of the JSON, as a latin1
  * string, its header time the event's (as fflate's mtime from Date.now()).
- * fflate writes the empty list as a stored block; zlib (at the level
- * whose sizes match fflate's) does the rest, which differ from fflate's
- * bytes only in detail.
+ * fflate writes the empty list as a stored block; zlib (level 6, fflate's
+ * default) does the rest, which differ from fflate's bytes only in detail.
  */
 function gzipToString(json: string, atMs: number): string {
   if (json === '[]') return EMPTY_LIST_MEMBER(atMs).toString('latin1');
   const bytes = Buffer.from(json);
   compressionWork.text += bytes.length;
-  const member = Buffer.concat([gzip.header(atMs, FFLATE_GZIP), deflate(bytes, COMPRESSION.utf8), gzip.trailer(crc32(bytes), bytes.length)]);
+  const member = Buffer.concat([gzip.header(atMs, FFLATE_GZIP), deflate(bytes, COMPRESSION), gzip.trailer(crc32(bytes), bytes.length)]);
   return member.toString('latin1');
 }
 
