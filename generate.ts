@@ -5349,9 +5349,10 @@ const Utf8Scratch = {
 
   /** Writes an event's JSON at `offset`, escaped once more if `inData` (items' `data`); returns the bytes written. */
   writeEventText(text: EventText, offset: number, inData: boolean): number {
-    if (typeof text === 'string') return this.write(inData ? escapeInData(text) : text, offset);
-    let at = offset + this.write(inData ? escapeInData(text.before) : text.before, offset);
-    const [lengths, table] = inData ? LATIN1_IN_DATA : LATIN1_IN_JSON;
+    const json = (part: string) => (inData ? escapeInData(part) : part);
+    if (typeof text === 'string') return this.write(json(text), offset);
+    let at = offset + this.write(json(text.before), offset);
+    const [lengths, table] = inData ? ASCII_IN_DATA : ASCII_IN_JSON;
     const { member } = text;
     // A stretch at a time, with room for its worst case (7 bytes a byte): room for the whole member's worst case would grow the buffer to 3 times what it needs.
     for (let start = 0; start < member.length; start += MEMBER_STRETCH_BYTES) {
@@ -5371,7 +5372,7 @@ const Utf8Scratch = {
         }
       }
     }
-    return at - offset + this.write(inData ? escapeInData(text.after) : text.after, at);
+    return at - offset + this.write(json(text.after), at);
   },
 
   /** A larger buffer, at least `least` bytes, holding what the first `kept` bytes held. */
@@ -5386,14 +5387,15 @@ const Utf8Scratch = {
 const MEMBER_STRETCH_BYTES = 16 * 1024;
 
 /**
- * Each byte's latin1 character in UTF-8 as it reads in a JSON string
- * (LATIN1_IN_JSON), or escaped once more inside another (LATIN1_IN_DATA):
- * lengths, and the bytes at 8 a character (7 at most: `\\u0001`).
+ * Each ASCII byte as it reads in a JSON string (ASCII_IN_JSON), or escaped
+ * once more inside another (ASCII_IN_DATA): lengths, and the bytes at 8 a
+ * character (7 at most: `\\u0001`). A byte from 0x80 is its latin1
+ * character's two UTF-8 bytes, which no escape changes.
  */
-const [LATIN1_IN_JSON, LATIN1_IN_DATA] = [1, 2].map((escapes): [Uint8Array, Uint8Array] => {
-  const lengths = new Uint8Array(256);
-  const table = new Uint8Array(256 * 8);
-  for (let byte = 0; byte < 256; byte++) {
+const [ASCII_IN_JSON, ASCII_IN_DATA] = [1, 2].map((escapes): [Uint8Array, Uint8Array] => {
+  const lengths = new Uint8Array(0x80);
+  const table = new Uint8Array(0x80 * 8);
+  for (let byte = 0; byte < 0x80; byte++) {
     let text = String.fromCharCode(byte);
     for (let time = 0; time < escapes; time++) text = escapeInData(text);
     lengths[byte] = Buffer.from(text).copy(table, byte * 8);
