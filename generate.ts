@@ -5358,7 +5358,8 @@ const Utf8Scratch = {
     // A stretch at a time, with room for its worst case (7 bytes a byte): room for the whole member's worst case would grow the buffer to 3 times what it needs.
     for (let start = 0; start < member.length; start += MEMBER_STRETCH_BYTES) {
       const end = Math.min(member.length, start + MEMBER_STRETCH_BYTES);
-      if (this.buffer.length < at + 7 * (end - start)) this.grow(at, at + 7 * (end - start));
+      const worstEnd = at + 7 * (end - start);
+      if (this.buffer.length < worstEnd) this.grow(at, worstEnd);
       const { buffer } = this;
       // Branches for the common bytes (half are 0x80 and up, a third ASCII that JSON keeps): a quarter faster than the table alone.
       for (let index = start; index < end; index++) {
