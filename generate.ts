@@ -4126,6 +4126,8 @@ export function crc32Combine(first: number, second: number, secondLength: number
  */
 interface DeflatedText {
   deflated: Buffer;
+  /** Characters of `deflated` as a latin1 string escaped in JSON (escapedLength), counted once. */
+  escaped: number;
   crc: number;
   length: number;
   /** The text's last WINDOW_BYTES bytes (all of a shorter one). */
@@ -4145,7 +4147,8 @@ function deflatedStylesheet(sheet: Stylesheet, encoding: TextEncoding): Deflated
     // A copy of the end, so the whole text (twice the CSS in UTF-16) is not kept for as long as the site.
     const end = Buffer.from(bytes.subarray(-WINDOW_BYTES));
     compressionWork.stylesheets += bytes.length;
-    block = blocks[encoding] = { deflated: deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }), crc: crc32(bytes), length: bytes.length, end };
+    const deflated = deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    block = blocks[encoding] = { deflated, escaped: escapedLength(deflated), crc: crc32(bytes), length: bytes.length, end };
   }
   return block;
 }
@@ -4281,7 +4284,8 @@ class DeflateWriter {
    */
   endWith(text: string): void {
     const bytes = this.converted(text, { inString: false });
-    this.ending = { deflated: deflate(bytes, COMPRESSION), crc: crc32(bytes), length: bytes.length, end: Buffer.alloc(0) };
+    const deflated = deflate(bytes, COMPRESSION);
+    this.ending = { deflated, escaped: escapedLength(deflated), crc: crc32(bytes), length: bytes.length, end: Buffer.alloc(0) };
   }
 
   /**
@@ -4308,7 +4312,7 @@ class DeflateWriter {
   /** Characters of the member a trial would finish, as a latin1 string escaped in JSON. */
   escapedLength(trial: DeflateTrial): number {
     // The trailer's 8 bytes escape to about 16.
-    return this.committedEscaped + escapedLength(trial.deflated) + (this.ending ? escapedLength(this.ending.deflated) : 0) + 16;
+    return this.committedEscaped + escapedLength(trial.deflated) + (this.ending?.escaped ?? 0) + 16;
   }
 
   /** The member, finished by `trial`, the latest. */
@@ -4369,7 +4373,7 @@ class DeflateWriter {
     if (this.openBytes === 0) return;
     const bytes = this.open.subarray(0, this.openBytes);
     const deflated = deflate(bytes, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) });
-    this.take({ deflated, crc: crc32(bytes), length: bytes.length, end: bytes });
+    this.take({ deflated, escaped: escapedLength(deflated), crc: crc32(bytes), length: bytes.length, end: bytes });
     this.openBytes = 0;
     this.edits++;
   }
@@ -4380,10 +4384,10 @@ class DeflateWriter {
     this.take(block);
   }
 
-  private take({ deflated, crc, length, end }: DeflatedText): void {
+  private take({ deflated, escaped, crc, length, end }: DeflatedText): void {
     this.pieces.push(deflated);
     this.committedBytes += deflated.length;
-    this.committedEscaped += escapedLength(deflated);
+    this.committedEscaped += escaped;
     this.crc = crc32Combine(this.crc, crc, length);
     this.size += length;
     this.dictionary = end.buffer !== this.open.buffer && end.length >= WINDOW_BYTES ? end.subarray(end.length - WINDOW_BYTES) : this.windowAfter(end);
@@ -4840,7 +4844,7 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     }
   }
   // The compressed data travels as an escaped latin1 string: size it by its escaped length.
-  const sheetSize = (sheet: Stylesheet) => escapedLength(deflatedStylesheet(sheet, SENT_TEXT.encoding).deflated);
+  const sheetSize = (sheet: Stylesheet) => deflatedStylesheet(sheet, SENT_TEXT.encoding).escaped;
   // No least for the rest: its characters, escaped, vary too widely per character of JSON to bound usefully.
   const { page, writer, trial } = compressPageLoad(window, snapshot, target, {
     linked: stylesheetsFor(window.site, target, 0.6, sheetSize), sheetSize, leastPerChar: { frame: 0, ending: 0 },
