@@ -6631,6 +6631,8 @@ const BATCH_BYTES = 1 << 20;
  * more), vegeta 2.1% less (5.4% less to 2.4% more), 2-5 MiB more at peak.
  */
 const BATCH_CREDITS = 4;
+/** Of BATCH_CREDITS, the credits each worker keeps for itself (see there). */
+const OWN_CREDITS = 1;
 /** Lines longer than this are made on the main thread, which writes them in pieces: a worker renders a line whole. */
 const MAX_JOB_LINE_BYTES = 64 * 1024 * 1024;
 /** The longest vegeta target: the base64 of a body of at most capture's 25 MB, with its URL and keys. */
@@ -6872,7 +6874,7 @@ class JobStream {
   constructor(config: Config, job: Job, pool: Int32Array) {
     this.freeRead = config.kafka === null;
     this.pool = pool;
-    Atomics.store(this.control, CONTROL.credits, 1);
+    Atomics.store(this.control, CONTROL.credits, OWN_CREDITS);
     this.worker = startWorker({ config, job, control: this.control, pool });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (batch: JobBatch) => {
@@ -7040,7 +7042,7 @@ function jobsFor(config: Config, interactive: boolean): number {
 function entrySources(config: Config, jobs: number): EntrySource[] {
   if (jobs === 0) return [new LocalJob(config)];
   const pool = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
-  Atomics.store(pool, POOL.credits, jobs * (BATCH_CREDITS - 1));
+  Atomics.store(pool, POOL.credits, jobs * (BATCH_CREDITS - OWN_CREDITS));
   return Array.from({ length: jobs }, (_, index) => new JobStream(config, { index, count: jobs }, pool));
 }
 
