@@ -29,7 +29,6 @@ interface Snapshot {
 interface Session {
   index: number;
   arrivalMs: number;
-  endMs: number;
   snapshots: Snapshot[];
 }
 
@@ -54,7 +53,7 @@ function plannedSessions(config: Config): Session[] {
     for (let snapshot = plan.next(); snapshot; snapshot = plan.next()) {
       snapshots.push({ atMs: snapshot.sentAtMs, session: index, chars: snapshot.size, cost: snapshot.size * (snapshot.kind === 'full' ? 1 : activityCost) });
     }
-    sessions.push({ index, arrivalMs: atMs, endMs: snapshots.at(-1)?.atMs ?? atMs, snapshots });
+    sessions.push({ index, arrivalMs: atMs, snapshots });
   }
   return sessions;
 }
@@ -76,6 +75,7 @@ function least(owned: Session[][], last: number, load: (sessions: Session[]) => 
 
 const sum = (sessions: Session[], chars: (snapshot: Snapshot) => number) => sessions.reduce((total, session) => total + session.snapshots.reduce((all, snapshot) => all + chars(snapshot), 0), 0);
 
+// JobBalance keeps each job's sessions in flight: one model run asks it, for every arrival in order.
 const balance = new JobBalance(config, jobs);
 const rules: Record<string, Rule> = {
   'the plan (JobBalance)': (_owned, session) => balance.owner(session.index, session.arrivalMs),
@@ -125,6 +125,6 @@ function makespan(sessions: Session[], rule: Rule): number {
 }
 
 const sessions = plannedSessions(config);
-const alone = sessions.reduce((total, session) => total + session.snapshots.reduce((all, snapshot) => all + snapshot.cost, 0), 0);
+const alone = sum(sessions, (snapshot) => snapshot.cost);
 console.log(`${sessions.length} sessions, ${(sum(sessions, (snapshot) => snapshot.chars) / 1e6).toFixed(1)} M characters; ${jobs} workers, a lead of ${lead / 1e6} M, activity ${activityCost} times a page load's cost`);
 for (const [name, rule] of Object.entries(rules)) console.log(`${name}: ${(alone / makespan(sessions, rule)).toFixed(2)} times one worker's speed`);
