@@ -4173,17 +4173,25 @@ const STYLESHEET_MARK_PATTERN = /\\u0007(\d+)\\u0007/g;
  * outside printable ASCII escaped. JSON.stringify already escapes quotes,
  * backslashes and controls, so only separators outside strings, DEL and
  * non-ASCII change. `state` carries whether the text starts inside a string.
+ *
+ * The text is read as bytes, not with charCodeAt: in two workers under
+ * tsx, the charCodeAt loop ran at 14 ns a character against 5 (the same
+ * code under node's own type stripping); read from bytes, 4 in both.
  */
 function pythonJsonUtf16Into(ascii: string, state: { inString: boolean }, target: Buffer, at: number): number {
+  // The text's bytes go in the last quarter of the room: the units written before byte i take at most 4i bytes, so they stop short of it.
+  const sourceAt = at + 3 * ascii.length;
+  const chars = target.write(ascii, sourceAt, 'latin1');
+  const source = target.subarray(sourceAt, sourceAt + chars);
   // Typed arrays are little-endian on every platform node runs on: these are UTF-16LE bytes.
   const out = new Uint16Array(target.buffer, target.byteOffset + at, ascii.length * 2);
   let length = 0;
   let inString = state.inString;
-  for (let from = 0; from < ascii.length; from++) {
-    const code = ascii.charCodeAt(from);
+  for (let from = 0; from < chars; from++) {
+    const code = source[from]!;
     out[length++] = code;
     if (inString) {
-      if (code === 0x5c) out[length++] = ascii.charCodeAt(++from); // an escape: its next character is part of it
+      if (code === 0x5c) out[length++] = source[++from]!; // an escape: its next character is part of it
       else if (code === 0x22) inString = false;
     } else if (code === 0x22) {
       inString = true;
