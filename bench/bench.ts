@@ -350,7 +350,7 @@ function pacing(): void {
 
 /**
  * 4. The rrweb formats against the reference consumer on the same output,
- * made on 1 and on 2 worker threads: each pair a generator run into the
+ * made with `--jobs 1` (a worker) and `--jobs 2` (a worker and main): each pair a generator run into the
  * reader, then `consume` (PostHog's per-message decode, one thread) of the
  * same bytes, lines already in memory, timed in this process.
  */
