@@ -350,9 +350,10 @@ function pacing(): void {
 
 /**
  * 4. The rrweb formats against the reference consumer on the same output,
- * made with `--jobs 1` (a worker) and `--jobs 2` (a worker and main): each pair a generator run into the
- * reader, then `consume` (PostHog's per-message decode, one thread) of the
- * same bytes, lines already in memory, timed in this process.
+ * made with `--jobs 1` (a worker) and `--jobs 2` (a worker and main): each
+ * pair a generator run into the reader, then `consume` (PostHog's
+ * per-message decode, one thread) of the same bytes, lines already in
+ * memory, timed in this process.
  */
 function consumerRatio(): void {
   const directory = mkdtempSync(join(tmpdir(), 'bench-'));
