@@ -7106,15 +7106,13 @@ function jobsFor(config: Config, interactive: boolean): number {
  */
 function entrySources(config: Config, jobs: number): EntrySource[] {
   if (jobs === 0) return [new LocalJob(config)];
+  const workers = jobs === 1 ? 1 : jobs - 1;
   const pool = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
-  if (jobs === 1) {
-    Atomics.store(pool, POOL.credits, BATCH_CREDITS - OWN_CREDITS);
-    return [new JobStream(config, { index: 0, count: 1 }, pool)];
-  }
-  Atomics.store(pool, POOL.credits, (jobs - 1) * (BATCH_CREDITS - OWN_CREDITS));
+  Atomics.store(pool, POOL.credits, workers * (BATCH_CREDITS - OWN_CREDITS));
+  if (jobs === 1) return [new JobStream(config, { index: 0, count: 1 }, pool)];
   const local = new LocalJob(config, { index: jobs - 1, count: jobs });
-  const workers = Array.from({ length: jobs - 1 }, (_, index) => new JobStream(config, { index, count: jobs }, pool, () => local.makeAhead()));
-  return [...workers, local];
+  const streams = Array.from({ length: workers }, (_, index) => new JobStream(config, { index, count: jobs }, pool, () => local.makeAhead()));
+  return [...streams, local];
 }
 
 const MB = 1e6;
