@@ -4140,7 +4140,8 @@ export function crc32Combine(first: number, second: number, secondLength: number
  * the members come out 0.8% larger than zlib makes of the UTF-16.
  */
 export const ASCII_FOR_UTF16: ZlibOptions = { level: COMPRESSION.level, windowBits: 14, strategy: zlibConstants.Z_FIXED };
-// The 16 KiB window (windowBits 14) keeps every match's distance, doubled, within deflate's 32 KiB.
+/** The 16 KiB window (windowBits 14) keeps every match's distance, doubled, within deflate's 32 KiB. */
+const ASCII_WINDOW_BYTES = 16 * 1024;
 
 /** Deflate's length codes (257-285) and distance codes: the least value each stands for, and its extra bits. */
 const LENGTH_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
@@ -4558,7 +4559,9 @@ function crc32Utf16(ascii: Uint8Array, crc = 0): number {
 /** Raw deflate of the text a writer holds as `encoding` says: UTF-8 as it is, legacy's ASCII as its UTF-16 with `lead` before it. */
 function deflateText(bytes: Uint8Array, encoding: TextEncoding, options: ZlibOptions = {}, lead?: Uint8Array): Buffer {
   if (encoding === 'utf8') return deflate(bytes, { ...COMPRESSION, ...options });
-  return widenDeflate(deflate(bytes, { ...ASCII_FOR_UTF16, ...options }, TEXT_BYTES_PER_BYTE.utf16le), lead);
+  // zlib primes its 16 KiB window with the dictionary's last 16 KiB only: the rest is not passed, so not counted.
+  const dictionary = (options.dictionary as Uint8Array | undefined)?.subarray(-ASCII_WINDOW_BYTES);
+  return widenDeflate(deflate(bytes, { ...ASCII_FOR_UTF16, ...options, ...(dictionary && { dictionary }) }, TEXT_BYTES_PER_BYTE.utf16le), lead);
 }
 
 /** The CRC-32 of the text a writer holds, continuing `crc`, as the member carries it. */
