@@ -4247,7 +4247,11 @@ const huffmanScratch = {
   weights: new Float64Array(286), weight: new Float64Array(2 * 286), symbols: new Uint16Array(286), parent: new Int32Array(2 * 286), depth: new Uint8Array(2 * 286),
 };
 
-/** A UTF-16 token: a literal and the zero after it (0-255), a literal alone (256 + it), or a match (MATCH_TOKEN | its codes). */
+/**
+ * A UTF-16 token: a literal and the zero after it (0-255), a literal alone
+ * (256 + it), or a match: MATCH_TOKEN | length code << 24 | length extra
+ * bits << 19 | distance code << 14 | distance extra bits.
+ */
 const MATCH_TOKEN = 0x4000_0000;
 
 /** Bits written from the low bit up, as deflate packs them. */
