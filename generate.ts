@@ -3994,7 +3994,8 @@ class BrowserWindow {
 // with the previous 32 KiB as its dictionary, so the pieces read as one
 // stream; a site's stylesheets compressed once and spliced into every page
 // that links them; the last piece finished by the trial that sized it, and
-// then a page load's closing events, compressed once on their own.
+// then a page load's closing events, compressed once on their own. Legacy's
+// UTF-16 is compressed as its ASCII and the stream rewritten (widenDeflate).
 // ===========================================================================
 
 const gzip = {
