@@ -4438,7 +4438,7 @@ function withRoom(tokens: Uint32Array, needed: number): Uint32Array {
  * const ascii = Buffer.from('[{"type": 4}, {"type": 4}]');
  * inflateRawSync(widenDeflate(deflateRawSync(ascii, ASCII_FOR_UTF16))).equals(Buffer.from(ascii.toString(), 'utf16le')); // true
  */
-export function widenDeflate(stream: Uint8Array, lead: Uint8Array = new Uint8Array(0)): Buffer {
+export function widenDeflate(stream: Uint8Array, lead?: Uint8Array): Buffer {
   // Read from a copy with zeros after it: the reads ahead of the last codes stay in bounds, which keeps them fast.
   if (widenInput.length < stream.length + 8) widenInput = new Uint8Array(2 * stream.length + 8);
   const deflated = widenInput;
@@ -4461,7 +4461,7 @@ export function widenDeflate(stream: Uint8Array, lead: Uint8Array = new Uint8Arr
     literals.fill(0);
     distances.fill(0);
     let tokens = 0;
-    if (first) {
+    if (first && lead) {
       tokenBuffer = withRoom(tokenBuffer, lead.length);
       for (const byte of lead) {
         tokenBuffer[tokens++] = 256 + byte;
@@ -4588,6 +4588,11 @@ interface DeflatedText {
   end: Buffer;
 }
 
+/** `bytes` of text held as `encoding` says, compressed to `deflated`, kept for splicing with `end` (see DeflatedText). */
+function deflatedText(bytes: Uint8Array, encoding: TextEncoding, deflated: Buffer, end: Buffer): DeflatedText {
+  return { deflated, escaped: escapedLength(deflated), crc: textCrc(bytes, encoding), length: TEXT_BYTES_PER_BYTE[encoding] * bytes.length, end };
+}
+
 /** Each stylesheet's deflate blocks, by the encoding they were made for: kept as long as its site. */
 const deflatedStylesheets = new WeakMap<Stylesheet, Partial<Record<TextEncoding, DeflatedText>>>();
 
@@ -4601,10 +4606,8 @@ function deflatedStylesheet(sheet: Stylesheet, encoding: TextEncoding): Deflated
     const bytes = Buffer.from(encoding === 'utf16le' ? pythonAscii(text) : text, 'latin1');
     // A copy of the end, so the whole text is not kept for as long as the site.
     const end = Buffer.from(bytes.subarray(-WINDOW_BYTES));
-    const length = TEXT_BYTES_PER_BYTE[encoding] * bytes.length;
-    compressionWork.stylesheets += length;
-    const deflated = deflateText(bytes, encoding, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-    block = blocks[encoding] = { deflated, escaped: escapedLength(deflated), crc: textCrc(bytes, encoding), length, end };
+    block = blocks[encoding] = deflatedText(bytes, encoding, deflateText(bytes, encoding, { finishFlush: zlibConstants.Z_SYNC_FLUSH }), end);
+    compressionWork.stylesheets += block.length;
   }
   return block;
 }
@@ -4686,8 +4689,8 @@ const OpenText: { buffer: Buffer; writer: object | undefined; readonly keptBytes
  * stylesheets, and trials of the text still open with a tail.
  */
 class DeflateWriter {
+  /** The member's text: UTF-16 for legacy, written in Python's form (ASCII, which widenDeflate needs), or UTF-8. */
   readonly encoding: TextEncoding;
-  private readonly python: boolean;
   private readonly header: Buffer;
   private readonly pieces: Buffer[] = [];
   private committedBytes = 0;
@@ -4714,16 +4717,15 @@ class DeflateWriter {
   /** Bytes the member's text starts with that the first piece compresses before its own (the byte-order mark). */
   private lead: Uint8Array | undefined;
 
-  constructor(text: { encoding: TextEncoding; python: boolean }, header: Buffer) {
-    this.encoding = text.encoding;
-    this.python = text.python;
+  constructor(encoding: TextEncoding, header: Buffer) {
+    this.encoding = encoding;
     this.header = header;
     this.committedEscaped = escapedLength(header);
     if (OpenText.buffer.length > OpenText.keptBytes) OpenText.buffer = Buffer.allocUnsafe(OpenText.keptBytes);
     OpenText.writer = this;
     this.open = OpenText.buffer;
     // Python's "utf-16" codec starts with a byte-order mark: counted now, compressed with the first piece.
-    if (this.python) {
+    if (encoding === 'utf16le') {
       this.lead = UTF16_BYTE_ORDER_MARK;
       this.crc = crc32(UTF16_BYTE_ORDER_MARK);
       this.size = UTF16_BYTE_ORDER_MARK.length;
@@ -4752,8 +4754,7 @@ class DeflateWriter {
    */
   endWith(text: string): void {
     const bytes = this.converted(text, { inString: false });
-    const deflated = deflateText(bytes, this.encoding);
-    this.ending = { deflated, escaped: escapedLength(deflated), crc: textCrc(bytes, this.encoding), length: TEXT_BYTES_PER_BYTE[this.encoding] * bytes.length, end: Buffer.alloc(0) };
+    this.ending = deflatedText(bytes, this.encoding, deflateText(bytes, this.encoding), Buffer.alloc(0));
   }
 
   /**
@@ -4817,7 +4818,7 @@ class DeflateWriter {
   /** Converts `text` into the open buffer after the open text, without adding it: the open text and it, or it alone. */
   private converted(text: string, state: { inString: boolean }, withOpen = false): Buffer {
     let bytes: number;
-    if (this.python) {
+    if (this.encoding === 'utf16le') {
       const ascii = pythonAscii(text);
       bytes = pythonJsonInto(ascii, state, this.room(3 * ascii.length), this.openBytes);
     } else {
@@ -4843,7 +4844,7 @@ class DeflateWriter {
     const bytes = this.open.subarray(0, this.openBytes);
     const deflated = deflateText(bytes, this.encoding, { finishFlush: zlibConstants.Z_SYNC_FLUSH, ...(this.dictionary && { dictionary: this.dictionary }) }, this.lead);
     this.lead = undefined;
-    this.take({ deflated, escaped: escapedLength(deflated), crc: textCrc(bytes, this.encoding), length: TEXT_BYTES_PER_BYTE[this.encoding] * bytes.length, end: bytes });
+    this.take(deflatedText(bytes, this.encoding, deflated, bytes));
     this.openBytes = 0;
     this.edits++;
   }
@@ -5069,9 +5070,9 @@ function sentEvent(event: RecordedEvent, compress: boolean): object {
 }
 
 /** Legacy payloads: the events' JSON as Python wrote it, in UTF-16 with its byte-order mark, gzip within 5% of Python's level 9 (COMPRESSION). */
-const LEGACY_TEXT = { encoding: 'utf16le', python: true } as const;
+const LEGACY_TEXT: TextEncoding = 'utf16le';
 /** posthog-js's compressed events: UTF-8 JSON. */
-const SENT_TEXT = { encoding: 'utf8', python: false } as const;
+const SENT_TEXT: TextEncoding = 'utf8';
 
 /**
  * What a JSON character takes once compressed, in the measure a writer is
@@ -5275,7 +5276,7 @@ function legacyRrwebData(window: BrowserWindow, snapshot: PlannedSnapshot): { me
   if (snapshot.kind !== 'full') return encodeActivity(window, snapshot, newWriter(), targetBytes, memberBytes);
   // Stylesheets take most of a page's bytes, as in production pages (48-73% of their JSON).
   const share = 0.7 + 0.2 * unitFrom(snapshot.firstEventMs);
-  const sheetSize = (sheet: Stylesheet) => deflatedStylesheet(sheet, LEGACY_TEXT.encoding).deflated.length;
+  const sheetSize = (sheet: Stylesheet) => deflatedStylesheet(sheet, LEGACY_TEXT).deflated.length;
   const { page, writer, trial } = compressPageLoad(window, snapshot, targetBytes, {
     linked: stylesheetsFor(window.site, targetBytes, share, sheetSize), sheetSize, leastPerChar: LEAST_PER_CHAR,
     leastFurnished: FURNISHED_PAGE_BYTES, requestChars: 120, worstPerChar: WORST_PER_CHAR, newWriter, measure: memberBytes,
@@ -5314,7 +5315,7 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     }
   }
   // The compressed data travels as an escaped latin1 string: size it by its escaped length.
-  const sheetSize = (sheet: Stylesheet) => deflatedStylesheet(sheet, SENT_TEXT.encoding).escaped;
+  const sheetSize = (sheet: Stylesheet) => deflatedStylesheet(sheet, SENT_TEXT).escaped;
   // No least for the rest: its characters, escaped, vary too widely per character of JSON to bound usefully.
   const { page, writer, trial } = compressPageLoad(window, snapshot, target, {
     linked: stylesheetsFor(window.site, target, 0.6, sheetSize), sheetSize, leastPerChar: { frame: 0, ending: 0 },
