@@ -5639,20 +5639,44 @@ function eventsSummary(events: readonly RecordedEvent[]): string {
   return `[${items.join(', ')}]`;
 }
 
-/** Sorted keys, each with its `"key":` text, by the keys an object has: events come in a few shapes, sorted once each. */
-const sortedKeyOrders = new Map<string, [key: string, prefix: string][]>();
+/** An object's keys in sorted order, each with its `"key":` text, for the keys in the order the object has them. */
+interface KeyOrder {
+  keys: readonly string[];
+  sorted: [key: string, prefix: string][];
+}
+
+/**
+ * Key orders met, by an object's first key: events come in a few shapes,
+ * sorted once each. Looked up by first key and matched key by key, as
+ * joining the keys into one lookup string had cost more than the sort saved.
+ */
+const sortedKeyOrders = new Map<string, KeyOrder[]>();
 /** Shapes kept at most: API bodies have keys of random words, which would make the map grow without end. */
 const MAX_KEY_ORDERS = 10_000;
+let keyOrderCount = 0;
 
-function sortedKeys(keys: string[]): [key: string, prefix: string][] {
-  const shape = keys.join(',');
-  let order = sortedKeyOrders.get(shape);
-  if (order) return order;
-  if (sortedKeyOrders.size >= MAX_KEY_ORDERS) sortedKeyOrders.clear();
+function sortedKeys(keys: string[]): KeyOrder['sorted'] {
+  const first = keys[0];
+  if (first === undefined) return [];
+  let orders = sortedKeyOrders.get(first);
+  if (orders) {
+    search: for (const order of orders) {
+      if (order.keys.length !== keys.length) continue;
+      for (let at = 1; at < keys.length; at++) if (order.keys[at] !== keys[at]) continue search;
+      return order.sorted;
+    }
+  }
+  if (keyOrderCount >= MAX_KEY_ORDERS) {
+    sortedKeyOrders.clear();
+    keyOrderCount = 0;
+    orders = undefined;
+  }
+  if (!orders) sortedKeyOrders.set(first, (orders = []));
   // Array.prototype.sort's default order is by UTF-16 code units, as serde_json's by bytes for these ASCII keys.
-  order = [...keys].sort().map((key) => [key, `${JSON.stringify(key)}:`]);
-  sortedKeyOrders.set(shape, order);
-  return order;
+  const sorted = [...keys].sort().map((key): [string, string] => [key, `${JSON.stringify(key)}:`]);
+  orders.push({ keys, sorted });
+  keyOrderCount++;
+  return sorted;
 }
 
 /** JSON with every object's keys sorted, as capture-rs re-serializes rrweb events (serde_json without preserve_order). */
