@@ -7120,12 +7120,15 @@ const BATCH_BYTES = 1 << 20;
  * which writes in time order, never waits on a worker that cannot send; the
  * rest are a pool any worker draws on. The worker main waits on is behind
  * in time and holds few batches, so the one ahead may hold most of the
- * pool: a lead of 7 batches at two workers rather than 4, in the same
- * memory at most. At `--count 50 --jobs 2`, alternated against 4 credits
- * each (six pairs): legacy rrweb 2.5% less time (median; 3.4% less to 8.9%
- * more), vegeta 2.1% less (5.4% less to 2.4% more), 2-5 MiB more at peak.
+ * pool. Main and a worker take turns at being behind, as each meets a large
+ * page load: with 4 credits, the worker of a snapshot-items `--count 50
+ * --jobs 2` run waited 0.39 s of its 2.5 for credits while main waited 0.36
+ * s for its batches. 16 credits (main's own job leading by as much, see
+ * LOCAL_LEAD_BYTES) took 2-8% off the time of snapshot-items and legacy rrweb under tsx
+ * at `--count 50` (four alternated pairs each), for 10-30 MiB more at peak
+ * with snapshot-items and none with legacy.
  */
-const BATCH_CREDITS = 4;
+const BATCH_CREDITS = 16;
 /** Of BATCH_CREDITS, the credits each worker keeps for itself (see there). */
 const OWN_CREDITS = 1;
 /** Lines longer than this are made on the main thread, which writes them in pieces: a worker renders a line whole. */
