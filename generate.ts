@@ -5852,7 +5852,7 @@ const Utf8Scratch = {
     const json = (part: string) => (inData ? escapeInData(part) : part);
     if (typeof text === 'string') return this.write(json(text), offset);
     let at = offset + this.write(json(text.before), offset);
-    const [lengths, table] = inData ? ASCII_IN_DATA : ASCII_IN_JSON;
+    const { shortLengths, shortBytes, longLengths, longBytes } = inData ? MEMBER_BYTES_IN_DATA : MEMBER_BYTES_IN_JSON;
     const { member } = text;
     // A stretch at a time, with room for its worst case (7 bytes a byte): room for the whole member's worst case would grow the buffer to 3 times what it needs.
     for (let start = 0; start < member.length; start += MEMBER_STRETCH_BYTES) {
@@ -5860,16 +5860,17 @@ const Utf8Scratch = {
       const worstEnd = at + 7 * (end - start);
       if (this.buffer.length < worstEnd) this.grow(at, worstEnd);
       const { buffer } = this;
-      // Branches for the common bytes (half are 0x80 and up, a third ASCII that JSON keeps): a quarter faster than the table alone.
       for (let index = start; index < end; index++) {
         const byte = member[index]!;
-        if (byte >= 0x80) {
-          buffer[at++] = 0xc0 | (byte >> 6);
-          buffer[at++] = 0x80 | (byte & 0x3f);
-        } else if (lengths[byte] === 1) {
-          buffer[at++] = byte;
+        const length = shortLengths[byte]!;
+        if (length !== 0) {
+          // Both bytes stored whatever the length: a second one not wanted is written over next (half the time of branching on it).
+          const bytes = shortBytes[byte]!;
+          buffer[at] = bytes;
+          buffer[at + 1] = bytes >> 8;
+          at += length;
         } else {
-          for (let from = byte * 8, to = from + lengths[byte]!; from < to; from++) buffer[at++] = table[from]!;
+          for (let from = byte * 8, to = from + longLengths[byte]!; from < to; from++) buffer[at++] = longBytes[from]!;
         }
       }
     }
@@ -5887,22 +5888,35 @@ const Utf8Scratch = {
 /** Bytes of a member written between checks for room. */
 const MEMBER_STRETCH_BYTES = 16 * 1024;
 
+/** How each byte of a member is written (see MEMBER_BYTES_IN_JSON). */
+interface MemberByteTables {
+  shortLengths: Uint8Array;
+  shortBytes: Uint16Array;
+  longLengths: Uint8Array;
+  longBytes: Uint8Array;
+}
+
 /**
- * Each ASCII byte as it reads in a JSON string (ASCII_IN_JSON), or escaped
- * once more inside another (ASCII_IN_DATA): lengths, and the bytes at 8 a
- * character (7 at most: `\\u0001`). A byte from 0x80 is its latin1
- * character's two UTF-8 bytes, which no escape changes.
+ * Each byte of a member, read as a latin1 character, as it is written in a
+ * JSON string (MEMBER_BYTES_IN_JSON) or escaped once more inside another
+ * (MEMBER_BYTES_IN_DATA), in UTF-8. Most take one or two bytes (`short`:
+ * their count, and the bytes in one unit, first byte low); the rest are
+ * escapes of up to 7 (`\\u0001`), `long`, at 8 bytes a character.
  */
-const [ASCII_IN_JSON, ASCII_IN_DATA] = [1, 2].map((escapes): [Uint8Array, Uint8Array] => {
-  const lengths = new Uint8Array(0x80);
-  const table = new Uint8Array(0x80 * 8);
-  for (let byte = 0; byte < 0x80; byte++) {
+const [MEMBER_BYTES_IN_JSON, MEMBER_BYTES_IN_DATA] = [1, 2].map((escapes): MemberByteTables => {
+  const tables = { shortLengths: new Uint8Array(256), shortBytes: new Uint16Array(256), longLengths: new Uint8Array(256), longBytes: new Uint8Array(256 * 8) };
+  for (let byte = 0; byte < 256; byte++) {
     let text = String.fromCharCode(byte);
     for (let time = 0; time < escapes; time++) text = escapeInData(text);
-    lengths[byte] = Buffer.from(text).copy(table, byte * 8);
+    const bytes = Buffer.from(text);
+    if (bytes.length <= 2) {
+      tables.shortLengths[byte] = bytes.length;
+      tables.shortBytes[byte] = bytes[0]! | ((bytes[1] ?? 0) << 8);
+    }
+    tables.longLengths[byte] = bytes.copy(tables.longBytes, byte * 8);
   }
-  return [lengths, table];
-}) as [[Uint8Array, Uint8Array], [Uint8Array, Uint8Array]];
+  return tables;
+}) as [MemberByteTables, MemberByteTables];
 
 /** Bytes `start` to `end` of the scratch as a message's data, read front to back while their snapshot is the latest. */
 class Utf8Text implements PayloadText {
