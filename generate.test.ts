@@ -40,6 +40,7 @@ import {
   SessionMessages,
   SessionPlan,
   SessionRandom,
+  sortedJson,
   UsageError,
   widenDeflate,
 } from './generate.ts';
@@ -780,6 +781,19 @@ describe('recordings', () => {
         }
       }
     }
+  });
+
+  it("snapshot-items' events are JSON as serde_json writes a Value, keys sorted at every depth, whatever shapes the objects share a first key with", () => {
+    // Keys from a pool of four, so that many objects start with the same key and differ later, in their length or order.
+    const key = fc.constantFrom('x', 'y', 'id', 'timeOffset');
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, fc.integer(), fc.string(), fc.boolean(), fc.constant(null), tie('list'), tie('object')),
+      list: fc.array(tie('node'), { maxLength: 4 }),
+      object: fc.dictionary(key, tie('node'), { maxKeys: 4 }),
+    })).node;
+    fc.assert(fc.property(fc.array(value, { minLength: 2, maxLength: 8 }), (values) => {
+      for (const item of values) assert.equal(sortedJson(item), serdeValueJson(item));
+    }), { seed: 16, numRuns: 400 });
   });
 
   it("--payload rrweb decodes to the text Python's json.dumps wrote", () => {

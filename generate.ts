@@ -5679,8 +5679,14 @@ function sortedKeys(keys: string[]): KeyOrder['sorted'] {
   return sorted;
 }
 
-/** JSON with every object's keys sorted, as capture-rs re-serializes rrweb events (serde_json without preserve_order). */
-function sortedJson(value: unknown): string {
+/**
+ * JSON with every object's keys sorted, as capture-rs re-serializes rrweb
+ * events (serde_json without preserve_order).
+ *
+ * @example
+ * sortedJson({ type: 3, data: { y: 1, x: 2 } }); // '{"data":{"x":2,"y":1},"type":3}'
+ */
+export function sortedJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   let text: string;
   if (Array.isArray(value)) {
