@@ -5918,8 +5918,9 @@ const [MEMBER_BYTES_IN_JSON, MEMBER_BYTES_IN_DATA] = [1, 2].map((escapes): Membe
     if (bytes.length <= 2) {
       tables.shortLengths[byte] = bytes.length;
       tables.shortBytes[byte] = bytes[0]! | ((bytes[1] ?? 0) << 8);
+    } else {
+      tables.longLengths[byte] = bytes.copy(tables.longBytes, byte * 8);
     }
-    tables.longLengths[byte] = bytes.copy(tables.longBytes, byte * 8);
   }
   return tables;
 }) as [MemberByteTables, MemberByteTables];
@@ -7144,9 +7145,9 @@ const BATCH_BYTES = 1 << 20;
  * page load: with 4 credits, the worker of a snapshot-items `--count 50
  * --jobs 2` run waited 0.39 s of its 2.5 for credits while main waited 0.36
  * s for its batches. 16 credits (main's own job leading by as much, see
- * LOCAL_LEAD_BYTES) took 2-8% off the time of snapshot-items and legacy rrweb under tsx
- * at `--count 50` (four alternated pairs each), for 10-30 MiB more at peak
- * with snapshot-items and none with legacy.
+ * LOCAL_LEAD_BYTES) took 2-8% off the time of snapshot-items and legacy
+ * rrweb under tsx at `--count 50` (four alternated pairs each), for 10-30
+ * MiB more at peak with snapshot-items and none with legacy.
  */
 const BATCH_CREDITS = 16;
 /** Of BATCH_CREDITS, the credits each worker keeps for itself (see there). */
