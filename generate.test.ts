@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { constants as zlibConstants, crc32, deflateRawSync, gunzipSync, inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateRawSync, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -22,6 +22,7 @@ import { gzipSync as fflateGzipSync } from 'fflate';
 import {
   Arrivals,
   ASCII_FOR_UTF16,
+  BodyWriter,
   type Config,
   crc32Combine,
   type Distribution,
@@ -768,6 +769,41 @@ describe('recordings', () => {
     }
     assert.ok(fflates > 2_000_000, `${fflates} bytes of FullSnapshots`);
     assert.ok(Math.abs(made / fflates - 1) < 0.013, `made ${made} bytes where fflate makes ${fflates}`);
+  });
+
+  it("vegeta bodies gunzip to their text, CRC-32 and length checked, and weigh no more than gzip level 1 makes of it", () => {
+    const config = configFrom(['--format', 'vegeta', '--count', '6', '--seed-value', '5', '--full-snapshot-count-mean', '3',
+      '--incremental-snapshot-count-mean', '2', '--incremental-snapshot-count-standard-deviation', '1']);
+    let made = 0;
+    let levelOne = 0;
+    for (const line of runLines(config)) {
+      const body = Buffer.from(JSON.parse(line).body, 'base64');
+      const text = gunzipSync(body); // checks the trailer's CRC-32 and length against the text
+      assert.equal(JSON.parse(text.toString())[0].event, '$snapshot');
+      made += body.length;
+      levelOne += gzipSync(text, { level: 1 }).length;
+    }
+    // Spliced stylesheets are compressed at level 6, the fresh text at level 1.
+    assert.ok(made <= levelOne, `${made} bytes of bodies where level 1 makes ${levelOne}`);
+  });
+
+  it("a vegeta body splices in a stylesheet's member bytes compressed once, the same bytes in every body, between fresh text compressed to flush points", () => {
+    const sheet = { deflated: Buffer.from(Array.from({ length: 5000 }, (_, at) => (at * 7919) % 251)), escaped: 0, crc: 0, length: 0, end: Buffer.alloc(0) };
+    // Escaped as the body carries a latin1 string, compressed as BodyWriter compresses a stylesheet: on its own, at level 6, to a flush point.
+    const piece = deflateRawSync(Buffer.from(JSON.stringify(sheet.deflated.toString('latin1')).slice(1, -1)), { level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.uint8Array({ maxLength: 2000 }), fc.string(), (before, after, text) => {
+        const member = Buffer.concat([before, sheet.deflated, after]);
+        const writer = new BodyWriter();
+        writer.write(`[${JSON.stringify(text)},`);
+        writer.writeEvent({ before: '{"data":"', member, splices: [{ at: before.length, block: sheet }], after: '"}' });
+        writer.write(']');
+        const body = writer.finish();
+        assert.deepEqual(JSON.parse(gunzipSync(body).toString()), [text, { data: member.toString('latin1') }]);
+        assert.ok(body.includes(piece), 'the stylesheet as compressed once');
+      }),
+      { numRuns: 50 },
+    );
   });
 
   it('--format snapshot-items compresses as posthog-js does: every FullSnapshot, mutations of 1 kB or more, none else; --no-compress-events none', () => {

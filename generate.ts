@@ -67,7 +67,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, write as writeToFd, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
-import { constants as zlibConstants, crc32, deflateRawSync, gzipSync, type ZlibOptions } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -4572,18 +4572,18 @@ function deflateText(bytes: Uint8Array, encoding: TextEncoding, options: ZlibOpt
 /** The CRC-32 of the text a writer holds, continuing `crc`, as the member carries it. */
 const textCrc = (bytes: Uint8Array, encoding: TextEncoding, crc = 0): number => (encoding === 'utf8' ? crc32(bytes, crc) : crc32Utf16(bytes, crc));
 
-/**
- * Text compressed once, kept for splicing: its deflate blocks (ending at a
- * flush point), its CRC-32 and length for the member's trailer, and its
- * last bytes, the dictionary of what follows it.
- */
-interface DeflatedText {
+/** Text compressed to deflate blocks ending at a flush point, with what a member's trailer needs of it: CRC-32 and length. */
+interface CompressedPiece {
   deflated: Buffer;
-  /** Characters of `deflated` as a latin1 string escaped in JSON (escapedLength), counted once. */
-  escaped: number;
   /** The CRC-32 and length of the text as the member carries it (UTF-16 for legacy). */
   crc: number;
   length: number;
+}
+
+/** Text compressed once, kept for splicing (a CompressedPiece), with its last bytes, the dictionary of what follows it. */
+interface DeflatedText extends CompressedPiece {
+  /** Characters of `deflated` as a latin1 string escaped in JSON (escapedLength), counted once. */
+  escaped: number;
   /** The text's last WINDOW_BYTES bytes as the writer holds it (all of a shorter one). */
   end: Buffer;
 }
@@ -4591,6 +4591,12 @@ interface DeflatedText {
 /** `bytes` of text held as `encoding` says, compressed to `deflated`, kept for splicing with `end` (see DeflatedText). */
 function deflatedText(bytes: Uint8Array, encoding: TextEncoding, deflated: Buffer, end: Buffer): DeflatedText {
   return { deflated, escaped: escapedLength(deflated), crc: textCrc(bytes, encoding), length: TEXT_BYTES_PER_BYTE[encoding] * bytes.length, end };
+}
+
+/** A stylesheet's block spliced into a member: `at`, the byte of the finished member its deflate blocks start at. */
+interface Splice {
+  at: number;
+  block: DeflatedText;
 }
 
 /** Each stylesheet's deflate blocks, by the encoding they were made for: kept as long as its site. */
@@ -4716,6 +4722,8 @@ class DeflateWriter {
   private readonly state = { inString: false };
   /** Bytes the member's text starts with that the first piece compresses before its own (the byte-order mark). */
   private lead: Uint8Array | undefined;
+  /** The stylesheets spliced in, in order: a vegeta body splices their bytes compressed once too (see BodyWriter). */
+  readonly splices: Splice[] = [];
 
   constructor(encoding: TextEncoding, header: Buffer) {
     this.encoding = encoding;
@@ -4852,6 +4860,7 @@ class DeflateWriter {
   private splice(block: DeflatedText): void {
     this.commit();
     compressionWork.reused += block.length;
+    this.splices.push({ at: this.header.length + this.committedBytes, block });
     this.take(block);
   }
 
@@ -5296,9 +5305,11 @@ const SENT_FULL_SNAPSHOT_FRAME_CHARS = JSON.stringify({ type: EventType.FullSnap
  * A page load's events as posthog-js sends them: Meta, the FullSnapshot
  * (its data compressed, `cv`, sized by trial so the events come to about
  * `target` characters), and what follows it. A compressed FullSnapshot's
- * data is MEMBER_MARK, its gzip member `member`.
+ * data is MEMBER_MARK, its gzip member `member`, with the stylesheets
+ * spliced into it.
  */
-function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number): { events: object[]; member?: Buffer } {
+function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, target: number):
+  { events: object[]; member?: Buffer; splices?: readonly Splice[] } {
   if (!compress) {
     const initialRequests = (bare: boolean) => (bare ? 0 : Math.min(114, Math.floor((0.2 * target) / REQUEST_CHARS)));
     for (const { stylesheets, bare } of furnishings(window.site, stylesheetsFor(window.site, target, 0.6, (sheet) => sheet.chars), target, FURNISHED_PAGE_JSON_CHARS)) {
@@ -5325,7 +5336,7 @@ function encodeSentPageLoad(window: BrowserWindow, snapshot: PlannedSnapshot, co
     frame: (page) => ({ head: page.head, tail: () => window.contentTail(), others: JSON.stringify([page.meta, ...page.after]).length + SENT_FULL_SNAPSHOT_FRAME_CHARS }),
   });
   const full = { type: EventType.FullSnapshot, data: MEMBER_MARK, timestamp: page.timestamp, cv: COMPRESSED_EVENT_VERSION };
-  return { events: [page.meta, full, ...page.after], member: writer.finish(trial) };
+  return { events: [page.meta, full, ...page.after], member: writer.finish(trial), splices: writer.splices };
 }
 
 /** A compressed FullSnapshot's data while its event is serialized: a string no event holds, replaced by the member's bytes as they are written. */
@@ -5342,6 +5353,8 @@ const MEMBER_MARK_JSON = JSON.stringify(MEMBER_MARK);
 interface MemberText {
   before: string;
   member: Buffer;
+  /** The stylesheets spliced into the member. */
+  splices: readonly Splice[];
   after: string;
 }
 
@@ -5349,10 +5362,10 @@ interface MemberText {
 type EventText = string | MemberText;
 
 /** The JSON of an event serialized with MEMBER_MARK for its data, around `member`. */
-function aroundMember(json: string, member: Buffer): MemberText {
+function aroundMember(json: string, member: Buffer, splices: readonly Splice[]): MemberText {
   const at = json.indexOf(MEMBER_MARK_JSON);
   // The mark's quotes stay in the text: they are the member string's.
-  return { before: json.slice(0, at + 1), member, after: json.slice(at + MEMBER_MARK_JSON.length - 1) };
+  return { before: json.slice(0, at + 1), member, splices, after: json.slice(at + MEMBER_MARK_JSON.length - 1) };
 }
 
 /** A batch's events as JSON texts, one each, and the characters of the list they make. */
@@ -5372,10 +5385,10 @@ interface SentEvents {
 function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: boolean, maxEventChars: number, serialize: (event: object) => string): SentEvents {
   const texts: EventText[] = [];
   let chars = 1; // the list's brackets, less the first comma
-  const add = (event: object, member?: Buffer) => {
+  const add = (event: object, member?: Buffer, splices: readonly Splice[] = []) => {
     const json = serialize(event);
     if (member) {
-      const text = aroundMember(json, member);
+      const text = aroundMember(json, member, splices);
       chars += text.before.length + escapedLength(member) + text.after.length + 1;
       texts.push(text);
     } else {
@@ -5385,8 +5398,8 @@ function sentEvents(window: BrowserWindow, snapshot: PlannedSnapshot, compress: 
   };
   let fromMs = snapshot.firstEventMs;
   if (snapshot.kind === 'full') {
-    const { events: page, member } = encodeSentPageLoad(window, snapshot, compress, Math.min(snapshot.size, maxEventChars));
-    for (const event of page) add(event, (event as { data: unknown }).data === MEMBER_MARK ? member : undefined);
+    const { events: page, member, splices } = encodeSentPageLoad(window, snapshot, compress, Math.min(snapshot.size, maxEventChars));
+    for (const event of page) add(event, (event as { data: unknown }).data === MEMBER_MARK ? member : undefined, splices);
     fromMs = (page.at(-1) as RecordedEvent).timestamp;
   }
   window.startBatch(fromMs, snapshot.sentAtMs, snapshot.size);
@@ -5707,6 +5720,8 @@ export function sortedJson(value: unknown): string {
 
 /** gzip level for vegeta bodies: level 1 keeps the generator ahead; the server reads any level alike. */
 const BODY_GZIP = { level: 1 };
+/** The header zlib's gzip writes at BODY_GZIP's level: no time, extra flags 4 (fastest), OS 3 (Unix). */
+const BODY_GZIP_HEADER = gzip.header(0, { extraFlags: 4, os: 3 });
 /** posthog-js's request queue sends every 3 s; each event in a request carries its age as `offset`. */
 const MAX_SEND_OFFSET_MS = 3000;
 
@@ -5858,8 +5873,13 @@ const Utf8Scratch = {
     const json = (part: string) => (inData ? escapeInData(part) : part);
     if (typeof text === 'string') return this.write(json(text), offset);
     let at = offset + this.write(json(text.before), offset);
-    const { shortLengths, shortBytes, longLengths, longBytes } = inData ? MEMBER_BYTES_IN_DATA : MEMBER_BYTES_IN_JSON;
-    const { member } = text;
+    at += this.writeMember(text.member, at, inData ? MEMBER_BYTES_IN_DATA : MEMBER_BYTES_IN_JSON);
+    return at - offset + this.write(json(text.after), at);
+  },
+
+  /** Writes a member's bytes at `offset` as a latin1 string's characters are written in JSON (`tables`); returns the bytes written. */
+  writeMember(member: Uint8Array, offset: number, { shortLengths, shortBytes, longLengths, longBytes }: MemberByteTables): number {
+    let at = offset;
     // A stretch at a time, with room for its worst case (7 bytes a byte): room for the whole member's worst case would grow the buffer to 3 times what it needs.
     for (let start = 0; start < member.length; start += MEMBER_STRETCH_BYTES) {
       const end = Math.min(member.length, start + MEMBER_STRETCH_BYTES);
@@ -5880,7 +5900,7 @@ const Utf8Scratch = {
         }
       }
     }
-    return at - offset + this.write(json(text.after), at);
+    return at - offset;
   },
 
   /** A larger buffer, at least `least` bytes, holding what the first `kept` bytes held. */
@@ -5945,6 +5965,92 @@ class Utf8Text implements PayloadText {
 }
 
 /**
+ * A vegeta body as a gzip member, written in pieces. Fresh text is
+ * converted into the scratch as UTF-8 and compressed at BODY_GZIP's level
+ * where a stylesheet's bytes come in a page load's member: those, escaped
+ * as the body carries them, are compressed once for the run (at
+ * COMPRESSION's level, as they are made once) and spliced in, CRC-32s
+ * combined. They are compressed data, on which deflate works hard for
+ * little: 18-22% of a vegeta body's text, compressed again for every page
+ * load that linked them.
+ *
+ * @example
+ * const writer = new BodyWriter();
+ * writer.write('[');
+ * writer.writeEvent({ before: '{"data":"', member, splices, after: '"}' }); // a page load's member and the stylesheets spliced into it
+ * writer.write(']');
+ * gunzipSync(writer.finish()); // the JSON text, the member as a latin1 string
+ */
+export class BodyWriter {
+  private readonly pieces: Buffer[] = [BODY_GZIP_HEADER];
+  private crc = 0;
+  private size = 0;
+  /** Bytes of fresh text in the scratch, not yet compressed. */
+  private bytes = 0;
+
+  constructor() {
+    Utf8Scratch.start();
+  }
+
+  write(text: string): void {
+    this.bytes += Utf8Scratch.write(text, this.bytes);
+  }
+
+  /** Writes an event's JSON, the stylesheets in its member, if any, spliced in compressed. */
+  writeEvent(text: EventText): void {
+    if (typeof text === 'string') return this.write(text);
+    this.write(text.before);
+    let from = 0;
+    for (const { at, block } of text.splices) {
+      this.bytes += Utf8Scratch.writeMember(text.member.subarray(from, at), this.bytes, MEMBER_BYTES_IN_JSON);
+      this.compress(zlibConstants.Z_SYNC_FLUSH);
+      this.take(this.stylesheet(block));
+      from = at + block.deflated.length;
+    }
+    this.bytes += Utf8Scratch.writeMember(text.member.subarray(from), this.bytes, MEMBER_BYTES_IN_JSON);
+    this.write(text.after);
+  }
+
+  /** The gzip member: the rest of the fresh text compressed to the end of the stream. */
+  finish(): Buffer {
+    this.compress(zlibConstants.Z_FINISH);
+    compressionWork.text += this.size;
+    return Buffer.concat([...this.pieces, gzip.trailer(this.crc, this.size)]);
+  }
+
+  /** Compresses the fresh text to a flush point (or the end), and starts the scratch over. */
+  private compress(finishFlush: number): void {
+    if (this.bytes === 0 && finishFlush !== zlibConstants.Z_FINISH) return;
+    const text = Utf8Scratch.buffer.subarray(0, this.bytes);
+    this.take({ deflated: deflate(text, { ...BODY_GZIP, finishFlush }), crc: crc32(text), length: text.length });
+    this.bytes = 0;
+  }
+
+  private take({ deflated, crc, length }: CompressedPiece): void {
+    this.pieces.push(deflated);
+    this.crc = crc32Combine(this.crc, crc, length);
+    this.size += length;
+  }
+
+  /** A stylesheet's member bytes as the body's compressed text, made on first use (in the scratch, which compress left empty). */
+  private stylesheet(block: DeflatedText): CompressedPiece {
+    let piece = bodyStylesheets.get(block);
+    if (!piece) {
+      const length = Utf8Scratch.writeMember(block.deflated, 0, MEMBER_BYTES_IN_JSON);
+      const text = Utf8Scratch.buffer.subarray(0, length);
+      piece = { deflated: deflate(text, { ...COMPRESSION, finishFlush: zlibConstants.Z_SYNC_FLUSH }), crc: crc32(text), length };
+      bodyStylesheets.set(block, piece);
+      compressionWork.stylesheets += length;
+    }
+    compressionWork.reused += piece.length;
+    return piece;
+  }
+}
+
+/** Each stylesheet's member bytes as vegeta bodies carry them, compressed: kept as long as its site. */
+const bodyStylesheets = new WeakMap<DeflatedText, CompressedPiece>();
+
+/**
  * `--format vegeta`: one target per snapshot (`vegeta attack -lazy
  * -format=json`), posting to --capture-url what posthog-js sends: a gzipped
  * JSON list holding one `$snapshot` event with the batch's rrweb events, the
@@ -5956,21 +6062,18 @@ function vegetaTarget(session: SessionState, snapshot: PlannedSnapshot, windowId
   const events = sentEvents(session.windows[snapshot.window]!, snapshot, !config.noCompressEvents, Infinity, JSON.stringify);
   const uuid = session.clientIds.at(snapshot.sentAtMs);
   const offset = Math.floor(uniform(session.payloadRng) * MAX_SEND_OFFSET_MS);
-  // The body, written into the scratch piece by piece: its events are not joined into one text first.
-  Utf8Scratch.start();
-  let bodyBytes = Utf8Scratch.write(
-    `[{"uuid":"${uuid}","event":"$snapshot","properties":{"$snapshot_bytes":${events.chars},"$snapshot_data":[`, 0);
+  // The body, written piece by piece: its events are not joined into one text first.
+  const writer = new BodyWriter();
+  writer.write(`[{"uuid":"${uuid}","event":"$snapshot","properties":{"$snapshot_bytes":${events.chars},"$snapshot_data":[`);
   events.texts.forEach((text, at) => {
-    if (at > 0) bodyBytes += Utf8Scratch.write(',', bodyBytes);
-    bodyBytes += Utf8Scratch.writeEventText(text, bodyBytes, false);
+    if (at > 0) writer.write(',');
+    writer.writeEvent(text);
   });
-  bodyBytes += Utf8Scratch.write(
+  writer.write(
     `],"$session_id":${JSON.stringify(identity.sessionId)},"$window_id":${JSON.stringify(windowId)},"$lib":"web",` +
     `"$lib_version":"${POSTHOG_JS_VERSION}","token":${jsonOrNull(config.token)},"distinct_id":${JSON.stringify(identity.distinctId)}},` +
-    `"offset":${offset}}]`, bodyBytes);
-  compressionWork.text += bodyBytes;
-  compressionWork.input += bodyBytes;
-  const body = base64Of(gzipSync(Utf8Scratch.buffer.subarray(0, bodyBytes), BODY_GZIP));
+    `"offset":${offset}}]`);
+  const body = base64Of(writer.finish());
   const url = `${config.captureUrl}${config.captureUrl.includes('?') ? '&' : '?'}_=${snapshot.sentAtMs}&ver=${POSTHOG_JS_VERSION}`;
   const message: Message = {
     headers: () => [], head: `{"method":"POST","url":${JSON.stringify(url)},"body":"`, data: body.text, dataLength: body.length,
