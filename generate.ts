@@ -5718,7 +5718,7 @@ export function sortedJson(value: unknown): string {
   return `${text}}`;
 }
 
-/** gzip level for vegeta bodies: level 1 keeps the generator ahead; the server reads any level alike. */
+/** gzip level for vegeta bodies' fresh text: level 1 keeps the generator ahead; the server reads any level alike. Stylesheets, compressed once, take COMPRESSION's (see BodyWriter). */
 const BODY_GZIP = { level: 1 };
 /** The header zlib's gzip writes at BODY_GZIP's level: no time, extra flags 4 (fastest), OS 3 (Unix). */
 const BODY_GZIP_HEADER = gzip.header(0, { extraFlags: 4, os: 3 });
@@ -5971,8 +5971,9 @@ class Utf8Text implements PayloadText {
  * as the body carries them, are compressed once for the run (at
  * COMPRESSION's level, as they are made once) and spliced in, CRC-32s
  * combined. They are compressed data, on which deflate works hard for
- * little: 18-22% of a vegeta body's text, compressed again for every page
- * load that linked them.
+ * little: about a fifth of a vegeta body's text, compressed again for
+ * every page load that linked them. One body at a time, as the scratch
+ * holds one snapshot's text.
  *
  * @example
  * const writer = new BodyWriter();
