@@ -754,9 +754,12 @@ describe('recordings', () => {
     for (const kind of ['rrweb/console@1', 'rrweb/network@1', 'custom', '2', '3', '4']) assert.ok(kinds.get(kind)! > 0, `${kind} events`);
   });
 
+  /** Sessions of mostly page loads: three full snapshots and two incremental ones on average. */
+  const pageLoads = (format: string, count: number) => configFrom(['--format', format, '--count', String(count), '--seed-value', '5',
+    '--full-snapshot-count-mean', '3', '--incremental-snapshot-count-mean', '2', '--incremental-snapshot-count-standard-deviation', '1']);
+
   it("posthog-js's compressed FullSnapshots weigh what its own fflate 0.4 makes of the same text, within 1.3% (zlib level 5 made them 2-2.6% heavier)", () => {
-    const config = configFrom(['--format', 'snapshot-items', '--count', '8', '--seed-value', '5', '--full-snapshot-count-mean', '3',
-      '--incremental-snapshot-count-mean', '2', '--incremental-snapshot-count-standard-deviation', '1']);
+    const config = pageLoads('snapshot-items', 8);
     let made = 0;
     let fflates = 0;
     for (const line of runLines(config)) {
@@ -772,8 +775,7 @@ describe('recordings', () => {
   });
 
   it("vegeta bodies gunzip to their text, CRC-32 and length checked, and weigh no more than gzip level 1 makes of it", () => {
-    const config = configFrom(['--format', 'vegeta', '--count', '6', '--seed-value', '5', '--full-snapshot-count-mean', '3',
-      '--incremental-snapshot-count-mean', '2', '--incremental-snapshot-count-standard-deviation', '1']);
+    const config = pageLoads('vegeta', 6);
     let made = 0;
     let levelOne = 0;
     for (const line of runLines(config)) {
