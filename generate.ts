@@ -5965,15 +5965,15 @@ class Utf8Text implements PayloadText {
 }
 
 /**
- * A vegeta body as a gzip member, written in pieces. Fresh text is
- * converted into the scratch as UTF-8 and compressed at BODY_GZIP's level
- * where a stylesheet's bytes come in a page load's member: those, escaped
- * as the body carries them, are compressed once for the run (at
- * COMPRESSION's level, as they are made once) and spliced in, CRC-32s
- * combined. They are compressed data, on which deflate works hard for
- * little: about a fifth of a vegeta body's text, compressed again for
- * every page load that linked them. One body at a time, as the scratch
- * holds one snapshot's text.
+ * A vegeta body as a gzip member, written in pieces. Fresh text goes into
+ * the scratch as UTF-8 and is compressed at BODY_GZIP's level, up to a
+ * flush point wherever a page load's member holds a stylesheet. That
+ * stylesheet's bytes, escaped as the body carries them, are compressed
+ * once for the run (at COMPRESSION's level, as it happens once) and
+ * spliced in, CRC-32s combined. They are compressed data, on which deflate
+ * works hard for little: about a fifth of a body's text, which had been
+ * compressed again for every page load linking them. One body at a time,
+ * as the scratch holds one snapshot's text.
  *
  * @example
  * const writer = new BodyWriter();
