@@ -1496,6 +1496,7 @@ const BAD_INPUTS: [what: string, args: string[], flag: string][] = [
   ['a zero speed', ['--realtime', '--speed', '0'], '--speed'],
   ['a duration without a unit it knows', ['--duration', '10 minutes'], '--duration'],
   ['a zero concurrency', ['--concurrency', '0'], '--concurrency'],
+  ['more jobs than the cap (each worker a heap of its own: 1,000 ran the machine out of memory)', ['--jobs', '65'], '--jobs'],
   ['an unknown order', ['--order', 'random'], '--order'],
   ['a mistyped flag, which names the flag it meant', ['--cout', '5'], 'did you mean --count?'],
   ['an unknown one-letter flag', ['-x'], "'-x'"],
@@ -1650,6 +1651,7 @@ describe('command line', { concurrency: true }, () => {
   it('reads one-letter flags, plain and compound durations, negative values and --version', () => {
     const config = configFrom(['-c', '5', '-f', 'snapshot-items', '-s', '-7', '-r', '20', '-d', '.5']);
     assert.deepEqual([config.count, config.format, config.seedValue, config.rate, config.duration], [5, 'snapshot-items', -7, 20, 500]);
+    assert.equal(configFrom(['--jobs', '64']).jobs, 64, 'the cap itself is accepted');
     for (const [text, ms] of [['0.5', 500], ['90s', 90_000], ['1h30m', 5_400_000], ['1m250ms', 60_250], ['2d', 172_800_000]] as const) {
       assert.equal(configFrom(['--duration', text]).duration, ms, text);
     }

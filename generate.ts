@@ -225,6 +225,13 @@ const KAFKA_OPTIONS: Record<string, { accepts: string; read: ReadSetting }> = {
 const MAX_RRWEB_SNAPSHOT_CHARS = 25_000_000;
 /** Sessions have at most this many windows: tabs of one visit. */
 const MAX_WINDOWS = 1000;
+/**
+ * --jobs at most: each worker holds its own heap and up to 16 MiB of lines
+ * (64 held 2.1 GB at snapshot-items `--count 20`; 1,000 ran the machine out
+ * of memory), and the main thread writes every worker's lines, about 1.6
+ * GB/s at best against 10-42 MB/s a worker makes, so more never go faster.
+ */
+const MAX_JOBS = 64;
 /** Draws above a cap are cut to it; flags that would cut more than this share of them are refused, so the means hold. */
 const MAX_CAPPED_SHARE = 1e-4;
 
@@ -249,13 +256,13 @@ function numberFrom(min: number, exclusive = false, what = `a number ${exclusive
   };
 }
 
-/** A whole number of at least `min`, exactly representable. */
-function wholeNumberFrom(min: number): Parse<number> {
-  const what = `a whole number >= ${min}`;
+/** A whole number of at least `min` (and at most `max`, if given), exactly representable. */
+function wholeNumberFrom(min: number, max?: number): Parse<number> {
+  const what = max === undefined ? `a whole number >= ${min}` : `a whole number from ${min} to ${max}`;
   const parse = numberFrom(min, false, what);
   return (text, flag) => {
     const value = parse(text, flag);
-    if (!Number.isSafeInteger(value)) throw new UsageError(`--${flag} accepts ${what}, got '${text}'`);
+    if (!Number.isSafeInteger(value) || value > (max ?? value)) throw new UsageError(`--${flag} accepts ${what}, got '${text}'`);
     return value;
   };
 }
@@ -463,8 +470,8 @@ export const FLAGS = {
   realtime: toggle('write each message when its now comes, counted from the run\'s start (with the default --start, now tracks the clock)'),
   speed: option(numberFrom(0, true), 'X', 'with --realtime, move through time X times faster (0.5 for half speed)'),
   shard: setting(shardSpec, '0/1', 'I/N', 'make only the sessions whose index is I modulo N; the N shards together are exactly the run without --shard'),
-  jobs: option(wholeNumberFrom(0), 'N', 'make sessions on N threads, merged into the very bytes one makes: 1 is a worker thread, N of 2 or more ' +
-    'are N - 1 workers and the main thread; 0 makes them on the main thread alone (default: for rrweb recordings one per core, or 1 when stdout ' +
+  jobs: option(wholeNumberFrom(0, MAX_JOBS), 'N', 'make sessions on N threads, merged into the very bytes one makes: 1 is a worker thread, N of 2 or more ' +
+    `are N - 1 workers and the main thread; 0 makes them on the main thread alone; at most ${MAX_JOBS} (default: for rrweb recordings one per core, or 1 when stdout ` +
     'is a terminal or with --realtime; 0 for random payloads)'),
   progress: toggle('a live line on stderr: sessions, in flight, messages, MB, MB/s (on when stderr is a terminal)'),
   'no-progress': toggle('no progress line, even on a terminal'),
@@ -7693,8 +7700,8 @@ async function* mergedEntries(sources: readonly EntrySource[], order: Config['or
 /**
  * How many threads make a run's sessions (see entrySources): --jobs; else
  * the main thread alone for random payloads, which cost less to make than
- * to pass between threads, and for the rrweb formats one per core, or one
- * worker for a terminal or --realtime, so that main is free to write on
+ * to pass between threads, and for the rrweb formats one per core (up to
+ * MAX_JOBS), or one worker for a terminal or --realtime, so that main is free to write on
  * time. Lines too long for a worker to render whole are made on the main
  * thread alone.
  */
@@ -7703,7 +7710,7 @@ function jobsFor(config: Config, interactive: boolean): number {
   if (longestLine > MAX_JOB_LINE_BYTES) return 0;
   if (config.jobs !== undefined) return config.jobs;
   if (config.payload === 'random') return 0;
-  return interactive || config.realtime ? 1 : availableParallelism();
+  return interactive || config.realtime ? 1 : Math.min(availableParallelism(), MAX_JOBS);
 }
 
 /**
