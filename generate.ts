@@ -262,7 +262,7 @@ function wholeNumberFrom(min: number, max?: number): Parse<number> {
   const parse = numberFrom(min, false, what);
   return (text, flag) => {
     const value = parse(text, flag);
-    if (!Number.isSafeInteger(value) || value > (max ?? value)) throw new UsageError(`--${flag} accepts ${what}, got '${text}'`);
+    if (!Number.isSafeInteger(value) || (max !== undefined && value > max)) throw new UsageError(`--${flag} accepts ${what}, got '${text}'`);
     return value;
   };
 }
@@ -7701,9 +7701,9 @@ async function* mergedEntries(sources: readonly EntrySource[], order: Config['or
  * How many threads make a run's sessions (see entrySources): --jobs; else
  * the main thread alone for random payloads, which cost less to make than
  * to pass between threads, and for the rrweb formats one per core (up to
- * MAX_JOBS), or one worker for a terminal or --realtime, so that main is free to write on
- * time. Lines too long for a worker to render whole are made on the main
- * thread alone.
+ * MAX_JOBS), or one worker for a terminal or --realtime, so that main is
+ * free to write on time. Lines too long for a worker to render whole are
+ * made on the main thread alone.
  */
 function jobsFor(config: Config, interactive: boolean): number {
   const longestLine = OUTPUT_FORMATS[config.format].topic === null ? MAX_VEGETA_LINE_BYTES : config.maxMessageBytes;
