@@ -4428,7 +4428,7 @@ let utf16Tokens: Uint32Array = new Uint32Array(1 << 16);
 const widened = new BitWriter(1 << 16);
 let widenInput = new Uint8Array(1 << 16);
 
-/** `tokens` with room for `needed`, the same array if it has it. */
+/** `tokens` with room for `needed`: the same array if it has it, else a larger copy, kept as utf16Tokens for the streams after. */
 function withRoom(tokens: Uint32Array, needed: number): Uint32Array {
   if (needed <= tokens.length) return tokens;
   const grown = new Uint32Array(Math.max(needed, 2 * tokens.length));
@@ -5353,9 +5353,9 @@ const MEMBER_MARK_JSON = JSON.stringify(MEMBER_MARK);
 /**
  * An event's JSON around a gzip member kept as bytes: `before`, the member
  * as posthog-js's latin1 string escaped in JSON, `after`. A page load's
- * member is most of its batch: written from its bytes (writeEventText), it
- * is not made into a string, escaped, and for items escaped again, each a
- * copy of a few hundred kB for the collector.
+ * member is most of its batch: written from its bytes
+ * (Utf8Scratch.writeMember), it is not made into a string, escaped, and for
+ * items escaped again, each a copy of a few hundred kB for the collector.
  */
 interface MemberText {
   before: string;
@@ -5812,7 +5812,7 @@ function itemsBatches(session: SessionState, snapshot: PlannedSnapshot, windowId
   let batchStart = 0;
   for (const text of events.texts) {
     const at = written === batchStart ? written : written + 1; // after a comma, but for a batch's first event
-    const bytes = Utf8Scratch.writeEventText(text, at, true);
+    const bytes = Utf8Scratch.writeEventInData(text, at);
     if (written > batchStart && at + bytes - batchStart > room) {
       // The batch is full: the event starts the next one, where its comma was to go.
       Utf8Scratch.buffer.copyWithin(written, at, at + bytes);
@@ -5875,13 +5875,12 @@ const Utf8Scratch = {
     }
   },
 
-  /** Writes an event's JSON at `offset`, escaped once more if `inData` (items' `data`); returns the bytes written. */
-  writeEventText(text: EventText, offset: number, inData: boolean): number {
-    const json = (part: string) => (inData ? escapeInData(part) : part);
-    if (typeof text === 'string') return this.write(json(text), offset);
-    let at = offset + this.write(json(text.before), offset);
-    at += this.writeMember(text.member, at, inData ? MEMBER_BYTES_IN_DATA : MEMBER_BYTES_IN_JSON);
-    return at - offset + this.write(json(text.after), at);
+  /** Writes an event's JSON at `offset` as items' `data` carries it, escaped once more; returns the bytes written. (Vegeta's body writes its events through BodyWriter.) */
+  writeEventInData(text: EventText, offset: number): number {
+    if (typeof text === 'string') return this.write(escapeInData(text), offset);
+    let at = offset + this.write(escapeInData(text.before), offset);
+    at += this.writeMember(text.member, at, MEMBER_BYTES_IN_DATA);
+    return at - offset + this.write(escapeInData(text.after), at);
   },
 
   /** Writes a member's bytes at `offset` as a latin1 string's characters are written in JSON (`tables`); returns the bytes written. */
